@@ -1,0 +1,38 @@
+# The README's two commands are `make demo` and `make test`; both set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The CPU build of torch lies on this machine's disk at exactly this pin; installing it first
+# means the project's own torch range is already met and no CUDA wheels are fetched.
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= local,cluster,data,server,notebooks,dev
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lab bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/clio-lab run datasets/clio_demo.jsonl --out runs/demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+bench: setup
+	$(BIN)/python benchmarks/throughput.py
+
+lint: setup
+	$(BIN)/ruff check clio_lab tests benchmarks
+
+clean:
+	rm -rf runs .clio_cache .pytest_cache

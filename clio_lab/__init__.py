@@ -1,0 +1,34 @@
+"""clio_lab: a Jupyter-first, privacy-preserving reimplementation of Anthropic's Clio (arXiv 2412.13678).
+
+The pipeline is a chain of plain, cached functions, each usable alone in a notebook cell::
+
+    convs = clio_lab.load_conversations("datasets/clio_demo.jsonl")
+    facets = clio_lab.extract_facets(convs)            # step 1: facets (LLM)
+    X = clio_lab.embed(texts)                          # step 2: embeddings
+    clusters = clio_lab.cluster(X, method="kmeans")    # step 3: base clusters
+    result = clio_lab.run_pipeline(convs)              # all of the above, in order
+"""
+
+import os as _os
+
+# LiteLLM fetches its price list at import unless told not to; clio_lab runs offline.
+_os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+_os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from .cache import Cache, make_key  # noqa: E402
+from .clustering import Clustering, cluster, default_k  # noqa: E402
+from .embeddings import LiteLLMEmbedder, SentenceTransformerEmbedder, embed, get_embedder  # noqa: E402
+from .facets import FacetResults, FacetSpec, extract_facets  # noqa: E402
+from .llm import LLM, DEFAULT_LOCAL_MODEL, PromptLibrary  # noqa: E402
+from .loaders import RecordError, load_conversations  # noqa: E402
+from .pipeline import PipelineResult, run_pipeline  # noqa: E402
+from .records import Conversation, LoadReport, Message  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cache", "make_key", "Clustering", "cluster", "default_k", "LiteLLMEmbedder", "SentenceTransformerEmbedder",
+    "embed", "get_embedder", "FacetResults", "FacetSpec", "extract_facets", "LLM", "DEFAULT_LOCAL_MODEL",
+    "PromptLibrary", "RecordError", "load_conversations", "PipelineResult", "run_pipeline", "Conversation",
+    "LoadReport", "Message", "__version__",
+]

@@ -1,0 +1,76 @@
+"""``clio-lab run INPUT --out DIR``: the main job from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="clio-lab", description="Privacy-preserving insight into AI conversations (Clio).")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the pipeline on a corpus and write results, stats.json and report.html",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run.add_argument("input", help="conversations: .jsonl/.json (OpenAI messages, ShareGPT, Claude.ai or ChatGPT "
+                                   "export) or .parquet")
+    run.add_argument("--out", required=True, help="folder for the results")
+    run.add_argument("--format", default="auto", help="input format; 'auto' sniffs each record")
+    run.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                     help="'skip' sets bad records aside in load_report.json instead of stopping")
+    run.add_argument("--limit", type=int, default=None, help="read at most this many conversations")
+    run.add_argument("--model", default=None,
+                     help="LiteLLM model name, e.g. anthropic/claude-3-5-haiku-latest or openai/gpt-4o-mini "
+                          "(key from the provider's usual environment variable); default: the embedded local "
+                          "model clio_local/gemma-3-270m")
+    run.add_argument("--api-base", default=None, help="server address for self-hosted models (vLLM, Ollama, ...)")
+    run.add_argument("--concurrency", type=int, default=8, help="model calls in flight at once (hosted models)")
+    run.add_argument("--embedder", default=None,
+                     help="SentenceTransformer name or path, or a LiteLLM embedding model; default: the bundled "
+                          "all-MiniLM-L6-v2")
+    run.add_argument("--embed-on", choices=["auto", "summary", "text", "both"], default="auto",
+                     help="what is embedded and clustered; auto = conversation text for the local model "
+                          "(measured better), request summary for hosted models")
+    run.add_argument("--method", choices=["kmeans", "hdbscan"], default="kmeans", help="base clustering method")
+    run.add_argument("--k", type=int, default=None, help="k-means clusters; default round(sqrt(n))")
+    run.add_argument("--seed", type=int, default=0, help="random state for clustering")
+    run.add_argument("--cache-dir", default=None,
+                     help="cache folder (default $CLIO_LAB_CACHE or ~/.cache/clio_lab)")
+    run.add_argument("--no-cache", action="store_true", help="turn caching off")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.quiet:
+        os.environ["CLIO_LAB_PROGRESS"] = "0"
+    from . import LLM, load_conversations, run_pipeline
+    from .loaders import RecordError
+
+    try:
+        convs = load_conversations(args.input, format=args.format, on_error=args.on_error, limit=args.limit)
+    except (RecordError, ValueError, FileNotFoundError) as exc:
+        print(f"clio-lab: {exc}", file=sys.stderr)
+        return 2
+    llm = LLM(model=args.model, api_base=args.api_base, max_concurrency=args.concurrency) if args.model else \
+        LLM(max_concurrency=args.concurrency)
+    cache = None if args.no_cache else (args.cache_dir or "default")
+    start = time.perf_counter()
+    result = run_pipeline(convs, llm=llm, embedder=args.embedder, embed_on=args.embed_on, method=args.method,
+                          k=args.k, random_state=args.seed, cache=cache, progress=not args.quiet)
+    out = result.save(Path(args.out))
+    stats = result.stats()
+    summary = {k: stats[k] for k in ("conversations", "clusters", "llm_calls", "embedding_calls", "cache_hits",
+                                     "failed_items")}
+    summary["run_seconds"] = round(time.perf_counter() - start, 1)
+    print(json.dumps(summary))
+    print(f"wrote {out}/ (report.html, stats.json, conversations.parquet, clusters.csv, failures.jsonl)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

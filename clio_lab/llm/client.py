@@ -1,0 +1,312 @@
+"""One call path for every step: a model name goes to LiteLLM.
+
+:class:`LLM` holds the model name and call settings (scikit-learn style: ``get_params()`` feeds cache keys,
+the API key never does). :meth:`LLM.run` takes a list of :class:`LLMTask`, answers each from the cache or
+the model with bounded async concurrency, retries transient errors with backoff, parses and validates each
+answer with a repair-and-retry path, writes each success to the cache the moment it arrives (so an
+interrupted run loses only the calls in flight) and records every failure with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..cache import Cache, make_key
+from .local import DEFAULT_LOCAL_MODEL, PROVIDER
+from .prompts import Prompt
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the price list at import
+
+COMPLETION_PREFIXES = (PROVIDER + "/", "text-completion-openai/", "text-completion-codestral/")
+
+
+class ParseError(ValueError):
+    """An answer that does not have the required form; the task may be re-asked."""
+
+
+@dataclass
+class LLMTask:
+    """One item for the model.
+
+    Args:
+        item_id: the id the answer belongs to (a conversation id, a cluster id).
+        prompt: the rendered prompt.
+        parse: turns raw answer text into a value or raises :class:`ParseError`.
+        key_parts: everything besides model and prompt that changes the answer (step, version, inputs).
+        retry_prompt: optional; given the failed attempt number and error, returns the prompt for the next
+            attempt (e.g. other worked examples). By default the same prompt is re-asked with another seed.
+    """
+
+    item_id: str
+    prompt: Prompt
+    parse: Callable[[str], Any]
+    key_parts: dict[str, Any]
+    retry_prompt: Callable[[int, ParseError], Prompt | None] | None = None
+    max_tokens: int = 64
+
+
+@dataclass
+class LLMOutcome:
+    item_id: str
+    ok: bool
+    value: Any = None
+    raw: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    cached: bool = False
+
+
+@dataclass
+class CallStats:
+    """Counts for one step: real model calls, cache hits, failures, tokens and cost."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    failed: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_known: bool = True
+    seconds: float = 0.0
+
+    def add(self, other: CallStats) -> None:
+        for name in ("calls", "cache_hits", "failed", "retries", "prompt_tokens", "completion_tokens",
+                     "cost_usd", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.cost_known = self.cost_known and other.cost_known
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    import litellm
+
+    names = ("RateLimitError", "Timeout", "APIConnectionError", "InternalServerError",
+             "ServiceUnavailableError", "BadGatewayError")
+    return tuple(getattr(litellm, n) for n in names if hasattr(litellm, n)) + (asyncio.TimeoutError,)
+
+
+@dataclass
+class LLM:
+    """A LiteLLM model and how to call it.
+
+    Args:
+        model: any LiteLLM model name (``anthropic/claude-...``, ``openai/gpt-...``, ``ollama/...``,
+            ``hosted_vllm/...``) or the embedded ``clio_local/gemma-3-270m`` (the default).
+        prompt_style: ``"chat"``, ``"completion"`` (a transcript for base models) or ``"auto"``.
+        temperature: sampling temperature (Clio uses about 0.2; the local base model does best at 0).
+        max_concurrency: calls in flight at once (the in-process local model always runs one at a time).
+        timeout: seconds per call.
+        max_retries: retries of a call that failed with a rate limit, time-out or server error.
+        max_parse_retries: re-asks of an answer that failed validation.
+        api_base: server address for self-hosted models.
+        api_key: passed to LiteLLM; never part of a cache key or a saved result.
+
+    Example:
+        >>> LLM().get_params()["model"]
+        'clio_local/gemma-3-270m'
+    """
+
+    model: str = DEFAULT_LOCAL_MODEL
+    prompt_style: str = "auto"
+    temperature: float | None = None
+    max_concurrency: int = 8
+    timeout: float = 120.0
+    max_retries: int = 4
+    max_parse_retries: int = 2
+    api_base: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import litellm
+
+        litellm.suppress_debug_info = True  # failures are recorded per item; no banners on stdout
+        if self.prompt_style not in ("auto", "chat", "completion"):
+            raise ValueError(f"prompt_style must be 'auto', 'chat' or 'completion', not {self.prompt_style!r}")
+        if self.model.startswith(PROVIDER + "/"):
+            from .local import register
+
+            register()
+
+    @property
+    def is_local(self) -> bool:
+        return self.model.startswith(PROVIDER + "/")
+
+    @property
+    def style(self) -> str:
+        if self.prompt_style != "auto":
+            return self.prompt_style
+        return "completion" if self.model.startswith(COMPLETION_PREFIXES) else "chat"
+
+    @property
+    def effective_temperature(self) -> float:
+        if self.temperature is not None:
+            return self.temperature
+        return 0.0 if self.is_local else 0.2
+
+    def get_params(self) -> dict[str, Any]:
+        """What changes an answer (the key and the concurrency do not)."""
+        return {"model": self.model, "style": self.style, "temperature": self.effective_temperature,
+                "api_base": self.api_base, "extra": self.extra}
+
+    # ------------------------------------------------------------------------------------------ calls
+    async def acall(self, prompt: Prompt, *, max_tokens: int = 64, seed: int = 0) -> tuple[str, dict[str, Any]]:
+        """One model call; returns the answer text (after the pre-fill) and usage."""
+        import litellm
+
+        if self.style == "completion":
+            messages = [{"role": "user", "content": prompt.as_transcript()}]
+        else:
+            messages = prompt.as_messages(self.model)
+        kwargs: dict[str, Any] = dict(model=self.model, messages=messages, temperature=self.effective_temperature,
+                                      max_tokens=max_tokens, timeout=self.timeout, **self.extra)
+        if prompt.stop and (self.style == "completion" or not self.model.startswith("anthropic/")):
+            kwargs["stop"] = list(prompt.stop)
+        if seed:
+            kwargs["seed"] = seed
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        if self.api_key:
+            kwargs["api_key"] = self.api_key
+        response = await asyncio.wait_for(litellm.acompletion(**kwargs), timeout=self.timeout + 5)
+        text = response.choices[0].message.content or ""
+        usage = getattr(response, "usage", None)
+        cost: float | None
+        try:
+            cost = 0.0 if self.is_local else float(litellm.completion_cost(completion_response=response))
+        except Exception:  # noqa: BLE001 - LiteLLM raises many kinds for models missing from its price table
+            cost = None
+        return text, {"prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
+                      "completion_tokens": getattr(usage, "completion_tokens", 0) or 0, "cost": cost}
+
+    async def _call_with_retries(self, prompt: Prompt, max_tokens: int, seed: int,
+                                 stats: CallStats) -> tuple[str, dict[str, Any]]:
+        transient = _transient_errors()
+        for attempt in range(self.max_retries + 1):
+            try:
+                stats.calls += 1
+                return await self.acall(prompt, max_tokens=max_tokens, seed=seed)
+            except transient as exc:
+                if attempt == self.max_retries:
+                    raise
+                stats.retries += 1
+                delay = float(getattr(exc, "retry_after", 0) or 0) or min(60.0, 2**attempt)
+                await asyncio.sleep(delay * (0.75 + random.random() / 2))
+        raise AssertionError("unreachable")
+
+    async def _one(self, task: LLMTask, cache: Cache | None, key: str, stats: CallStats,
+                   sem: asyncio.Semaphore) -> LLMOutcome:
+        prompt, raw, error = task.prompt, None, None
+        async with sem:
+            for attempt in range(self.max_parse_retries + 1):
+                try:
+                    raw, usage = await self._call_with_retries(prompt, task.max_tokens, attempt, stats)
+                except Exception as exc:  # noqa: BLE001 - any provider error becomes a recorded failure
+                    return LLMOutcome(task.item_id, False, raw=raw, attempts=attempt + 1,
+                                      error=f"call failed: {type(exc).__name__}: {str(exc)[:300]}")
+                stats.prompt_tokens += usage["prompt_tokens"]
+                stats.completion_tokens += usage["completion_tokens"]
+                if usage["cost"] is None:
+                    stats.cost_known = False
+                else:
+                    stats.cost_usd += usage["cost"]
+                try:
+                    value = task.parse(_strip_prefill(raw, prompt.prefill))
+                except ParseError as exc:
+                    error = exc
+                    if attempt < self.max_parse_retries:
+                        stats.retries += 1
+                        nxt = task.retry_prompt(attempt, exc) if task.retry_prompt else None
+                        prompt = nxt or prompt
+                    continue
+                if cache is not None:
+                    cache.set(key, {"value": value, "raw": raw})
+                return LLMOutcome(task.item_id, True, value=value, raw=raw, attempts=attempt + 1)
+        return LLMOutcome(task.item_id, False, raw=raw, attempts=self.max_parse_retries + 1,
+                          error=f"invalid answer: {error}")
+
+    def task_key(self, task: LLMTask) -> str:
+        return make_key(llm=self.get_params(), template=task.prompt.template_sha256,
+                        prompt=task.prompt.as_transcript(), max_tokens=task.max_tokens, **task.key_parts)
+
+    async def arun(self, tasks: list[LLMTask], *, cache: Cache | None = None, desc: str = "llm",
+                   progress: bool = True) -> tuple[list[LLMOutcome], CallStats]:
+        """Answer every task (cache first); outcomes come back in the order of ``tasks``."""
+        stats = CallStats()
+        start = time.perf_counter()
+        outcomes: list[LLMOutcome | None] = [None] * len(tasks)
+        pending = []
+        for i, task in enumerate(tasks):
+            key = self.task_key(task)
+            hit = cache.get(key) if cache is not None else None
+            if hit is not None:
+                stats.cache_hits += 1
+                outcomes[i] = LLMOutcome(task.item_id, True, value=hit["value"], raw=hit["raw"], cached=True)
+            else:
+                pending.append((i, task, key))
+        sem = asyncio.Semaphore(1 if self.is_local else max(1, self.max_concurrency))
+        bar = _progress(len(pending), desc) if progress and pending else None
+
+        async def run_one(i: int, task: LLMTask, key: str) -> None:
+            outcomes[i] = await self._one(task, cache, key, stats, sem)
+            if bar is not None:
+                bar.update(1)
+
+        try:
+            await asyncio.gather(*(run_one(i, t, k) for i, t, k in pending))
+        finally:
+            if bar is not None:
+                bar.close()
+        stats.failed = sum(1 for o in outcomes if o is not None and not o.ok)
+        stats.seconds = time.perf_counter() - start
+        return [o for o in outcomes if o is not None], stats
+
+    def run(self, tasks: list[LLMTask], **kwargs: Any) -> tuple[list[LLMOutcome], CallStats]:
+        """Synchronous :meth:`arun` that also works inside Jupyter's running event loop."""
+        return run_sync(self.arun(tasks, **kwargs))
+
+
+def _strip_prefill(text: str, prefill: str) -> str:
+    """Chat models sometimes repeat the pre-filled opening; keep only what follows it."""
+    t = text.strip().strip('"').strip()
+    if prefill and t.lower().startswith(prefill.lower()):
+        return t[len(prefill):].lstrip()
+    return text
+
+
+def _progress(total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, disable=os.environ.get("CLIO_LAB_PROGRESS") == "0")
+
+
+def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine to completion, in a helper thread when an event loop is already running (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]

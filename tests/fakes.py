@@ -1,0 +1,106 @@
+"""Deterministic stand-ins for the model and the embedder, reached through the real code paths.
+
+``FakeProvider`` is registered with LiteLLM as the custom provider ``fake``, so tests drive the same
+``litellm.acompletion`` call the hosted models use. It answers a facet prompt with a summary made from the
+conversation's first user line, so equal conversations get equal answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import litellm
+import numpy as np
+from litellm import CustomLLM, ModelResponse
+from litellm.types.utils import Choices, Message, Usage
+
+
+class FakeProvider(CustomLLM):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset()
+
+    def reset(self) -> None:
+        self.calls = 0
+        self.prompts: list[str] = []
+        self.fail_first: int = 0          # raise RateLimitError for this many calls
+        self.garbage_first: int = 0       # answer with unusable text for this many calls
+        self.delay: float = 0.0           # seconds per call
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def _answer(self, prompt: str) -> str:
+        convs = re.findall(r"Conversation:\n(.*?)\n\nQuestion:", prompt, flags=re.S)
+        last = convs[-1] if convs else prompt
+        first = last.split("\n", 1)[0].removeprefix("User: ")
+        words = re.findall(r"[A-Za-z]+", first.lower())[:8]
+        return " " + ("help with " + " ".join(words) if words else "help with something") + ".\n"
+
+    def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
+        self.calls += 1
+        prompt = "".join(m["content"] for m in messages)
+        self.prompts.append(prompt)
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            raise litellm.RateLimitError("slow down", llm_provider="fake", model=model)
+        if self.delay:
+            time.sleep(self.delay)
+        text = "x" if self.garbage_first > 0 else self._answer(prompt)
+        self.garbage_first = max(0, self.garbage_first - 1)
+        return ModelResponse(model=model, choices=[Choices(index=0, finish_reason="stop",
+                                                           message=Message(role="assistant", content=text))],
+                             usage=Usage(prompt_tokens=len(prompt) // 4, completion_tokens=len(text) // 4,
+                                         total_tokens=len(prompt) // 4 + len(text) // 4))
+
+    async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+                saved, self.delay = self.delay, 0.0
+                try:
+                    return self.completion(model, messages, *args, **kwargs)
+                finally:
+                    self.delay = saved
+            return self.completion(model, messages, *args, **kwargs)
+        finally:
+            self.in_flight -= 1
+
+
+FAKE = FakeProvider()
+
+
+def register_fake() -> FakeProvider:
+    litellm.custom_provider_map = [m for m in litellm.custom_provider_map if m.get("provider") != "fake"] + [
+        {"provider": "fake", "custom_handler": FAKE}]
+    from litellm.utils import custom_llm_setup
+
+    custom_llm_setup()
+    FAKE.reset()
+    return FAKE
+
+
+@dataclass
+class FakeEmbedder:
+    """Bag of hashed words, L2-normalised: texts that share words lie close."""
+
+    dim: int = 64
+    calls: int = field(default=0, compare=False)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"kind": "fake", "dim": self.dim}
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in re.findall(r"\w+", t.lower()):
+                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
+        out += 1e-3
+        return out / np.linalg.norm(out, axis=1, keepdims=True)

@@ -1,0 +1,123 @@
+import asyncio
+
+import pytest
+
+from clio_lab.cache import Cache
+from clio_lab.llm import LLM, LLMTask, ParseError, PromptLibrary
+from clio_lab.llm.prompts import Prompt
+
+
+def _tasks(n, parse=None):
+    def default_parse(text):
+        text = text.strip()
+        if len(text.split()) < 2:
+            raise ParseError(f"too short: {text!r}")
+        return text
+
+    return [LLMTask(item_id=f"i{i}", prompt=Prompt(body=f"Conversation:\nUser: topic number {i}\n\nQuestion: q\nAnswer:",
+                                                   prefill="The request is to"),
+                    parse=parse or default_parse, key_parts={"step": "test", "item": i}) for i in range(n)]
+
+
+def test_answers_are_cached_and_a_rerun_makes_no_calls(tmp_path, fake_llm):
+    llm = LLM(model="fake/m", prompt_style="completion")
+    cache = Cache(tmp_path)
+    out, stats = llm.run(_tasks(5), cache=cache)
+    assert all(o.ok for o in out) and stats.calls == 5 and stats.cache_hits == 0
+    assert out[3].value == "help with topic number."
+    out2, stats2 = llm.run(_tasks(5), cache=cache)
+    assert stats2.calls == 0 and stats2.cache_hits == 5 and [o.value for o in out2] == [o.value for o in out]
+
+
+def test_rate_limits_are_retried_with_backoff(tmp_path, fake_llm, monkeypatch):
+    sleeps = []
+
+    async def fake_sleep(s):
+        sleeps.append(s)
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    fake_llm.fail_first = 2
+    out, stats = LLM(model="fake/m", prompt_style="completion", max_retries=3).run(_tasks(1), cache=None)
+    assert out[0].ok and stats.calls == 3 and stats.retries == 2
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] * 1.2  # exponential
+
+
+def test_exhausted_retries_become_a_recorded_failure_never_cached(tmp_path, fake_llm, monkeypatch):
+    async def no_sleep(s):
+        return None
+
+    monkeypatch.setattr(asyncio, "sleep", no_sleep)
+    fake_llm.fail_first = 100
+    cache = Cache(tmp_path)
+    out, stats = LLM(model="fake/m", prompt_style="completion", max_retries=1).run(_tasks(2), cache=cache)
+    assert not any(o.ok for o in out) and stats.failed == 2
+    assert "RateLimitError" in out[0].error
+    assert len(cache) == 0
+    fake_llm.fail_first = 0
+    out, stats = LLM(model="fake/m", prompt_style="completion").run(_tasks(2), cache=cache)
+    assert all(o.ok for o in out) and stats.calls == 2  # the failures were not cached
+
+
+def test_invalid_answers_are_re_asked_then_recorded(tmp_path, fake_llm):
+    fake_llm.garbage_first = 1
+    out, stats = LLM(model="fake/m", prompt_style="completion").run(_tasks(1), cache=None)
+    assert out[0].ok and out[0].attempts == 2 and stats.retries == 1
+    fake_llm.garbage_first = 10
+    cache = Cache(tmp_path)
+    out, stats = LLM(model="fake/m", prompt_style="completion", max_parse_retries=2).run(_tasks(1), cache=cache)
+    assert not out[0].ok and out[0].attempts == 3 and out[0].raw == "x" and "invalid answer" in out[0].error
+    assert len(cache) == 0
+
+
+def test_concurrency_is_bounded(fake_llm):
+    fake_llm.delay = 0.05
+    LLM(model="fake/m", prompt_style="completion", max_concurrency=3).run(_tasks(12), cache=None)
+    assert fake_llm.max_in_flight == 3
+
+
+def test_changed_model_or_prompt_is_a_miss(tmp_path, fake_llm):
+    cache = Cache(tmp_path)
+    LLM(model="fake/m", prompt_style="completion").run(_tasks(2), cache=cache)
+    _, stats = LLM(model="fake/other", prompt_style="completion").run(_tasks(2), cache=cache)
+    assert stats.calls == 2
+    changed = _tasks(2)
+    changed[0] = LLMTask(item_id="i0", prompt=Prompt(body=changed[0].prompt.body.replace("Question: q", "Question: q2"), prefill="The request is to"),
+                         parse=changed[0].parse, key_parts=changed[0].key_parts)
+    _, stats = LLM(model="fake/m", prompt_style="completion").run(changed, cache=cache)
+    assert stats.calls == 1 and stats.cache_hits == 1
+
+
+def test_api_key_is_not_in_params_or_key(fake_llm):
+    llm = LLM(model="fake/m", api_key="sk-secret-123")
+    assert "sk-secret" not in repr(llm) and "sk-secret" not in str(llm.get_params())
+    assert llm.task_key(_tasks(1)[0]) == LLM(model="fake/m").task_key(_tasks(1)[0])
+
+
+def test_prompt_renders_as_transcript_and_chat():
+    lib = PromptLibrary()
+    p = lib.render("facet.j2", prefill="The task is to", question="What is the task?", privacy=True,
+                   examples=[{"conversation": "User: hi", "answer": "greet."}], conversation="User: sum 2+2")
+    assert p.as_transcript().endswith("Question: What is the task?\nAnswer: The task is to")
+    assert "Answer: The task is to greet." in p.body
+    anthropic = p.as_messages("anthropic/claude-3-5-haiku-latest")
+    assert anthropic[-1] == {"role": "assistant", "content": "The task is to"}
+    openai = p.as_messages("openai/gpt-4o-mini")
+    assert len(openai) == 1 and 'begins exactly with: "The task is to"' in openai[0]["content"]
+
+
+def test_strict_undefined_names_the_template():
+    with pytest.raises(ValueError, match="facet.j2.*'question' is undefined"):
+        PromptLibrary().render("facet.j2", prefill="x", privacy=True, examples=[], conversation="c")
+
+
+def test_user_prompt_folder(tmp_path):
+    (tmp_path / "facet.j2").write_text("Mine: {{ conversation }}\nAnswer:")
+    p = PromptLibrary(tmp_path).render("facet.j2", prefill="It is", conversation="User: x")
+    assert p.as_transcript() == "Mine: User: x\nAnswer: It is"
+
+
+def test_chat_style_strips_a_repeated_prefill(fake_llm):
+    from clio_lab.llm.client import _strip_prefill
+
+    assert _strip_prefill("The request is to fix a bug.", "The request is to") == "fix a bug."
+    assert _strip_prefill(" fix a bug.", "The request is to") == " fix a bug."

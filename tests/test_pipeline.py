@@ -1,0 +1,153 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import clio_lab
+from clio_lab import Cache, LLM, run_pipeline
+from clio_lab.llm.prompts import default_prompt_dir
+
+FAKE = dict(llm=LLM(model="fake/m", prompt_style="completion"))
+
+
+def _run(convs, cache, fake_embedder, **kw):
+    return run_pipeline(convs, **FAKE, embedder=fake_embedder, cache=cache, progress=False, **kw)
+
+
+def test_pipeline_result_holds_every_stage(tmp_path, fake_llm, fake_embedder, demo_convs):
+    res = _run(demo_convs, tmp_path, fake_embedder, k=5, embed_on="summary")
+    df = res.to_frame()
+    assert len(df) == 40 and set(df["cluster"]) == set(range(5))
+    assert df["request"].notna().all() and (df["embedded_from"] == "summary").all()
+    assert res.embeddings.shape == (40, 64) and res.embeddings.dtype == np.float32
+    stats = res.stats()
+    assert stats["conversations"] == 40 and stats["llm_calls"] == 40 and stats["failed_items"] == 0
+    assert set(stats["seconds"]) == {"facets", "embed", "cluster"}
+    assert stats["cost_usd"] is None  # the fake model has no price, so cost is unknown, not zero
+
+
+def test_warm_rerun_makes_no_model_or_embedding_calls(tmp_path, fake_llm, fake_embedder, demo_convs):
+    first = _run(demo_convs, tmp_path, fake_embedder)
+    assert first.stats()["llm_calls"] == 40 and first.stats()["embedding_calls"] > 0
+    fake_llm.reset()
+    second = _run(demo_convs, tmp_path, fake_embedder)
+    s = second.stats()
+    assert s["llm_calls"] == 0 and s["embedding_calls"] == 0 and fake_llm.calls == 0
+    assert s["cache_hits"] >= 41
+    assert np.array_equal(first.clustering.labels, second.clustering.labels)
+
+
+def test_changing_a_clustering_parameter_recomputes_only_clustering(tmp_path, fake_llm, fake_embedder,
+                                                                    demo_convs, monkeypatch):
+    _run(demo_convs, tmp_path, fake_embedder, k=4)
+    import clio_lab.clustering as mod
+
+    fits = []
+    real_fit = mod._fit
+    monkeypatch.setattr(mod, "_fit", lambda *a, **k: fits.append(a[2]) or real_fit(*a, **k))
+    fake_llm.reset()
+    res = _run(demo_convs, tmp_path, fake_embedder, k=6)
+    assert fits == [6] and res.clustering.n_clusters == 6
+    assert res.stats()["llm_calls"] == 0 and res.stats()["embedding_calls"] == 0
+
+
+def test_changing_the_prompt_recomputes_that_steps_items_only(tmp_path, fake_llm, fake_embedder, demo_convs):
+    _run(demo_convs, tmp_path / "cache", fake_embedder)
+    mine = tmp_path / "prompts"
+    shutil.copytree(default_prompt_dir(), mine)
+    (mine / "facet.j2").write_text((mine / "facet.j2").read_text().replace("careful analyst", "careful reader"))
+    fake_llm.reset()
+    res = _run(demo_convs, tmp_path / "cache", fake_embedder, prompts=mine)
+    s = res.stats()
+    assert s["llm_calls"] == 40 and s["embedding_calls"] == 0
+    assert all("careful reader" in p for p in fake_llm.prompts)
+
+
+def test_cache_none_turns_caching_off(fake_llm, fake_embedder, demo_convs):
+    _run(demo_convs[:10], None, fake_embedder)
+    fake_llm.reset()
+    res = _run(demo_convs[:10], None, fake_embedder)
+    assert res.stats()["llm_calls"] == 10
+
+
+def test_failed_items_are_recorded_and_rerun(tmp_path, fake_llm, fake_embedder, demo_convs):
+    fake_llm.garbage_first = 3 * 3  # one at a time: the first three conversations fail all three attempts
+    serial = LLM(model="fake/m", prompt_style="completion", max_concurrency=1)
+    res = run_pipeline(demo_convs[:10], llm=serial, embedder=fake_embedder, cache=tmp_path, progress=False,
+                       embed_on="summary")
+    s = res.stats()
+    assert s["failed_items"] == 3 and s["failures_by_step"] == {"facets": 3}
+    assert sum(1 for src in res.embedded_from if src == "text (summary failed)") == 3
+    res.save(tmp_path / "out")
+    lines = (tmp_path / "out" / "failures.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and "invalid answer" in json.loads(lines[0])["reason"]
+    fake_llm.reset()
+    again = _run(demo_convs[:10], tmp_path, fake_embedder, embed_on="summary")
+    assert again.stats()["llm_calls"] == 3 and again.stats()["failed_items"] == 0
+
+
+def test_save_writes_results_stats_and_an_offline_report(tmp_path, fake_llm, fake_embedder, demo_convs):
+    res = _run(demo_convs, tmp_path / "cache", fake_embedder, k=4)
+    out = res.save(tmp_path / "run")
+    for name in ("conversations.parquet", "clusters.csv", "stats.json", "report.html", "failures.jsonl"):
+        assert (out / name).exists(), name
+    stats = json.loads((out / "stats.json").read_text())
+    for key in ("conversations", "llm_calls", "embedding_calls", "failed_items", "cache_hits", "seconds"):
+        assert key in stats
+    html = (out / "report.html").read_text()
+    assert "cdn.jsdelivr" not in html and "https://" not in html.split("<script", 1)[0]
+    assert "vega" in html.lower() and "cluster 0" in html
+    raw = demo_convs[0].messages[0].content
+    assert raw not in html  # raw conversation text stays home
+
+
+WORKER = r"""
+import sys, os
+sys.path.insert(0, {tests!r})
+os.environ["CLIO_LAB_PROGRESS"] = "0"
+from fakes import register_fake, FakeEmbedder
+import clio_lab
+fake = register_fake()
+fake.delay = 0.05
+convs = clio_lab.load_conversations({demo!r}, limit=60)
+clio_lab.extract_facets(convs, llm=clio_lab.LLM(model="fake/m", prompt_style="completion", max_concurrency=1),
+                        cache={cache!r}, embedder=FakeEmbedder(), progress=False)
+print("finished")
+"""
+
+
+def _cached_items(path):
+    c = Cache(path)
+    try:
+        return sum(1 for k in c._dc.iterkeys() if not str(k).startswith("npy:"))
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+def test_interrupted_run_resumes_losing_only_items_in_flight(tmp_path, fake_llm, fake_embedder, how):
+    from conftest import DEMO
+
+    cache = tmp_path / "cache"
+    script = WORKER.format(tests=str(Path(__file__).parent), demo=str(DEMO), cache=str(cache))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not cache.exists() or _cached_items(cache) < 15):
+        time.sleep(0.1)
+    os.kill(proc.pid, how)
+    out, err = proc.communicate(timeout=30)
+    assert b"finished" not in out, "the worker finished before it could be interrupted"
+    done = _cached_items(cache)
+    assert 15 <= done < 60
+    convs = clio_lab.load_conversations(DEMO, limit=60)
+    res = clio_lab.extract_facets(convs, llm=LLM(model="fake/m", prompt_style="completion"), cache=cache,
+                                  embedder=fake_embedder, progress=False)
+    assert res.stats.cache_hits == done and res.stats.calls == 60 - done
+    assert all(v is not None for v in res.values["request"])
