@@ -153,5 +153,5 @@ def test_bundled_demo_corpus_loads_whole():
     from conftest import DEMO
 
     convs = load_conversations(DEMO)
-    assert len(convs) == 300 and not convs.report.skipped
+    assert len(convs) == 200 and not convs.report.skipped
     assert len({c.metadata["language"] for c in convs}) >= 5

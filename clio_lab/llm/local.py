@@ -113,6 +113,10 @@ def register() -> None:
     handler = _make_handler()
     litellm.custom_provider_map = [m for m in litellm.custom_provider_map if m.get("provider") != PROVIDER] + [
         {"provider": PROVIDER, "custom_handler": handler}]
+    import logging
+
+    # LiteLLM warns that a custom model has no cache-token prices; zero is the right price here.
+    logging.getLogger("LiteLLM").setLevel(logging.ERROR)
     litellm.register_model({DEFAULT_LOCAL_MODEL: {
         "input_cost_per_token": 0.0, "output_cost_per_token": 0.0, "litellm_provider": PROVIDER,
         "mode": "completion", "max_tokens": DEFAULT_N_CTX, "max_input_tokens": DEFAULT_N_CTX}})

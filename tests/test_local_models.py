@@ -1,0 +1,121 @@
+"""Small real runs of the embedded local models, and the hosted path driven over real HTTP."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+import clio_lab
+from clio_lab import LLM
+from clio_lab.llm.local import DEFAULT_LOCAL_MODEL, model_path
+
+pytestmark = pytest.mark.slow
+
+
+def test_bundled_embedder_gives_normalised_float32_and_sensible_neighbours():
+    X = clio_lab.embed(["How do I reset my password?", "I forgot my login password",
+                        "Best recipe for banana bread"], cache=None)
+    assert X.shape == (3, 384) and X.dtype == np.float32
+    assert np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    assert X[0] @ X[1] > X[0] @ X[2] + 0.3
+
+
+def test_embedding_cache_hit_makes_no_call(tmp_path):
+    from clio_lab.embeddings import COUNTER
+
+    texts = ["alpha beta", "gamma delta"]
+    first = clio_lab.embed(texts, cache=tmp_path)
+    calls = COUNTER.calls
+    again = clio_lab.embed(texts, cache=tmp_path)
+    assert COUNTER.calls == calls and np.array_equal(first, again)
+    clio_lab.embed(texts + ["epsilon"], cache=tmp_path)
+    assert COUNTER.calls == calls + 1
+
+
+def test_local_llm_summarises_through_litellm(tmp_path):
+    convs = [clio_lab.Conversation(id=str(i), messages=[clio_lab.Message(role="user", content=t)]) for i, t in enumerate([
+        "Can you help me write a cover letter for a nursing job at a children's hospital?",
+        "How do I fix 'IndexError: list index out of range' in my Python loop?",
+        "Give me a recipe for vegetarian chili with black beans.",
+    ])]
+    res = clio_lab.extract_facets(convs, cache=tmp_path, progress=False)
+    answers = res.values["request"]
+    assert res.stats.calls >= 3 and res.stats.cost_usd == 0.0 and res.stats.prompt_tokens > 0
+    # The 270M base model sometimes copies a worked example; such answers are failures with a reason.
+    answered = [a for a in answers if a is not None]
+    assert len(answered) >= 2, res.failures
+    assert len(res.failures) == 3 - len(answered) and all(f["reason"] for f in res.failures)
+    for answer in answered:
+        assert answer.endswith(".") and len(answer.split()) >= 3
+    keywords = [("cover", "letter", "nurs"), ("python", "index", "error", "loop", "list"), ("chili", "recipe", "vegetarian")]
+    hits = sum(a is not None and any(k in a.lower() for k in ks) for a, ks in zip(answers, keywords, strict=True))
+    assert hits >= 2, answers
+    again = clio_lab.extract_facets(convs, cache=tmp_path, progress=False)
+    assert again.stats.cache_hits == len(answered)  # failures are not cached: they are asked again
+    assert [a for a in again.values["request"] if a in answered] == answered
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory):
+    pytest.importorskip("llama_cpp.server")
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("server") / "server.log").open("w+")  # a pipe would fill and block it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", model_path(DEFAULT_LOCAL_MODEL), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--model_alias", "gemma"],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_PROXY": "127.0.0.1"})
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"llama_cpp.server exited: {log.read()[-2000:]}")
+        try:
+            urllib.request.urlopen(base + "/v1/models", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("llama_cpp.server did not start in 120 s")
+    yield base + "/v1"
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+@pytest.mark.server
+def test_hosted_path_over_real_http(llama_server, tmp_path):
+    """The OpenAI-compatible route of LiteLLM against llama-cpp-python's server on 127.0.0.1."""
+    llm = LLM(model="text-completion-openai/gemma", api_base=llama_server, api_key="not-needed",
+              temperature=0.0, max_concurrency=2)
+    assert llm.style == "completion"
+    convs = clio_lab.load_conversations(clio_lab.__path__[0] + "/../datasets/clio_demo.jsonl", limit=4)
+    res = clio_lab.extract_facets(convs, llm=llm, cache=tmp_path, examples="fixed", progress=False)
+    assert res.stats.calls >= 4 and res.stats.prompt_tokens > 0
+    assert sum(v is not None for v in res.values["request"]) >= 3, res.failures
+    local = clio_lab.extract_facets(convs, cache=None, examples="fixed", progress=False)
+    # Same weights, same transcript, temperature 0: the server and the in-process model agree.
+    same = sum(a == b for a, b in zip(res.values["request"], local.values["request"], strict=True))
+    assert same >= 3, (res.values, local.values)
+
+
+@pytest.mark.server
+def test_chat_route_over_http_reports_server_errors_as_failures(llama_server, tmp_path):
+    llm = LLM(model="openai/no-such-model-route", api_base=llama_server + "/nope", api_key="x", max_retries=0,
+              timeout=20)
+    convs = clio_lab.load_conversations(clio_lab.__path__[0] + "/../datasets/clio_demo.jsonl", limit=2)
+    res = clio_lab.extract_facets(convs, llm=llm, cache=tmp_path, examples="fixed", progress=False)
+    assert res.values["request"] == [None, None]
+    assert all(f["reason"].startswith("call failed") for f in res.failures)
