@@ -22,8 +22,11 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(BIN)/clio-lab run datasets/clio_demo.jsonl --out runs/demo
 
+# Lint, then every test and every notebook (nbval: a notebook passes when it runs top to bottom),
+# with a throw-away cache so nothing is answered from an earlier run.
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/ruff check clio_lab tests benchmarks datasets
+	CLIO_LAB_CACHE=$$(mktemp -d) CLIO_LAB_PROGRESS=0 $(BIN)/python -m pytest tests notebooks --nbval-lax
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

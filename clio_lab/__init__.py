@@ -19,7 +19,7 @@ from .cache import Cache, make_key  # noqa: E402
 from .clustering import Clustering, cluster, default_k  # noqa: E402
 from .embeddings import LiteLLMEmbedder, SentenceTransformerEmbedder, embed, get_embedder  # noqa: E402
 from .facets import FacetResults, FacetSpec, extract_facets  # noqa: E402
-from .llm import LLM, DEFAULT_LOCAL_MODEL, PromptLibrary  # noqa: E402
+from .llm import DEFAULT_LOCAL_MODEL, LLM, PromptLibrary  # noqa: E402
 from .loaders import RecordError, load_conversations  # noqa: E402
 from .pipeline import PipelineResult, run_pipeline  # noqa: E402
 from .records import Conversation, LoadReport, Message  # noqa: E402

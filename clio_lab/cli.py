@@ -37,9 +37,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--method", choices=["kmeans", "hdbscan"], default="kmeans", help="base clustering method")
     run.add_argument("--k", type=int, default=None, help="k-means clusters; default round(sqrt(n))")
     run.add_argument("--seed", type=int, default=0, help="random state for clustering")
+    run.add_argument("--prompts", default=None,
+                     help="your own prompt folder (templates as in the packaged prompts/); default: the packaged one")
     run.add_argument("--cache-dir", default=None,
                      help="cache folder (default $CLIO_LAB_CACHE or ~/.cache/clio_lab)")
     run.add_argument("--no-cache", action="store_true", help="turn caching off")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="re-ask items whose answers failed validation in an earlier run (they are cached as "
+                          "failures so that a re-run costs nothing)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -56,12 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     except (RecordError, ValueError, FileNotFoundError) as exc:
         print(f"clio-lab: {exc}", file=sys.stderr)
         return 2
-    llm = LLM(model=args.model, api_base=args.api_base, max_concurrency=args.concurrency) if args.model else \
-        LLM(max_concurrency=args.concurrency)
+    llm = LLM(max_concurrency=args.concurrency, api_base=args.api_base, retry_failed=args.retry_failed,
+              **({"model": args.model} if args.model else {}))
     cache = None if args.no_cache else (args.cache_dir or "default")
     start = time.perf_counter()
     result = run_pipeline(convs, llm=llm, embedder=args.embedder, embed_on=args.embed_on, method=args.method,
-                          k=args.k, random_state=args.seed, cache=cache, progress=not args.quiet)
+                          k=args.k, random_state=args.seed, cache=cache, prompts=args.prompts,
+                          progress=not args.quiet)
     out = result.save(Path(args.out))
     stats = result.stats()
     summary = {k: stats[k] for k in ("conversations", "clusters", "llm_calls", "embedding_calls", "cache_hits",

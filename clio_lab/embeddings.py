@@ -148,6 +148,17 @@ def get_embedder(model: str | Embedder | None = None, **kwargs: Any) -> Embedder
     return SentenceTransformerEmbedder(model=model, **kwargs)
 
 
+def _encode_in_chunks(embedder: Embedder, texts: list[str], progress: bool, chunk: int = 2048) -> np.ndarray:
+    if not progress or len(texts) <= chunk:
+        return embedder.encode(texts)
+    from tqdm.auto import tqdm
+
+    parts = [embedder.encode(texts[i:i + chunk])
+             for i in tqdm(range(0, len(texts), chunk), desc="embed", unit="chunk", leave=False,
+                           disable=os.environ.get("CLIO_LAB_PROGRESS") == "0")]
+    return np.concatenate(parts)
+
+
 def embed(texts: list[str], model: str | Embedder | None = None, *, cache: CacheLike | str = "default",
           progress: bool = False) -> np.ndarray:
     """Embed texts; rows are float32 and L2-normalised.
@@ -156,6 +167,7 @@ def embed(texts: list[str], model: str | Embedder | None = None, *, cache: Cache
         texts: the texts.
         model: an embedder object or name (default: the bundled all-MiniLM-L6-v2).
         cache: a :class:`~clio_lab.cache.Cache`, a folder, ``"default"`` or ``None`` (off).
+        progress: show a progress bar over chunks of 2,048 texts for large inputs.
 
     Example:
         >>> X = embed(["hello", "bonjour"], cache=None)  # doctest: +SKIP
@@ -175,7 +187,7 @@ def embed(texts: list[str], model: str | Embedder | None = None, *, cache: Cache
         return np.zeros((0, 0), dtype=np.float32)
     COUNTER.calls += 1
     COUNTER.texts += len(texts)
-    X = _normalise(embedder.encode(texts))
+    X = _normalise(_encode_in_chunks(embedder, texts, progress))
     if store is not None:
         store.set_array(key, X)
     return X

@@ -207,7 +207,7 @@ def run_pipeline(
 
     t = time.perf_counter()
     texts, sources = texts_to_embed(conversations, fac.values.get("request", [None] * len(conversations)), on)
-    X = embed(texts, emb, cache=store)
+    X = embed(texts, emb, cache=store, progress=progress)
     timings["embed"] = time.perf_counter() - t
 
     t = time.perf_counter()

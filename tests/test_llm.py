@@ -66,7 +66,14 @@ def test_invalid_answers_are_re_asked_then_recorded(tmp_path, fake_llm):
     cache = Cache(tmp_path)
     out, stats = LLM(model="fake/m", prompt_style="completion", max_parse_retries=2).run(_tasks(1), cache=cache)
     assert not out[0].ok and out[0].attempts == 3 and out[0].raw == "x" and "invalid answer" in out[0].error
-    assert len(cache) == 0
+    # Remembered as a failure, never as a success: a re-run reports it again without paying for it ...
+    fake_llm.reset()
+    again, stats = LLM(model="fake/m", prompt_style="completion").run(_tasks(1), cache=cache)
+    assert not again[0].ok and again[0].cached and again[0].error == out[0].error and fake_llm.calls == 0
+    assert stats.failed == 1 and stats.cache_hits == 1
+    # ... and retry_failed=True asks again and caches the success.
+    fixed, stats = LLM(model="fake/m", prompt_style="completion", retry_failed=True).run(_tasks(1), cache=cache)
+    assert fixed[0].ok and stats.calls == 1
 
 
 def test_concurrency_is_bounded(fake_llm):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import clio_lab
-from clio_lab import Cache, LLM, run_pipeline
+from clio_lab import LLM, Cache, run_pipeline
 from clio_lab.llm.prompts import default_prompt_dir
 
 FAKE = dict(llm=LLM(model="fake/m", prompt_style="completion"))
@@ -90,7 +90,10 @@ def test_failed_items_are_recorded_and_rerun(tmp_path, fake_llm, fake_embedder, 
     assert len(lines) == 3 and "invalid answer" in json.loads(lines[0])["reason"]
     fake_llm.reset()
     again = _run(demo_convs[:10], tmp_path, fake_embedder, embed_on="summary")
-    assert again.stats()["llm_calls"] == 3 and again.stats()["failed_items"] == 0
+    assert again.stats()["llm_calls"] == 0 and again.stats()["failed_items"] == 3  # known failures, no new calls
+    retried = run_pipeline(demo_convs[:10], llm=LLM(model="fake/m", prompt_style="completion", retry_failed=True),
+                           embedder=fake_embedder, cache=tmp_path, progress=False, embed_on="summary")
+    assert retried.stats()["llm_calls"] == 3 and retried.stats()["failed_items"] == 0
 
 
 def test_save_writes_results_stats_and_an_offline_report(tmp_path, fake_llm, fake_embedder, demo_convs):

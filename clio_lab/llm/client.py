@@ -112,6 +112,8 @@ class LLM:
             rescued few answers) and 2 for hosted models.
         api_base: server address for self-hosted models.
         api_key: passed to LiteLLM; never part of a cache key or a saved result.
+        retry_failed: re-ask items whose answer failed validation in an earlier run (those failures are
+            cached as failures; failed calls such as time-outs are never cached and always re-asked).
 
     Example:
         >>> LLM().get_params()["model"]
@@ -127,6 +129,7 @@ class LLM:
     max_parse_retries: int | None = None
     api_base: str | None = None
     api_key: str | None = field(default=None, repr=False)
+    retry_failed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -240,8 +243,13 @@ class LLM:
                 if cache is not None:
                     cache.set(key, {"value": value, "raw": raw})
                 return LLMOutcome(task.item_id, True, value=value, raw=raw, attempts=attempt + 1)
-        return LLMOutcome(task.item_id, False, raw=raw, attempts=self.parse_retries + 1,
-                          error=f"invalid answer: {error}")
+        # The model gave no usable answer at these settings. Remember that as a failure (never as a
+        # success) so that a warm re-run does not pay for the same refusal again; retry_failed=True re-asks.
+        outcome = LLMOutcome(task.item_id, False, raw=raw, attempts=self.parse_retries + 1,
+                             error=f"invalid answer: {error}")
+        if cache is not None:
+            cache.set(key, {"failed": outcome.error, "raw": raw})
+        return outcome
 
     def task_key(self, task: LLMTask) -> str:
         return make_key(llm=self.get_params(), template=task.prompt.template_sha256,
@@ -257,9 +265,13 @@ class LLM:
         for i, task in enumerate(tasks):
             key = self.task_key(task)
             hit = cache.get(key) if cache is not None else None
+            if hit is not None and "failed" in hit and self.retry_failed:
+                hit = None
             if hit is not None:
                 stats.cache_hits += 1
-                outcomes[i] = LLMOutcome(task.item_id, True, value=hit["value"], raw=hit["raw"], cached=True)
+                ok = "failed" not in hit
+                outcomes[i] = LLMOutcome(task.item_id, ok, value=hit.get("value"), raw=hit.get("raw"), cached=True,
+                                         error=None if ok else hit["failed"])
             else:
                 pending.append((i, task, key))
         sem = asyncio.Semaphore(1 if self.is_local else max(1, self.max_concurrency))
