@@ -75,10 +75,11 @@ class SentenceTransformerEmbedder:
     device: str | None = None
 
     def get_params(self) -> dict[str, Any]:
-        import sentence_transformers
+        from importlib.metadata import version
 
-        # device is left out: CPU and GPU agree to float tolerance, and a cache should serve both.
-        return {"kind": "sentence-transformers", "model": self.model, "st_version": sentence_transformers.__version__}
+        # device is left out: CPU and GPU agree to float tolerance, and a cache should serve both. The version
+        # is read from metadata: importing sentence-transformers (and torch) costs seconds on a warm run.
+        return {"kind": "sentence-transformers", "model": self.model, "st_version": version("sentence-transformers")}
 
     def _load(self):
         device = self.device or _best_device()
