@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--method", choices=["kmeans", "hdbscan"], default="kmeans", help="base clustering method")
     run.add_argument("--k", type=int, default=None, help="k-means clusters; default round(sqrt(n))")
     run.add_argument("--seed", type=int, default=0, help="random state for clustering")
+    run.add_argument("--naming", choices=["llm", "keywords", "none"], default="llm",
+                     help="name clusters contrastively with the model, with c-TF-IDF keywords (no model), or not")
     run.add_argument("--prompts", default=None,
                      help="your own prompt folder (templates as in the packaged prompts/); default: the packaged one")
     run.add_argument("--cache-dir", default=None,
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     result = run_pipeline(convs, llm=llm, embedder=args.embedder, embed_on=args.embed_on, method=args.method,
                           k=args.k, random_state=args.seed, cache=cache, prompts=args.prompts,
+                          naming=None if args.naming == "none" else args.naming,
                           progress=not args.quiet)
     out = result.save(Path(args.out))
     stats = result.stats()

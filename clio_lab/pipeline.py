@@ -20,6 +20,7 @@ from .clustering import Clustering, cluster
 from .embeddings import COUNTER, embed, get_embedder
 from .facets import FacetResults, extract_facets, user_text
 from .llm.client import LLM, CallStats
+from .naming import ClusterLabels, label_clusters
 from .records import Conversation, LoadReport
 
 EmbedOn = Literal["auto", "summary", "text", "both"]
@@ -40,10 +41,11 @@ class PipelineResult:
     embedding_calls: int = 0
     embedding_cache_hits: int = 0
     load_report: LoadReport | None = None
+    names: ClusterLabels | None = None
 
     @property
     def failures(self) -> list[dict[str, Any]]:
-        return list(self.facets.failures)
+        return list(self.facets.failures) + (list(self.names.failures) if self.names else [])
 
     def to_frame(self):
         """One row per conversation: id, facet answers, computed facets, what was embedded, cluster."""
@@ -66,8 +68,12 @@ class PipelineResult:
             centre = self.embeddings[idx].mean(axis=0)
             order = idx[np.argsort(-(self.embeddings[idx] @ centre))]
             central = [summaries[i] for i in order if summaries[i]][:n_examples]
+            label = self.names[int(cid)] if self.names else None
             rows.append({"cluster": int(cid), "size": int(len(idx)),
                          "label": "unclustered" if cid == -1 else f"cluster {cid}",
+                         "name": label.name if label else None,
+                         "description": label.description if label else None,
+                         "named_by": label.method if label else None,
                          "central_summaries": central})
         return pd.DataFrame(rows)
 
@@ -166,9 +172,10 @@ def run_pipeline(
     facets: Sequence[Any] = ("request",),
     examples: Literal["nearest", "fixed", "none"] = "nearest",
     prompts: Any = None,
+    naming: Literal["llm", "keywords"] | None = "llm",
     progress: bool = True,
 ) -> PipelineResult:
-    """Run facets → embeddings → clustering on a corpus.
+    """Run facets → embeddings → clustering → cluster naming on a corpus.
 
     Args:
         conversations: loaded conversations, or a path for :func:`~clio_lab.load_conversations`.
@@ -179,6 +186,8 @@ def run_pipeline(
         cache: a :class:`~clio_lab.cache.Cache`, a folder, ``"default"`` or ``None`` (off).
         facets, examples: passed to :func:`~clio_lab.extract_facets`.
         prompts: your own prompt folder (default: the packaged ``prompts/``).
+        naming: ``"llm"`` names clusters contrastively (keyword fallback), ``"keywords"`` with no model,
+            ``None`` skips naming.
 
     Example:
         >>> result = run_pipeline("datasets/clio_demo.jsonl")  # doctest: +SKIP
@@ -214,11 +223,20 @@ def run_pipeline(
     clustering = cluster(X, method=method, k=k, random_state=random_state, cache=store)
     timings["cluster"] = time.perf_counter() - t
 
+    names = None
+    if naming:
+        t = time.perf_counter()
+        names = label_clusters(fac.values.get("request", [None] * len(conversations)), X, clustering.labels,
+                               method=naming, llm=model, cache=store, prompts=prompts, random_state=random_state,
+                               progress=progress)
+        timings["naming"] = time.perf_counter() - t
+
     config = {"llm": model.get_params(), "embedder": emb.get_params(), "embed_on": on, "method": clustering.method,
               "k": clustering.params.get("k"), "random_state": random_state, "examples": examples,
-              "facets": [f if isinstance(f, str) else f.name for f in facets],
+              "facets": [f if isinstance(f, str) else f.name for f in facets], "naming": naming,
               "cache": str(store.directory) if store else None}
     return PipelineResult(conversations=conversations, facets=fac, embeddings=X, embedded_from=sources,
                           clustering=clustering, config=config, timings=timings,
-                          llm_stats={"facets": fac.stats}, embedding_calls=COUNTER.calls - calls0,
-                          embedding_cache_hits=COUNTER.cache_hits - hits0, load_report=report)
+                          llm_stats={"facets": fac.stats, **({"naming": names.stats} if names else {})},
+                          embedding_calls=COUNTER.calls - calls0, embedding_cache_hits=COUNTER.cache_hits - hits0,
+                          load_report=report, names=names)

@@ -37,11 +37,12 @@ def _kpis(stats: dict) -> str:
 def cluster_size_chart(result: PipelineResult) -> alt.Chart:
     df = result.clusters_frame(n_examples=1)
     df["example"] = df["central_summaries"].map(lambda s: s[0] if s else "")
+    df["name"] = df["name"].fillna(df["label"])
     return (
         alt.Chart(df.drop(columns=["central_summaries"]))
         .mark_bar()
         .encode(x=alt.X("label:N", sort="-y", title="base cluster"), y=alt.Y("size:Q", title="conversations"),
-                tooltip=["label", "size", "example"])
+                tooltip=["label", "name", "size", "example"])
         .properties(width=900, height=220, title="Base cluster sizes")
     )
 
@@ -53,7 +54,12 @@ def write_report(result: PipelineResult, path: str | Path) -> Path:
     rows = []
     for _, row in result.clusters_frame().iterrows():
         summaries = "".join(f"<li>{html.escape(s)}</li>" for s in row["central_summaries"])
-        rows.append(f"<tr><td>{html.escape(row['label'])}</td><td>{row['size']}</td><td><ul>{summaries}</ul></td></tr>")
+        named = ""
+        if row["name"]:
+            named = (f"<b>{html.escape(row['name'])}</b><br>{html.escape(row['description'])}"
+                     f"<br><span class='muted'>named by: {html.escape(row['named_by'])}</span>")
+        rows.append(f"<tr><td>{html.escape(row['label'])}</td><td>{row['size']}</td><td>{named}</td>"
+                    f"<td><ul>{summaries}</ul></td></tr>")
     failures = stats["failures_by_step"] or {}
     load = stats.get("load") or {}
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>clio_lab report</title>
@@ -63,7 +69,7 @@ def write_report(result: PipelineResult, path: str | Path) -> Path:
 {_kpis(stats)}
 <h2>Clusters</h2>
 {chart_html}
-<table><tr><th>cluster</th><th>size</th><th>summaries nearest the centre</th></tr>{''.join(rows)}</table>
+<table><tr><th>cluster</th><th>size</th><th>name and description</th><th>summaries nearest the centre</th></tr>{''.join(rows)}</table>
 <h2>Failures and data</h2>
 <p>Failed items by step: {html.escape(json.dumps(failures))}. Conversations cut to fit the model's context:
 {stats['truncated_conversations']}.</p>

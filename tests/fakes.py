@@ -35,6 +35,12 @@ class FakeProvider(CustomLLM):
         self.max_in_flight = 0
 
     def _answer(self, prompt: str) -> str:
+        if "Requests in the group:" in prompt:  # cluster naming: describe the last group's first request
+            group = prompt.rsplit("Requests in the group:\n", 1)[1]
+            first = group.split("\n", 1)[0].removeprefix("- ").rstrip(".")
+            words = re.findall(r"[A-Za-z]+", first)[:6]
+            return (f" The users asked to {first}. They wanted practical, step by step help.\n"
+                    f"Name: {' '.join(words).capitalize()}\n")
         convs = re.findall(r"Conversation:\n(.*?)\n\nQuestion:", prompt, flags=re.S)
         last = convs[-1] if convs else prompt
         first = last.split("\n", 1)[0].removeprefix("User: ")

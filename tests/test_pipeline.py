@@ -28,14 +28,17 @@ def test_pipeline_result_holds_every_stage(tmp_path, fake_llm, fake_embedder, de
     assert df["request"].notna().all() and (df["embedded_from"] == "summary").all()
     assert res.embeddings.shape == (40, 64) and res.embeddings.dtype == np.float32
     stats = res.stats()
-    assert stats["conversations"] == 40 and stats["llm_calls"] == 40 and stats["failed_items"] == 0
-    assert set(stats["seconds"]) == {"facets", "embed", "cluster"}
+    assert stats["conversations"] == 40 and stats["llm_calls"] == 40 + 5 and stats["failed_items"] == 0
+    assert stats["llm_by_step"]["facets"]["calls"] == 40 and stats["llm_by_step"]["naming"]["calls"] == 5
+    assert set(stats["seconds"]) == {"facets", "embed", "cluster", "naming"}
+    clusters = res.clusters_frame()
+    assert (clusters["named_by"] == "llm").all() and clusters["name"].str.len().gt(0).all()
     assert stats["cost_usd"] is None  # the fake model has no price, so cost is unknown, not zero
 
 
 def test_warm_rerun_makes_no_model_or_embedding_calls(tmp_path, fake_llm, fake_embedder, demo_convs):
     first = _run(demo_convs, tmp_path, fake_embedder)
-    assert first.stats()["llm_calls"] == 40 and first.stats()["embedding_calls"] > 0
+    assert first.stats()["llm_calls"] == 40 + first.clustering.n_clusters and first.stats()["embedding_calls"] > 0
     fake_llm.reset()
     second = _run(demo_convs, tmp_path, fake_embedder)
     s = second.stats()
@@ -55,7 +58,9 @@ def test_changing_a_clustering_parameter_recomputes_only_clustering(tmp_path, fa
     fake_llm.reset()
     res = _run(demo_convs, tmp_path, fake_embedder, k=6)
     assert fits == [6] and res.clustering.n_clusters == 6
-    assert res.stats()["llm_calls"] == 0 and res.stats()["embedding_calls"] == 0
+    # Nothing upstream is recomputed; naming depends on the clusters, so it runs again.
+    assert res.llm_stats["facets"].calls == 0 and res.stats()["embedding_calls"] == 0
+    assert res.llm_stats["naming"].calls == 6
 
 
 def test_changing_the_prompt_recomputes_that_steps_items_only(tmp_path, fake_llm, fake_embedder, demo_convs):
@@ -66,15 +71,15 @@ def test_changing_the_prompt_recomputes_that_steps_items_only(tmp_path, fake_llm
     fake_llm.reset()
     res = _run(demo_convs, tmp_path / "cache", fake_embedder, prompts=mine)
     s = res.stats()
-    assert s["llm_calls"] == 40 and s["embedding_calls"] == 0
-    assert all("careful reader" in p for p in fake_llm.prompts)
+    assert s["llm_calls"] == 40 and s["embedding_calls"] == 0  # same answers, so naming is answered from the cache
+    assert len(fake_llm.prompts) == 40 and all("careful reader" in p for p in fake_llm.prompts)
 
 
 def test_cache_none_turns_caching_off(fake_llm, fake_embedder, demo_convs):
     _run(demo_convs[:10], None, fake_embedder)
     fake_llm.reset()
     res = _run(demo_convs[:10], None, fake_embedder)
-    assert res.stats()["llm_calls"] == 10
+    assert res.llm_stats["facets"].calls == 10 and res.llm_stats["naming"].calls == res.clustering.n_clusters
 
 
 def test_failed_items_are_recorded_and_rerun(tmp_path, fake_llm, fake_embedder, demo_convs):
@@ -93,7 +98,7 @@ def test_failed_items_are_recorded_and_rerun(tmp_path, fake_llm, fake_embedder, 
     assert again.stats()["llm_calls"] == 0 and again.stats()["failed_items"] == 3  # known failures, no new calls
     retried = run_pipeline(demo_convs[:10], llm=LLM(model="fake/m", prompt_style="completion", retry_failed=True),
                            embedder=fake_embedder, cache=tmp_path, progress=False, embed_on="summary")
-    assert retried.stats()["llm_calls"] == 3 and retried.stats()["failed_items"] == 0
+    assert retried.llm_stats["facets"].calls == 3 and retried.stats()["failed_items"] == 0
 
 
 def test_save_writes_results_stats_and_an_offline_report(tmp_path, fake_llm, fake_embedder, demo_convs):

@@ -38,9 +38,10 @@ class Prompt:
     template_name: str = ""
     template_sha256: str = ""
     stop: tuple[str, ...] = ("\n",)
+    prefill_joiner: str = " "  # what stands between the body and the pre-fill in a transcript
 
     def as_transcript(self) -> str:
-        return self.body.rstrip() + (" " + self.prefill if self.prefill else "")
+        return self.body.rstrip() + (self.prefill_joiner + self.prefill if self.prefill else "")
 
     def as_messages(self, model: str) -> list[dict[str, str]]:
         if not self.prefill:
@@ -83,15 +84,18 @@ class PromptLibrary:
     def sha256(self, name: str) -> str:
         return hashlib.sha256(self.source(name).encode("utf-8")).hexdigest()
 
-    def render(self, name: str, *, prefill: str = "", stop: tuple[str, ...] = ("\n",), **variables: Any) -> Prompt:
+    def render(self, name: str, *, prefill: str = "", stop: tuple[str, ...] = ("\n",), prefill_joiner: str = " ",
+               **variables: Any) -> Prompt:
         try:
             body = self._env.get_template(name).render(prefill=prefill, **variables)
         except jinja2.UndefinedError as exc:
             raise ValueError(f"prompt {Path(self.folder) / name}: {exc.message}") from None
-        return Prompt(body=body, prefill=prefill, template_name=name, template_sha256=self.sha256(name), stop=stop)
+        return Prompt(body=body, prefill=prefill, template_name=name, template_sha256=self.sha256(name), stop=stop,
+                      prefill_joiner=prefill_joiner)
 
-    def examples(self, name: str) -> list[dict[str, str]]:
-        """Worked examples stored as JSON lines beside the templates (``examples/<name>.jsonl``)."""
+    def examples(self, name: str, required: tuple[str, ...] = ("conversation", "answer")) -> list[dict[str, Any]]:
+        """Worked examples stored as JSON lines beside the templates (``examples/<name>.jsonl``); each must
+        carry the ``required`` fields, non-empty."""
         path = Path(self.folder) / "examples" / f"{name}.jsonl"
         out = []
         for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -101,8 +105,8 @@ class PromptLibrary:
                 ex = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}: line {lineno}: invalid JSON: {exc.msg}") from None
-            for key in ("conversation", "answer"):
-                if not isinstance(ex.get(key), str) or not ex[key].strip():
+            for key in required:
+                if not ex.get(key) or (isinstance(ex[key], str) and not ex[key].strip()):
                     raise ValueError(f"{path}: line {lineno}: field '{key}' missing or empty")
             out.append(ex)
         return out
