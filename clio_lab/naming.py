@@ -12,7 +12,7 @@ summaries nearest the centre.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -140,9 +140,9 @@ def parse_name(raw: str) -> dict[str, str]:
 
 
 def _naming_task(c: int, lib: PromptLibrary, examples: list[dict[str, Any]], inside: list[str],
-                 outside: list[str]) -> LLMTask:
-    """One cluster's naming call. Small base models copy a worked example's name or description; that is
-    caught and re-asked with the other examples only."""
+                 outside: list[str], fits: Callable[[str], bool]) -> LLMTask:
+    """One cluster's naming call. Small base models copy a worked example's name or description, or describe
+    a neighbour; both are caught and re-asked (the first with the other examples only)."""
 
     def render(shown: list[dict[str, Any]]):
         return lib.render("cluster_name.j2", prefill="Summary:", prefill_joiner="\n", examples=shown,
@@ -154,6 +154,8 @@ def _naming_task(c: int, lib: PromptLibrary, examples: list[dict[str, Any]], ins
             if value["name"].lower() == ex["name"].lower().rstrip(".") or value["description"] == ex["description"]:
                 copied.append(ex)
                 raise ParseError(f"copied the worked example named {ex['name']!r}")
+        if not fits(f"{value['name']}. {value['description']}"):
+            raise ParseError(f"the name fits the nearby clusters better than its own: {value['name']!r}")
         return value
 
     def retry(attempt: int, error: ParseError):
@@ -162,6 +164,16 @@ def _naming_task(c: int, lib: PromptLibrary, examples: list[dict[str, Any]], ins
     copied: list[dict[str, Any]] = []
     return LLMTask(item_id=str(c), prompt=render(examples), parse=parse, retry_prompt=retry, max_tokens=120,
                    key_parts={"step": "name_clusters", "version": STEP_VERSION})
+
+
+def _fit_check(inside: np.ndarray, outside: np.ndarray, embedder: Any, store: Any) -> Callable[[str], bool]:
+    def fits(text: str) -> bool:
+        from .embeddings import embed
+
+        v = embed([text], embedder, cache=store)[0]
+        return len(outside) == 0 or float((inside @ v).mean()) > float((outside @ v).mean())
+
+    return fits
 
 
 def label_clusters(
@@ -176,6 +188,7 @@ def label_clusters(
     n_inside: int | None = None,
     n_outside: int | None = None,
     random_state: int = 0,
+    embedder: Any = None,
     progress: bool = True,
 ) -> ClusterLabels:
     """Name every cluster.
@@ -189,6 +202,8 @@ def label_clusters(
         n_inside, n_outside: summaries shown from inside the cluster (a seeded random sample) and from outside
             it (those nearest its centroid). The paper uses about 50 each; the default is 50 for hosted models
             and 12 and 8 for the local model, whose context and speed are small.
+        embedder: the embedder that made ``X``. A name is accepted only if its embedding lies closer, on
+            average, to its own cluster's conversations than to the nearest outside ones (the contrast).
 
     Example:
         >>> names = label_clusters(facets.values["request"], X, clustering.labels)  # doctest: +SKIP
@@ -209,6 +224,7 @@ def label_clusters(
     n_out = n_outside or (8 if model.is_local else 50)
     examples = lib.examples("cluster_name", required=("inside", "outside", "description", "name"))
     X = np.asarray(X, dtype=np.float32)
+    store = resolve_cache(cache)
     tasks = []
     for c, idx in _members(labels).items():
         if c == NOISE:
@@ -221,8 +237,8 @@ def label_clusters(
         outside_idx = np.flatnonzero(labels != c)
         order = outside_idx[np.argsort(-(X[outside_idx] @ centre))]
         outside = _unique([summaries[i] for i in order if summaries[i] and summaries[i] not in inside], n_out)
-        tasks.append(_naming_task(c, lib, examples, inside, outside))
-    store = resolve_cache(cache)
+        near_out = order[: max(len(idx), 1)]
+        tasks.append(_naming_task(c, lib, examples, inside, outside, _fit_check(X[idx], X[near_out], embedder, store)))
     outcomes, stats = model.run(tasks, cache=store, desc="name clusters", progress=progress)
     out = dict(fallback)
     failures = []

