@@ -6,6 +6,7 @@ The pipeline is a chain of plain, cached functions, each usable alone in a noteb
     facets = clio_lab.extract_facets(convs)            # step 1: facets (LLM)
     X = clio_lab.embed(texts)                          # step 2: embeddings
     clusters = clio_lab.cluster(X, method="kmeans")    # step 3: base clusters
+    names = clio_lab.label_clusters(summaries, X, clusters.labels)  # step 4: contrastive names
     result = clio_lab.run_pipeline(convs)              # all of the above, in order
 """
 
@@ -21,6 +22,7 @@ from .embeddings import LiteLLMEmbedder, SentenceTransformerEmbedder, embed, get
 from .facets import FacetResults, FacetSpec, extract_facets  # noqa: E402
 from .llm import DEFAULT_LOCAL_MODEL, LLM, PromptLibrary  # noqa: E402
 from .loaders import RecordError, load_conversations  # noqa: E402
+from .naming import ClusterLabels, keyword_labels, label_clusters  # noqa: E402
 from .pipeline import PipelineResult, run_pipeline  # noqa: E402
 from .records import Conversation, LoadReport, Message  # noqa: E402
 
@@ -30,5 +32,5 @@ __all__ = [
     "Cache", "make_key", "Clustering", "cluster", "default_k", "LiteLLMEmbedder", "SentenceTransformerEmbedder",
     "embed", "get_embedder", "FacetResults", "FacetSpec", "extract_facets", "LLM", "DEFAULT_LOCAL_MODEL",
     "PromptLibrary", "RecordError", "load_conversations", "PipelineResult", "run_pipeline", "Conversation",
-    "LoadReport", "Message", "__version__",
+    "LoadReport", "Message", "ClusterLabels", "keyword_labels", "label_clusters", "__version__",
 ]
