@@ -24,6 +24,7 @@ from .llm import DEFAULT_LOCAL_MODEL, LLM, PromptLibrary  # noqa: E402
 from .loaders import RecordError, load_conversations  # noqa: E402
 from .naming import ClusterLabels, keyword_labels, label_clusters  # noqa: E402
 from .pipeline import PipelineResult, run_pipeline  # noqa: E402
+from .projection import project  # noqa: E402
 from .records import Conversation, LoadReport, Message  # noqa: E402
 
 __version__ = "0.1.0"
@@ -32,5 +33,5 @@ __all__ = [
     "Cache", "make_key", "Clustering", "cluster", "default_k", "LiteLLMEmbedder", "SentenceTransformerEmbedder",
     "embed", "get_embedder", "FacetResults", "FacetSpec", "extract_facets", "LLM", "DEFAULT_LOCAL_MODEL",
     "PromptLibrary", "RecordError", "load_conversations", "PipelineResult", "run_pipeline", "Conversation",
-    "LoadReport", "Message", "ClusterLabels", "keyword_labels", "label_clusters", "__version__",
+    "LoadReport", "Message", "ClusterLabels", "keyword_labels", "label_clusters", "project", "__version__",
 ]

@@ -1,0 +1,94 @@
+"""Step 6: a 2-D map of every conversation (Clio: UMAP, n_neighbors 15, min_dist 0, cosine).
+
+UMAP is fitted on at most ``fit_sample`` points and the rest are placed with ``transform``: a fit on millions
+of points does not finish on a small machine (../shared/ENVIRONMENT.md). Inputs too small for UMAP's
+neighbour graph are projected with PCA instead. The result is cached per step like every array step.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from .cache import CacheLike, hash_array, make_key, resolve_cache
+
+STEP_VERSION = 1
+MIN_UMAP_POINTS = 50
+
+
+def _pca(X: np.ndarray) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    if len(X) < 3:
+        return np.zeros((len(X), 2), dtype=np.float32)
+    out = PCA(n_components=2, random_state=0).fit_transform(X)
+    return out.astype(np.float32)
+
+
+def _umap(X: np.ndarray, n_neighbors: int, min_dist: float, metric: str, random_state: int,
+          fit_sample: int) -> np.ndarray:
+    try:
+        import umap
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError("UMAP needs `pip install 'clio-lab[cluster]'` (umap-learn)") from exc
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(X) - 1), min_dist=min_dist, metric=metric,
+                        random_state=random_state)
+    if len(X) <= fit_sample:
+        return reducer.fit_transform(X).astype(np.float32)
+    rng = np.random.default_rng(random_state)
+    sample = np.sort(rng.choice(len(X), size=fit_sample, replace=False))
+    reducer.fit(X[sample])
+    out = np.empty((len(X), 2), dtype=np.float32)
+    out[sample] = reducer.embedding_
+    rest = np.setdiff1d(np.arange(len(X)), sample)
+    for start in range(0, len(rest), 50_000):  # bounded memory for the transform's neighbour search
+        chunk = rest[start:start + 50_000]
+        out[chunk] = reducer.transform(X[chunk])
+    return out
+
+
+def project(
+    X: np.ndarray,
+    *,
+    method: Literal["auto", "umap", "pca"] = "auto",
+    n_neighbors: int = 15,
+    min_dist: float = 0.0,
+    metric: str = "cosine",
+    random_state: int = 0,
+    fit_sample: int = 20_000,
+    cache: CacheLike | str = "default",
+) -> np.ndarray:
+    """Project embeddings to 2-D for the map.
+
+    Args:
+        X: ``(n, d)`` embeddings.
+        method: ``"umap"``, ``"pca"``, or ``"auto"`` (UMAP from 50 points up, PCA below).
+        n_neighbors, min_dist, metric: UMAP settings (the paper's are the defaults).
+        fit_sample: UMAP is fitted on at most this many points; the rest are transformed.
+
+    Returns:
+        ``(n, 2)`` float32 coordinates.
+
+    Example:
+        >>> project(np.random.default_rng(0).normal(size=(10, 5)), cache=None).shape
+        (10, 2)
+    """
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2:
+        raise ValueError(f"project() needs an (n, d) array, got shape {X.shape}")
+    chosen = ("umap" if len(X) >= MIN_UMAP_POINTS else "pca") if method == "auto" else method
+    if chosen not in ("umap", "pca"):
+        raise ValueError(f"method must be 'auto', 'umap' or 'pca', not {method!r}")
+    store = resolve_cache(cache)
+    params = {"method": chosen, "n_neighbors": n_neighbors, "min_dist": min_dist, "metric": metric,
+              "random_state": random_state, "fit_sample": fit_sample}
+    key = make_key(step="project", version=STEP_VERSION, X=hash_array(X), **params)
+    if store is not None:
+        hit = store.get_array(key)
+        if hit is not None:
+            return hit
+    out = _pca(X) if chosen == "pca" else _umap(X, n_neighbors, min_dist, metric, random_state, fit_sample)
+    if store is not None:
+        store.set_array(key, out)
+    return out
