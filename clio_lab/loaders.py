@@ -357,7 +357,7 @@ def load_conversations(
     Example:
         >>> convs = load_conversations("datasets/clio_demo.jsonl")  # doctest: +SKIP
         >>> convs.report.summary()["loaded"]  # doctest: +SKIP
-        300
+        200
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
