@@ -40,6 +40,14 @@ class FacetSpec:
         privacy: add Clio's privacy instructions (no names, places, identifying details; English).
         examples: name of the worked-example file in ``prompts/examples/`` (``None`` for zero-shot).
         max_tokens: answer length limit.
+        kind: ``"text"`` (one sentence), ``"number"`` (the first number in the answer, checked against
+            ``minimum`` and ``maximum``) or ``"languages"`` (names checked with langcodes, stored as full
+            English names joined by ", ").
+
+    Example:
+        >>> FacetSpec(name="frustration", question="How frustrated is the user, from 1 to 5?",
+        ...           prefill="The user's frustration is", kind="number", minimum=1, maximum=5).kind
+        'number'
     """
 
     name: str
@@ -49,6 +57,9 @@ class FacetSpec:
     examples: str | None = None
     max_tokens: int = 48
     template: str = "facet.j2"
+    kind: Literal["text", "number", "languages"] = "text"
+    minimum: float | None = None
+    maximum: float | None = None
 
 
 REQUEST = FacetSpec(
@@ -57,7 +68,35 @@ REQUEST = FacetSpec(
     prefill="The user's overall request for the assistant is to",
     examples="request",
 )
-BUILTIN_FACETS = {"request": REQUEST}
+TASK = FacetSpec(
+    name="task",
+    question="What task is the model being asked to perform in this conversation?",
+    prefill="The task is to",
+    examples="request",  # the same worked conversations; their answers read as tasks too
+)
+LANGUAGE = FacetSpec(
+    name="language",
+    question="What are the main languages of the conversation? Give their full English names.",
+    prefill="The languages are:",
+    privacy=False,
+    examples="language",
+    max_tokens=16,
+    kind="languages",
+)
+CONCERNING = FacetSpec(
+    name="concerning",
+    question=("How concerning is this conversation from a safety perspective, from 1 to 5? 1 = not concerning at "
+              "all, 2 = slightly concerning, 3 = moderately concerning, 4 = very concerning, 5 = extremely "
+              "concerning (clear intent to cause serious harm)."),
+    prefill="On a scale of 1 to 5, the concern level is",
+    privacy=False,
+    examples="concerning",
+    max_tokens=4,
+    kind="number",
+    minimum=1,
+    maximum=5,
+)
+BUILTIN_FACETS = {"request": REQUEST, "task": TASK, "language": LANGUAGE, "concerning": CONCERNING}
 
 
 @dataclass
@@ -65,7 +104,7 @@ class FacetResults:
     """Answers per conversation, computed facets, and every failure with its reason."""
 
     ids: list[str]
-    values: dict[str, list[str | None]]
+    values: dict[str, list[Any]]
     computed: list[dict[str, Any]]
     failures: list[dict[str, Any]] = field(default_factory=list)
     stats: CallStats = field(default_factory=CallStats)
@@ -108,6 +147,39 @@ def clean_answer(text: str) -> str:
     if not line.endswith((".", "!", "?")):
         line += "."
     return line
+
+
+def parse_number(text: str, minimum: float | None = None, maximum: float | None = None) -> float:
+    """The first number on the answer's first line, within ``[minimum, maximum]``."""
+    match = re.search(r"-?\d+(?:\.\d+)?", (text or "").strip().split("\n", 1)[0])
+    if not match:
+        raise ParseError(f"no number in {text[:60]!r}")
+    value = float(match.group())
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ParseError(f"{value:g} is outside [{minimum}, {maximum}]")
+    return value
+
+
+def parse_languages(text: str) -> str:
+    """Language names checked with langcodes and written as full English names, e.g. ``"German, English"``."""
+    import langcodes
+
+    line = (text or "").strip().split("\n", 1)[0]
+    names = []
+    for part in re.split(r",|;|/|\band\b|\bund\b", line):
+        part = part.strip().strip(".").strip()
+        if not part:
+            continue
+        try:
+            lang = langcodes.find(part)
+        except LookupError:
+            continue
+        name = lang.display_name("en")
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise ParseError(f"no known language name in {line[:60]!r}")
+    return ", ".join(names)
 
 
 def _normal(s: str) -> str:
@@ -170,7 +242,7 @@ def extract_facets(
     if examples == "nearest" and any(s.examples for s in specs):
         query = embed([user_text(c) for c in conversations], embedder, cache=store)
 
-    values: dict[str, list[str | None]] = {}
+    values: dict[str, list[Any]] = {}
     failures: list[dict[str, Any]] = []
     stats = CallStats()
     for spec in specs:
@@ -216,7 +288,11 @@ def _facet_task(spec: FacetSpec, lib: PromptLibrary, conv: Conversation, text: s
 
     state = {"chosen": pick(()), "excluded": []}
 
-    def parse(raw: str) -> str:
+    def parse(raw: str) -> Any:
+        if spec.kind == "number":
+            return parse_number(raw, spec.minimum, spec.maximum)
+        if spec.kind == "languages":
+            return parse_languages(raw)
         answer = clean_answer(raw)
         for i in state["chosen"]:
             if _normal(answer) == _normal(pool[i]["answer"]):

@@ -35,6 +35,10 @@ class FakeProvider(CustomLLM):
         self.max_in_flight = 0
 
     def _answer(self, prompt: str) -> str:
+        if prompt.rstrip().endswith("The languages are:"):
+            return " English.\n"
+        if prompt.rstrip().endswith("the concern level is"):
+            return " 2\n"
         if "Requests in the group:" in prompt:  # cluster naming: describe the last group's first request
             group = prompt.rsplit("Requests in the group:\n", 1)[1]
             first = group.split("\n", 1)[0].removeprefix("- ").rstrip(".")

@@ -1,0 +1,70 @@
+import pytest
+
+import clio_lab
+from clio_lab import LLM, FacetSpec
+from clio_lab.facets import choose_examples, clean_answer, computed_facets, parse_languages, parse_number
+from clio_lab.llm import ParseError
+
+FAKE = LLM(model="fake/m", prompt_style="completion")
+
+
+def test_builtin_facets_answer_in_their_own_form(tmp_path, fake_llm, fake_embedder, demo_convs):
+    res = clio_lab.extract_facets(demo_convs[:6], ("request", "task", "language", "concerning"), llm=FAKE,
+                                  cache=tmp_path, embedder=fake_embedder, progress=False)
+    assert not res.failures
+    assert res.values["language"] == ["English"] * 6 and res.values["concerning"] == [2.0] * 6
+    assert all(v.endswith(".") for v in res.values["request"] + res.values["task"])
+    prompts = fake_llm.prompts
+    assert sum(p.rstrip().endswith("The task is to") for p in prompts) == 6
+    assert any("5 = extremely concerning" in p for p in prompts)
+    frame = res.to_frame()
+    assert list(frame.columns[:5]) == ["id", "request", "task", "language", "concerning"] and "turns" in frame
+
+
+def test_user_defined_numeric_facet_without_privacy_instructions(fake_llm, fake_embedder, demo_convs):
+    spec = FacetSpec(name="score", question="How many steps? Answer with a number.", prefill="The number is",
+                     privacy=False, kind="number", minimum=0, maximum=10)
+    fake_llm.reset()
+    res = clio_lab.extract_facets(demo_convs[:2], [spec], llm=FAKE, cache=None, embedder=fake_embedder,
+                                  progress=False)
+    assert "without any names" not in fake_llm.prompts[0]  # privacy instructions off
+    assert res.values["score"] == [None, None] and len(res.failures) == 2  # the fake answers with words
+    assert all("no number" in f["reason"] for f in res.failures)
+
+
+def test_parsers():
+    assert parse_number(" 4.", 1, 5) == 4.0
+    with pytest.raises(ParseError):
+        parse_number(" 9", 1, 5)
+    with pytest.raises(ParseError):
+        parse_number(" none", 1, 5)
+    assert parse_languages(" German, English.") == "German, English"
+    assert parse_languages("Spanish and French") == "Spanish, French"
+    with pytest.raises(ParseError):
+        parse_languages(" the user wants help")
+    assert clean_answer(" fix a bug in a loop\nConversation: x") == "fix a bug in a loop."
+    with pytest.raises(ParseError):
+        clean_answer(" x")
+
+
+def test_nearest_examples_put_the_most_similar_last():
+    import numpy as np
+
+    pool = np.eye(4, dtype=np.float32)
+    query = np.array([0.1, 0.9, 0.5, 0.0], dtype=np.float32)
+    assert choose_examples(query, pool, 2) == [2, 1]
+    assert choose_examples(query, pool, 2, exclude=[1]) == [0, 2]
+
+
+def test_computed_facets_pass_scalar_metadata_through(demo_convs):
+    out = computed_facets(demo_convs[0], truncated=True)
+    assert out["turns"] >= 1 and out["truncated"] is True and out["meta_topic"] == demo_convs[0].metadata["topic"]
+    assert "meta_pii" not in out  # lists stay out of the table
+
+
+def test_plain_texts_work_as_one_message_conversations(fake_llm, fake_embedder):
+    import pandas as pd
+
+    convs = clio_lab.load_conversations(pd.DataFrame({"id": ["1", "2"], "text": ["I lost my card", "top up failed"]}))
+    res = clio_lab.extract_facets(convs, llm=FAKE, cache=None, embedder=fake_embedder, progress=False)
+    assert res.values["request"] == ["help with i lost my card.", "help with top up failed."]
