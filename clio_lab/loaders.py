@@ -361,12 +361,15 @@ def load_conversations(
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
-    container = _detect(source) if format == "auto" or format in PARSERS else format
-    if format in PARSERS and container not in ("dataframe", "hf"):
-        container = _detect(source)
-    name = getattr(source, "name", None) if container in ("dataframe", "hf") else None
-    label = str(name or ("<DataFrame>" if container == "dataframe" else "<Dataset>")) \
-        if container in ("dataframe", "hf") else str(source)
+    known = ("auto", "jsonl", "json", "parquet", "dataframe", "hf", *PARSERS)
+    if format not in known:
+        raise ValueError(f"unknown format {format!r}; use one of {', '.join(known)}")
+    # format names either a container (how to read) or a record shape (how to parse); sniff what is not named.
+    container = format if format in ("jsonl", "json", "parquet", "dataframe", "hf") else _detect(source)
+    if container in ("dataframe", "hf"):
+        label = str(getattr(source, "name", None) or ("<DataFrame>" if container == "dataframe" else "<Dataset>"))
+    else:
+        label = str(source)
     report = LoadReport(source=label, format=format if format != "auto" else container)
     if container in ("jsonl",):
         stream = _iter_jsonl(Path(source), report)

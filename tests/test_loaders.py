@@ -143,10 +143,13 @@ def test_long_conversation_is_truncated_with_marker():
     assert conv.as_text(max_chars=100_000) == (conv.as_text()[0], False)
 
 
-def test_unknown_extension_is_a_clear_error(tmp_path):
+def test_unknown_extension_or_format_is_a_clear_error(tmp_path):
     (tmp_path / "x.txt").write_text("hello")
     with pytest.raises(ValueError, match="cannot tell the format"):
         load_conversations(tmp_path / "x.txt")
+    with pytest.raises(ValueError, match="unknown format 'xml'"):
+        load_conversations(DATA / "openai_sample.jsonl", format="xml")
+    assert load_conversations(DATA / "sharegpt_sample.json", format="sharegpt")[0].id == "QWJhYvA_0"
 
 
 def test_bundled_demo_corpus_loads_whole():
