@@ -120,7 +120,7 @@ class PipelineResult:
         if self.load_report is not None:
             (out / "load_report.json").write_text(self.load_report.model_dump_json(indent=2), encoding="utf-8")
         (out / "stats.json").write_text(json.dumps(self.stats(), indent=2, default=str), encoding="utf-8")
-        write_report(self, out / "report.html")
+        write_report(self, out / "report.html", clusters=clusters)
         return out
 
 

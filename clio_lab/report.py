@@ -34,8 +34,9 @@ def _kpis(stats: dict) -> str:
     return "".join(f'<div class="kpi"><b>{html.escape(str(v))}</b>{html.escape(k)}</div>' for k, v in items)
 
 
-def cluster_size_chart(result: PipelineResult) -> alt.Chart:
-    df = result.clusters_frame(n_examples=1)
+def cluster_size_chart(clusters) -> alt.Chart:
+    """Bar chart of base cluster sizes from :meth:`PipelineResult.clusters_frame`."""
+    df = clusters.copy()
     df["example"] = df["central_summaries"].map(lambda s: s[0] if s else "")
     df["name"] = df["name"].fillna(df["label"])
     return (
@@ -47,12 +48,13 @@ def cluster_size_chart(result: PipelineResult) -> alt.Chart:
     )
 
 
-def write_report(result: PipelineResult, path: str | Path) -> Path:
-    """Write the run's offline HTML report."""
+def write_report(result: PipelineResult, path: str | Path, clusters=None) -> Path:
+    """Write the run's offline HTML report (``clusters``: the result's clusters_frame, if already made)."""
     stats = result.stats()
-    chart_html = cluster_size_chart(result).to_html(inline=True, fullhtml=False)
+    clusters = result.clusters_frame() if clusters is None else clusters
+    chart_html = cluster_size_chart(clusters).to_html(inline=True, fullhtml=False)
     rows = []
-    for _, row in result.clusters_frame().iterrows():
+    for _, row in clusters.iterrows():
         summaries = "".join(f"<li>{html.escape(s)}</li>" for s in row["central_summaries"])
         named = ""
         if row["name"]:

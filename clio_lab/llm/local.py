@@ -67,7 +67,6 @@ def generate(prompt: str, *, model: str = DEFAULT_LOCAL_MODEL, max_tokens: int =
 
 
 def _make_handler():
-    import litellm
     from litellm import CustomLLM, ModelResponse
     from litellm.types.utils import Choices, Message, Usage
 
@@ -98,7 +97,6 @@ def _make_handler():
             # to scheduling). clio_lab runs its loop off Jupyter's (see run_sync), so nothing else waits.
             return self.completion(model, messages, *args, **kwargs)
 
-    del litellm
     return LocalLlamaProvider()
 
 
