@@ -7,7 +7,10 @@ The pipeline is a chain of plain, cached functions, each usable alone in a noteb
     X = clio_lab.embed(texts)                          # step 2: embeddings
     clusters = clio_lab.cluster(X, method="kmeans")    # step 3: base clusters
     names = clio_lab.label_clusters(summaries, X, clusters.labels)  # step 4: contrastive names
+    tree = clio_lab.build_hierarchy(clusters.labels, names)          # step 5: hierarchy (steps a-f)
+    xy = clio_lab.project(X)                                         # step 6: 2-D map (UMAP)
     result = clio_lab.run_pipeline(convs)              # all of the above, in order
+    result.save("runs/demo"); run = clio_lab.load_run("runs/demo")
 """
 
 import os as _os
@@ -20,12 +23,14 @@ from .cache import Cache, make_key  # noqa: E402
 from .clustering import Clustering, cluster, default_k  # noqa: E402
 from .embeddings import LiteLLMEmbedder, SentenceTransformerEmbedder, embed, get_embedder  # noqa: E402
 from .facets import FacetResults, FacetSpec, extract_facets  # noqa: E402
+from .hierarchy import Hierarchy, build_hierarchy, level_sizes  # noqa: E402
 from .llm import DEFAULT_LOCAL_MODEL, LLM, PromptLibrary  # noqa: E402
 from .loaders import RecordError, load_conversations  # noqa: E402
 from .naming import ClusterLabels, keyword_labels, label_clusters  # noqa: E402
 from .pipeline import PipelineResult, run_pipeline  # noqa: E402
 from .projection import project  # noqa: E402
 from .records import Conversation, LoadReport, Message  # noqa: E402
+from .runs import SavedRun, load_run, save_run  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -33,5 +38,6 @@ __all__ = [
     "Cache", "make_key", "Clustering", "cluster", "default_k", "LiteLLMEmbedder", "SentenceTransformerEmbedder",
     "embed", "get_embedder", "FacetResults", "FacetSpec", "extract_facets", "LLM", "DEFAULT_LOCAL_MODEL",
     "PromptLibrary", "RecordError", "load_conversations", "PipelineResult", "run_pipeline", "Conversation",
-    "LoadReport", "Message", "ClusterLabels", "keyword_labels", "label_clusters", "project", "__version__",
+    "LoadReport", "Message", "ClusterLabels", "keyword_labels", "label_clusters", "project", "Hierarchy", "build_hierarchy", "level_sizes", "SavedRun", "load_run",
+    "save_run", "__version__",
 ]

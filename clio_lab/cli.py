@@ -39,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="random state for clustering")
     run.add_argument("--naming", choices=["llm", "keywords", "none"], default="llm",
                      help="name clusters contrastively with the model, with c-TF-IDF keywords (no model), or not")
+    run.add_argument("--hierarchy", choices=["auto", "llm", "keywords", "none"], default="auto",
+                     help="build the cluster tree with the model (the paper's steps a-f), with keywords, or not; "
+                          "auto = the same as --naming")
+    run.add_argument("--levels", default=None,
+                     help="clusters per level above the base, bottom up, e.g. 40,10,4; default geometric")
+    run.add_argument("--top", type=int, default=None, help="top-level clusters for the geometric default "
+                                                           "(default about sqrt of the base count)")
+    run.add_argument("--no-projection", action="store_true", help="skip the 2-D map (UMAP)")
     run.add_argument("--prompts", default=None,
                      help="your own prompt folder (templates as in the packaged prompts/); default: the packaged one")
     run.add_argument("--cache-dir", default=None,
@@ -63,21 +71,41 @@ def main(argv: list[str] | None = None) -> int:
     except (RecordError, ValueError, FileNotFoundError) as exc:
         print(f"clio-lab: {exc}", file=sys.stderr)
         return 2
+    try:
+        levels = [int(v) for v in args.levels.split(",")] if args.levels else None
+    except ValueError:
+        print(f"clio-lab: --levels must be whole numbers separated by commas, not {args.levels!r}", file=sys.stderr)
+        return 2
+    hierarchy = {"auto": True, "none": None}.get(args.hierarchy, args.hierarchy)
     llm = LLM(max_concurrency=args.concurrency, api_base=args.api_base, retry_failed=args.retry_failed,
               **({"model": args.model} if args.model else {}))
     cache = None if args.no_cache else (args.cache_dir or "default")
     start = time.perf_counter()
+    if levels is not None:
+        from .hierarchy import check_levels
+
+        try:
+            check_levels(levels, n_base=len(convs))
+        except ValueError as exc:
+            print(f"clio-lab: --levels: {exc}", file=sys.stderr)
+            return 2
     result = run_pipeline(convs, llm=llm, embedder=args.embedder, embed_on=args.embed_on, method=args.method,
                           k=args.k, random_state=args.seed, cache=cache, prompts=args.prompts,
-                          naming=None if args.naming == "none" else args.naming,
+                          naming=None if args.naming == "none" else args.naming, hierarchy=hierarchy,
+                          levels=levels, top=args.top, projection=not args.no_projection,
                           progress=not args.quiet)
-    out = result.save(Path(args.out))
+    try:
+        out = result.save(Path(args.out))
+    except OSError as exc:
+        print(f"clio-lab: cannot write the results to {args.out}: {exc}", file=sys.stderr)
+        return 2
     stats = result.stats()
-    summary = {k: stats[k] for k in ("conversations", "clusters", "llm_calls", "embedding_calls", "cache_hits",
-                                     "failed_items")}
+    summary = {k: stats[k] for k in ("conversations", "clusters", "clusters_per_level", "llm_calls",
+                                     "embedding_calls", "cache_hits", "failed_items")}
     summary["run_seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(summary))
-    print(f"wrote {out}/ (report.html, stats.json, conversations.parquet, clusters.csv, failures.jsonl)")
+    print(f"wrote {out}/ (report.html, conversations.parquet, clusters.parquet, combined.csv, level_*_clusters.csv, "
+          "tree.json, stats.json, failures.jsonl); read it back with clio_lab.load_run()")
     return 0
 
 

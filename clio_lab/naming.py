@@ -59,7 +59,10 @@ def _members(labels: np.ndarray) -> dict[int, np.ndarray]:
     return {int(c): np.flatnonzero(labels == c) for c in sorted(set(labels.tolist()))}
 
 
-def _central(idx: np.ndarray, X: np.ndarray, texts: Sequence[str | None], n: int) -> list[str]:
+def central_texts(idx: np.ndarray, X: np.ndarray, texts: Sequence[str | None], n: int) -> list[str]:
+    """The ``n`` distinct texts of rows ``idx`` nearest their centre in ``X`` (failed, empty texts skipped)."""
+    if len(idx) == 0:
+        return []
     centre = X[idx].mean(axis=0)
     order = idx[np.argsort(-(X[idx] @ centre))]
     return _unique([texts[i] for i in order if texts[i]], n)
@@ -111,7 +114,7 @@ def keyword_labels(texts: Sequence[str | None], X: np.ndarray, labels: np.ndarra
             out[c] = ClusterLabel(c, UNCLUSTERED, "Conversations that the clustering did not assign to any cluster.",
                                   "fixed", len(idx))
             continue
-        central = _central(idx, X, texts, n_central)
+        central = central_texts(idx, X, texts, n_central)
         kws = keywords[c]
         name = ", ".join(kws[:3]) if kws else f"cluster {c}"
         description = (f"Conversations most distinguished by the words {', '.join(kws)}." if kws

@@ -6,7 +6,6 @@ keeps the books (timings, model and embedding calls, cache hits, tokens, failure
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,8 +18,10 @@ from .cache import CacheLike, resolve_cache
 from .clustering import Clustering, cluster
 from .embeddings import COUNTER, embed, get_embedder
 from .facets import FacetResults, extract_facets, user_text
+from .hierarchy import Hierarchy, build_hierarchy, check_levels
 from .llm.client import LLM, CallStats
-from .naming import ClusterLabels, label_clusters
+from .naming import ClusterLabels, central_texts, label_clusters
+from .projection import project
 from .records import Conversation, LoadReport
 
 EmbedOn = Literal["auto", "summary", "text", "both"]
@@ -42,39 +43,56 @@ class PipelineResult:
     embedding_cache_hits: int = 0
     load_report: LoadReport | None = None
     names: ClusterLabels | None = None
+    hierarchy: Hierarchy | None = None
+    coords: np.ndarray | None = None
 
     @property
     def failures(self) -> list[dict[str, Any]]:
-        return list(self.facets.failures) + (list(self.names.failures) if self.names else [])
+        return (list(self.facets.failures) + (list(self.names.failures) if self.names else [])
+                + (list(self.hierarchy.failures) if self.hierarchy else []))
+
+    @property
+    def user_ids(self) -> list[str | None]:
+        return [c.user_id for c in self.conversations]
 
     def to_frame(self):
-        """One row per conversation: id, facet answers, computed facets, what was embedded, cluster."""
+        """One row per conversation: id, facet answers, computed facets, what was embedded, its cluster at
+        every level (``level_0`` is the base cluster; ``level_{i}_name`` its name) and the map position."""
         df = self.facets.to_frame()
         df["embedded_from"] = self.embedded_from
+        if any(self.user_ids):
+            df["user_id"] = self.user_ids
         df["cluster"] = self.clustering.labels
-        if any(c.user_id for c in self.conversations):
-            df["user_id"] = [c.user_id for c in self.conversations]
+        if self.coords is not None:
+            df["x"], df["y"] = self.coords[:, 0], self.coords[:, 1]
+        if self.hierarchy is not None:
+            for lvl in range(self.hierarchy.n_levels):
+                at = self.hierarchy.labels_at(lvl)
+                names = {n.index: n.name for n in self.hierarchy.level(lvl)}
+                df[f"level_{lvl}"] = at
+                df[f"level_{lvl}_name"] = [names[i] for i in at]
         return df
 
     def clusters_frame(self, n_examples: int = 3):
-        """One row per base cluster: size and the summaries nearest its centroid."""
+        """One row per cluster per level: level, id, name, description, size, distinct users, parent,
+        how it was named, and the (distinct) summaries nearest its centre."""
         import pandas as pd
 
-        rows = []
+        tree = self.hierarchy or build_hierarchy(self.clustering.labels, self.names.labels if self.names else {},
+                                                 levels=[], cache=None)
         summaries = self.facets.values.get("request") or [None] * len(self.conversations)
-        labels = self.clustering.labels
-        for cid in sorted(set(labels.tolist())):
-            idx = np.flatnonzero(labels == cid)
-            centre = self.embeddings[idx].mean(axis=0)
-            order = idx[np.argsort(-(self.embeddings[idx] @ centre))]
-            central = [summaries[i] for i in order if summaries[i]][:n_examples]
-            label = self.names[int(cid)] if self.names else None
-            rows.append({"cluster": int(cid), "size": int(len(idx)),
-                         "label": "unclustered" if cid == -1 else f"cluster {cid}",
-                         "name": label.name if label else None,
-                         "description": label.description if label else None,
-                         "named_by": label.method if label else None,
-                         "central_summaries": central})
+        users = np.array([u or "" for u in self.user_ids], dtype=object)
+        rows = []
+        for lvl in range(tree.n_levels):
+            at = tree.labels_at(lvl)
+            for node in tree.level(lvl):
+                idx = np.flatnonzero(at == node.index)
+                row = {k: v for k, v in node.__dict__.items() if k != "children"}
+                row["keywords"] = ", ".join(node.keywords)
+                row["n_children"] = len(node.children)
+                row["n_users"] = len({u for u in users[idx] if u}) if any(users) else None
+                row["central_summaries"] = central_texts(idx, self.embeddings, summaries, n_examples)
+                rows.append(row)
         return pd.DataFrame(rows)
 
     def stats(self) -> dict[str, Any]:
@@ -98,30 +116,20 @@ class PipelineResult:
             "clusters": self.clustering.n_clusters,
             "unclustered": self.clustering.n_noise,
             "largest_cluster": max(sizes.values()) if sizes else 0,
+            "clusters_per_level": ([sum(1 for n in self.hierarchy.level(lvl) if n.index >= 0)
+                                    for lvl in range(self.hierarchy.n_levels)] if self.hierarchy else None),
+            "named_by": _count(n.method for n in self.hierarchy.nodes.values()) if self.hierarchy else None,
             "truncated_conversations": sum(1 for c in self.facets.computed if c.get("truncated")),
             "load": self.load_report.summary() if self.load_report else None,
             "config": self.config,
         }
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write ``conversations.parquet``, ``clusters.csv``, ``failures.jsonl``, ``stats.json`` and
-        ``report.html`` into ``out_dir``."""
-        from .report import write_report
+        """Write the run to ``out_dir`` (see :func:`clio_lab.runs.save_run`); read it back with
+        :func:`clio_lab.load_run`."""
+        from .runs import save_run
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        self.to_frame().to_parquet(out / "conversations.parquet", index=False)
-        clusters = self.clusters_frame()
-        clusters.assign(central_summaries=clusters["central_summaries"].map(" | ".join)).to_csv(
-            out / "clusters.csv", index=False)
-        with (out / "failures.jsonl").open("w", encoding="utf-8") as fh:
-            for f in self.failures:
-                fh.write(json.dumps(f, ensure_ascii=False) + "\n")
-        if self.load_report is not None:
-            (out / "load_report.json").write_text(self.load_report.model_dump_json(indent=2), encoding="utf-8")
-        (out / "stats.json").write_text(json.dumps(self.stats(), indent=2, default=str), encoding="utf-8")
-        write_report(self, out / "report.html", clusters=clusters)
-        return out
+        return save_run(self, out_dir)
 
 
 def _count(items) -> dict[str, int]:
@@ -173,9 +181,13 @@ def run_pipeline(
     examples: Literal["nearest", "fixed", "none"] = "nearest",
     prompts: Any = None,
     naming: Literal["llm", "keywords"] | None = "llm",
+    hierarchy: Literal["llm", "keywords"] | None | bool = True,
+    levels: Sequence[int] | None = None,
+    top: int | None = None,
+    projection: bool = True,
     progress: bool = True,
 ) -> PipelineResult:
-    """Run facets → embeddings → clustering → cluster naming on a corpus.
+    """Run facets → embeddings → clustering → naming → hierarchy → projection on a corpus.
 
     Args:
         conversations: loaded conversations, or a path for :func:`~clio_lab.load_conversations`.
@@ -187,7 +199,10 @@ def run_pipeline(
         facets, examples: passed to :func:`~clio_lab.extract_facets`.
         prompts: your own prompt folder (default: the packaged ``prompts/``).
         naming: ``"llm"`` names clusters contrastively (keyword fallback), ``"keywords"`` with no model,
-            ``None`` skips naming.
+            ``None`` skips naming (and the hierarchy).
+        hierarchy: ``True`` (the same method as ``naming``), ``"llm"``, ``"keywords"``, or ``None``/``False``
+            for base clusters only. ``levels`` / ``top``: see :func:`~clio_lab.build_hierarchy`.
+        projection: compute the 2-D map of every conversation (UMAP; PCA for tiny inputs).
 
     Example:
         >>> result = run_pipeline("datasets/clio_demo.jsonl")  # doctest: +SKIP
@@ -202,6 +217,8 @@ def run_pipeline(
     conversations = list(conversations)
     if not conversations:
         raise ValueError("run_pipeline needs at least one conversation")
+    if levels is not None:  # fail before any model call, not after
+        check_levels(levels, n_base=10**12)
     model = llm if isinstance(llm, LLM) else LLM(model=llm) if llm else LLM()
     emb = get_embedder(embedder)
     store = resolve_cache(cache)
@@ -214,8 +231,9 @@ def run_pipeline(
                          prompts=prompts, progress=progress)
     timings["facets"] = time.perf_counter() - t
 
+    summaries = fac.values.get("request", [None] * len(conversations))
     t = time.perf_counter()
-    texts, sources = texts_to_embed(conversations, fac.values.get("request", [None] * len(conversations)), on)
+    texts, sources = texts_to_embed(conversations, summaries, on)
     X = embed(texts, emb, cache=store, progress=progress)
     timings["embed"] = time.perf_counter() - t
 
@@ -226,17 +244,36 @@ def run_pipeline(
     names = None
     if naming:
         t = time.perf_counter()
-        names = label_clusters(fac.values.get("request", [None] * len(conversations)), X, clustering.labels,
+        names = label_clusters(summaries, X, clustering.labels,
                                method=naming, llm=model, cache=store, prompts=prompts, random_state=random_state,
                                embedder=emb, progress=progress)
         timings["naming"] = time.perf_counter() - t
 
+    tree_method = (naming if hierarchy is True else hierarchy or None) if naming else None
+    t = time.perf_counter()
+    tree = build_hierarchy(clustering.labels, names.labels if names else {}, method=tree_method or "keywords",
+                           levels=levels if tree_method else [], top=top, llm=model, embedder=emb,
+                           summaries=summaries, X=X, cache=store, prompts=prompts, random_state=random_state,
+                           progress=progress)
+    timings["hierarchy"] = time.perf_counter() - t
+
+    coords = None
+    if projection:
+        t = time.perf_counter()
+        coords = project(X, random_state=random_state, cache=store)
+        timings["projection"] = time.perf_counter() - t
+
     config = {"llm": model.get_params(), "embedder": emb.get_params(), "embed_on": on, "method": clustering.method,
               "k": clustering.params.get("k"), "random_state": random_state, "examples": examples,
               "facets": [f if isinstance(f, str) else f.name for f in facets], "naming": naming,
+              "hierarchy": tree_method, "levels": tree.config.get("levels"), "projection": projection,
               "cache": str(store.directory) if store else None}
+    llm_stats = {"facets": fac.stats}
+    if names:
+        llm_stats["naming"] = names.stats
+    if tree_method == "llm":
+        llm_stats["hierarchy"] = tree.stats
     return PipelineResult(conversations=conversations, facets=fac, embeddings=X, embedded_from=sources,
-                          clustering=clustering, config=config, timings=timings,
-                          llm_stats={"facets": fac.stats, **({"naming": names.stats} if names else {})},
+                          clustering=clustering, config=config, timings=timings, llm_stats=llm_stats,
                           embedding_calls=COUNTER.calls - calls0, embedding_cache_hits=COUNTER.cache_hits - hits0,
-                          load_report=report, names=names)
+                          load_report=report, names=names, hierarchy=tree, coords=coords)

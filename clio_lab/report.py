@@ -23,6 +23,7 @@ table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
 td, th { border-bottom: 1px solid #eee; padding: 4px 8px; text-align: left; vertical-align: top; }
 .kpi { display: inline-block; margin: 0 1.5rem 1rem 0; } .kpi b { display: block; font-size: 1.4rem; }
 .muted { color: #777; font-size: 0.85rem; }
+.node { margin-left: 1.4rem; } details { margin: 2px 0; } summary { cursor: pointer; }
 """
 
 
@@ -35,17 +36,47 @@ def _kpis(stats: dict) -> str:
 
 
 def cluster_size_chart(clusters) -> alt.Chart:
-    """Bar chart of base cluster sizes from :meth:`PipelineResult.clusters_frame`."""
-    df = clusters.copy()
-    df["example"] = df["central_summaries"].map(lambda s: s[0] if s else "")
-    df["name"] = df["name"].fillna(df["label"])
+    """Bar chart of base cluster sizes, coloured by top-level category, from a run's clusters frame."""
+    df = clusters[clusters["level"] == 0].copy()
+    top_level = int(clusters["level"].max())
+    by_id = clusters.set_index("id")
+
+    def top_name(node_id: str) -> str:
+        while int(by_id.loc[node_id, "level"]) < top_level:
+            node_id = by_id.loc[node_id, "parent"]
+        return str(by_id.loc[node_id, "name"])
+
+    df["category"] = df["id"].map(top_name)
+    df["example"] = df["central_summaries"].map(lambda s: s[0] if len(s) else "")
     return (
-        alt.Chart(df.drop(columns=["central_summaries"]))
+        alt.Chart(df[["id", "name", "size", "category", "example"]])
         .mark_bar()
-        .encode(x=alt.X("label:N", sort="-y", title="base cluster"), y=alt.Y("size:Q", title="conversations"),
-                tooltip=["label", "name", "size", "example"])
+        .encode(x=alt.X("name:N", sort="-y", title="base cluster", axis=alt.Axis(labelLimit=180)),
+                y=alt.Y("size:Q", title="conversations"),
+                color=alt.Color("category:N", title="top-level category", legend=alt.Legend(labelLimit=260)),
+                tooltip=["name", "size", "category", "example"])
         .properties(width=900, height=220, title="Base cluster sizes")
     )
+
+
+def _tree_html(clusters) -> str:
+    """The hierarchy as nested <details> (opens offline, no script), top level first."""
+    children: dict[str | None, list] = {}
+    for _, row in clusters.sort_values(["level", "size"], ascending=[False, False]).iterrows():
+        parent = row["parent"] if isinstance(row["parent"], str) else None
+        children.setdefault(parent, []).append(row)
+
+    def render(row) -> str:
+        e = html.escape
+        summaries = "".join(f"<li>{e(s)}</li>" for s in row["central_summaries"])
+        inner = "".join(render(c) for c in children.get(row["id"], []))
+        return (f"<details><summary><b>{e(str(row['name']))}</b> <span class='muted'>{row['size']} conversations"
+                f" · level {row['level']} · named by {e(str(row['method']))}</span></summary>"
+                f"<div class='node'><p>{e(str(row['description']))}</p>"
+                f"{f'<ul class=muted>{summaries}</ul>' if summaries and row['level'] == 0 else ''}{inner}</div>"
+                f"</details>")
+
+    return "".join(render(r) for r in children.get(None, []))
 
 
 def write_report(result: PipelineResult, path: str | Path, clusters=None) -> Path:
@@ -53,15 +84,7 @@ def write_report(result: PipelineResult, path: str | Path, clusters=None) -> Pat
     stats = result.stats()
     clusters = result.clusters_frame() if clusters is None else clusters
     chart_html = cluster_size_chart(clusters).to_html(inline=True, fullhtml=False)
-    rows = []
-    for _, row in clusters.iterrows():
-        summaries = "".join(f"<li>{html.escape(s)}</li>" for s in row["central_summaries"])
-        named = ""
-        if row["name"]:
-            named = (f"<b>{html.escape(row['name'])}</b><br>{html.escape(row['description'])}"
-                     f"<br><span class='muted'>named by: {html.escape(row['named_by'])}</span>")
-        rows.append(f"<tr><td>{html.escape(row['label'])}</td><td>{row['size']}</td><td>{named}</td>"
-                    f"<td><ul>{summaries}</ul></td></tr>")
+    tree_html = _tree_html(clusters)
     failures = stats["failures_by_step"] or {}
     load = stats.get("load") or {}
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>clio_lab report</title>
@@ -71,7 +94,9 @@ def write_report(result: PipelineResult, path: str | Path, clusters=None) -> Pat
 {_kpis(stats)}
 <h2>Clusters</h2>
 {chart_html}
-<table><tr><th>cluster</th><th>size</th><th>name and description</th><th>summaries nearest the centre</th></tr>{''.join(rows)}</table>
+<h2>Hierarchy</h2>
+<p class="muted">Levels: {html.escape(str(stats.get('clusters_per_level')))} clusters (base first). Click to open.</p>
+{tree_html}
 <h2>Failures and data</h2>
 <p>Failed items by step: {html.escape(json.dumps(failures))}. Conversations cut to fit the model's context:
 {stats['truncated_conversations']}.</p>

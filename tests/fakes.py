@@ -39,6 +39,28 @@ class FakeProvider(CustomLLM):
             return " English.\n"
         if prompt.rstrip().endswith("the concern level is"):
             return " 2\n"
+        if "Number of categories:" in prompt:  # hierarchy step c: one category per leading word pair
+            last = prompt.rsplit("\nClusters:\n", 1)[1]
+            high = int(re.search(r"Number of categories: \d+ to (\d+)", last).group(1))
+            names = re.findall(r"^- (.+)$", last.split("Nearby clusters", 1)[0], flags=re.M)
+            # a "<Domain> help:" description names the domain; otherwise the name's last own word
+            filler = {"handle", "help", "with", "and", "related", "requests"}
+            heads = list(dict.fromkeys((n.split(": ", 1)[1].split()[0] if " help: " in n else
+                                        ([w for w in n.split(":")[0].split() if w.lower() not in filler]
+                                         or ["other"])[-1]).lower() for n in names))[:high]
+            return "\n" + "\n".join(f"- Handle {h} requests" for h in heads) + "\n"
+        if "Best category:" in prompt:  # hierarchy step e: the category sharing most words with the cluster
+            last = prompt.rsplit("\nCategories:\n", 1)[1]
+            cats = re.findall(r"^- (.+)$", last, flags=re.M)
+            item = set(re.findall(r"[a-z]+", last.split("Cluster:", 1)[1].lower()))
+            best = max(cats, key=lambda c: len(item & set(re.findall(r"[a-z]+", c.lower()))))
+            return f" {best}\n"
+        if "Clusters in the category:" in prompt:  # hierarchy step f
+            group = prompt.rsplit("Clusters in the category:\n", 1)[1]
+            first = group.split("\n", 1)[0].removeprefix("- ").split(":")[0]
+            words = re.findall(r"[A-Za-z]+", first)[:5]
+            return (f" The users asked about {first.lower()} and related topics. They wanted general help.\n"
+                    f"Name: Handle {' '.join(words).lower()} and related requests\n")
         if "Requests in the group:" in prompt:  # cluster naming: describe the last group's first request
             group = prompt.rsplit("Requests in the group:\n", 1)[1]
             first = group.split("\n", 1)[0].removeprefix("- ").rstrip(".")

@@ -24,9 +24,28 @@ def test_run_writes_results_and_a_warm_rerun_is_free(tmp_path, fake_llm, capsys)
     assert first["conversations"] == 30 and first["llm_calls"] >= 30 + 4 and first["clusters"] == 4  # facets + names
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["config"]["embed_on"] == "summary" and stats["seconds"]["facets"] >= 0
+    assert first["clusters_per_level"] == [4, 2]
+    assert (tmp_path / "out" / "tree.json").exists() and (tmp_path / "out" / "level_1_clusters.csv").exists()
     assert main(args) == 0
     second = json.loads(capsys.readouterr().out.splitlines()[0])
     assert second["llm_calls"] == 0 and second["embedding_calls"] == 0 and second["cache_hits"] >= 31
+    assert main([*args, "--levels", "3,2", "--hierarchy", "keywords", "--out", str(tmp_path / "kw")]) == 0
+    third = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert third["clusters_per_level"] == [4, 3, 2] and third["llm_calls"] == 0
+    import clio_lab
+
+    run = clio_lab.load_run(tmp_path / "kw")
+    assert {n.method for n in run.hierarchy.nodes.values() if n.level > 0} == {"keywords"}
+
+
+def test_bad_levels_exit_2_before_any_model_call(tmp_path, fake_llm, capsys):
+    from conftest import DEMO
+
+    for levels in ("3,x", "3,4", "0"):
+        assert main(["run", str(DEMO), "--out", str(tmp_path / "o"), "--model", "fake/m", "--limit", "10",
+                     "--levels", levels, "--quiet"]) == 2
+        assert "--levels" in capsys.readouterr().err
+    assert fake_llm.calls == 0
 
 
 def test_bad_input_exits_2_with_the_place(tmp_path, capsys):

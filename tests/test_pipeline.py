@@ -29,13 +29,23 @@ def test_pipeline_result_holds_every_stage(tmp_path, fake_llm, fake_embedder, de
     assert res.embeddings.shape == (40, 64) and res.embeddings.dtype == np.float32
     stats = res.stats()
     naming_calls = stats["llm_by_step"]["naming"]["calls"]
+    tree_calls = stats["llm_by_step"]["hierarchy"]["calls"]
     assert stats["conversations"] == 40 and stats["llm_by_step"]["facets"]["calls"] == 40
-    assert naming_calls >= 5 and stats["llm_calls"] == 40 + naming_calls
-    assert stats["failed_items"] == len(res.names.failures)  # facets all succeed with the fake model
-    assert set(stats["seconds"]) == {"facets", "embed", "cluster", "naming"}
+    assert naming_calls >= 5 and tree_calls >= 5 and stats["llm_calls"] == 40 + naming_calls + tree_calls
+    assert stats["failed_items"] == len(res.names.failures) + len(res.hierarchy.failures)
+    assert set(stats["seconds"]) == {"facets", "embed", "cluster", "naming", "hierarchy", "projection"}
+    assert stats["clusters_per_level"] == [5, 2]  # geometric default: about sqrt(5) on top
+    # each conversation with its cluster at every level, and its place on the map (PCA under 50 points)
+    assert {"level_0", "level_0_name", "level_1", "level_1_name", "x", "y"} <= set(df.columns)
+    assert (df["level_0"] == df["cluster"]).all() and df["x"].notna().all()
     clusters = res.clusters_frame()
-    assert clusters["name"].str.len().gt(0).all() and (clusters["named_by"] == "llm").sum() >= 3
-    assert clusters["named_by"].isin(["llm", "keywords (llm failed)"]).all()
+    assert list(clusters.groupby("level").size()) == [5, 2]
+    assert clusters["name"].str.len().gt(0).all() and (clusters["method"] == "llm").sum() >= 3
+    assert clusters[clusters.level == 0]["method"].isin(["llm", "keywords (llm failed)"]).all()
+    assert clusters[clusters.level == 1]["method"].str.startswith("llm").all()
+    top = clusters[clusters.level == 1]
+    assert top["size"].sum() == 40 and top["parent"].isna().all()
+    assert clusters[clusters.level == 0]["parent"].isin(top["id"]).all()
     assert stats["cost_usd"] is None  # the fake model has no price, so cost is unknown, not zero
 
 
@@ -64,8 +74,8 @@ def test_changing_a_clustering_parameter_recomputes_only_clustering(tmp_path, fa
     assert fits == [6] and res.clustering.n_clusters == 6
     # Nothing upstream is recomputed; naming depends on the clusters, so it runs again.
     assert res.llm_stats["facets"].calls == 0 and res.llm_stats["naming"].calls >= 6
-    assert fake_embedder.calls - embeds_before == res.stats()["embedding_calls"] <= res.llm_stats["naming"].calls
-    assert np.array_equal(res.embeddings, before.embeddings)  # only the new names were embedded (fit check)
+    assert fake_embedder.calls - embeds_before == res.stats()["embedding_calls"]
+    assert np.array_equal(res.embeddings, before.embeddings)  # the conversations were not embedded again
 
 
 def test_changing_the_prompt_recomputes_that_steps_items_only(tmp_path, fake_llm, fake_embedder, demo_convs):
@@ -106,19 +116,48 @@ def test_failed_items_are_recorded_and_rerun(tmp_path, fake_llm, fake_embedder, 
     assert retried.llm_stats["facets"].calls == 3 and retried.stats()["failed_items"] == 0
 
 
-def test_save_writes_results_stats_and_an_offline_report(tmp_path, fake_llm, fake_embedder, demo_convs):
-    res = _run(demo_convs, tmp_path / "cache", fake_embedder, k=4)
+def test_save_writes_the_run_and_load_run_reads_it_back_whole(tmp_path, fake_llm, fake_embedder, demo_convs):
+    res = _run(demo_convs, tmp_path / "cache", fake_embedder, k=6, levels=[3, 2])
     out = res.save(tmp_path / "run")
-    for name in ("conversations.parquet", "clusters.csv", "stats.json", "report.html", "failures.jsonl"):
+    for name in ("run.json", "conversations.parquet", "clusters.parquet", "combined.csv", "level_0_clusters.csv",
+                 "level_1_clusters.csv", "level_2_clusters.csv", "tree.json", "embeddings.npy", "stats.json",
+                 "report.html", "failures.jsonl"):
         assert (out / name).exists(), name
     stats = json.loads((out / "stats.json").read_text())
     for key in ("conversations", "llm_calls", "embedding_calls", "failed_items", "cache_hits", "seconds"):
         assert key in stats
+    tree = json.loads((out / "tree.json").read_text())
+    assert tree["size"] == 40 and len(tree["children"]) == 2
+    assert sum(c["size"] for c in tree["children"]) == 40
+    import pandas as pd
+
+    combined = pd.read_csv(out / "combined.csv")
+    assert len(combined) == 40 and {"level_2_name", "request", "x", "y"} <= set(combined.columns)
+    assert len(pd.read_csv(out / "level_1_clusters.csv")) == 3
+
+    run = clio_lab.load_run(out)
+    assert run.hierarchy.n_levels == 3 and run.hierarchy.to_tree() == res.hierarchy.to_tree()
+    pd.testing.assert_frame_equal(run.to_frame(), res.to_frame(), check_dtype=False)
+    back = run.clusters_frame()
+    assert list(back["central_summaries"]) == list(res.clusters_frame()["central_summaries"])
+    assert np.array_equal(run.embeddings, res.embeddings) and run.coords.shape == (40, 2)
+    assert run.stats()["llm_calls"] == stats["llm_calls"] and run.config["levels"] == [3, 2]
+
     html = (out / "report.html").read_text()
     assert "cdn.jsdelivr" not in html and "https://" not in html.split("<script", 1)[0]
-    assert "vega" in html.lower() and "cluster 0" in html
+    assert "vega" in html.lower() and "<details>" in html
+    assert all(n.name in html.replace("&#x27;", "'") for n in res.hierarchy.top)
     raw = demo_convs[0].messages[0].content
-    assert raw not in html  # raw conversation text stays home
+    for name in ("report.html", "combined.csv"):  # raw conversation text stays home
+        assert raw not in (out / name).read_text()
+
+
+def test_load_run_names_what_is_wrong(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run.json"):
+        clio_lab.load_run(tmp_path)
+    (tmp_path / "run.json").write_text('{"format": 99}')
+    with pytest.raises(ValueError, match="format 99"):
+        clio_lab.load_run(tmp_path)
 
 
 WORKER = r"""

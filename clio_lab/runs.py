@@ -1,0 +1,148 @@
+"""Saved runs: one folder per run, readable without clio_lab (Parquet, CSV, JSON) and back whole with
+:func:`load_run`.
+
+Layout written by :func:`save_run` (and ``PipelineResult.save``, ``clio-lab run --out``)::
+
+    run.json                 format version, clio_lab version, when, the run's configuration, the files
+    conversations.parquet    one row per conversation: facets, computed facets, user id, map x/y, cluster per level
+    clusters.parquet         one row per cluster per level: name, description, size, users, parent, summaries
+    combined.csv             conversations.parquet as CSV (each conversation with its cluster names at every level)
+    level_{i}_clusters.csv   the clusters of level i (0 = base clusters)
+    tree.json                the hierarchy as nested nodes under a root
+    embeddings.npy           the embeddings that were clustered (float32)
+    failures.jsonl           every failed item, with its step and reason
+    stats.json               counts, timings, tokens, cost, configuration
+    load_report.json         what loading skipped and why (when loaded from a file)
+    report.html              the offline report
+
+Raw conversation text is not written: facet answers are the model's privacy-instructed summaries.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .hierarchy import Hierarchy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from .pipeline import PipelineResult
+
+RUN_FORMAT = 1
+
+
+def _jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+
+
+def save_run(result: PipelineResult, out_dir: str | Path) -> Path:
+    """Write every output of a run into ``out_dir`` (created if missing); returns the folder."""
+    from . import __version__
+    from .report import write_report
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = result.to_frame()
+    clusters = result.clusters_frame()
+    tree = result.hierarchy
+    frame.to_parquet(out / "conversations.parquet", index=False)
+    clusters.to_parquet(out / "clusters.parquet", index=False)
+    frame.to_csv(out / "combined.csv", index=False)
+    flat = clusters.assign(central_summaries=clusters["central_summaries"].map(" | ".join))
+    for lvl in sorted(clusters["level"].unique()):
+        flat[flat["level"] == lvl].to_csv(out / f"level_{lvl}_clusters.csv", index=False)
+    if tree is not None:
+        (out / "tree.json").write_text(json.dumps(tree.to_tree(), indent=1, ensure_ascii=False), encoding="utf-8")
+    np.save(out / "embeddings.npy", np.asarray(result.embeddings, dtype=np.float32))
+    _jsonl(out / "failures.jsonl", result.failures)
+    if result.load_report is not None:
+        (out / "load_report.json").write_text(result.load_report.model_dump_json(indent=2), encoding="utf-8")
+    stats = result.stats()
+    (out / "stats.json").write_text(json.dumps(stats, indent=2, default=str), encoding="utf-8")
+    write_report(result, out / "report.html", clusters=clusters)
+    files = sorted(p.name for p in out.iterdir() if p.name != "run.json")
+    meta = {"format": RUN_FORMAT, "clio_lab_version": __version__,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "config": result.config, "files": files}
+    (out / "run.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    return out
+
+
+@dataclass
+class SavedRun:
+    """A run read back from its folder; offers what the widgets and notebooks use from a live result."""
+
+    path: Path
+    meta: dict[str, Any]
+    frame: pd.DataFrame
+    clusters: pd.DataFrame
+    hierarchy: Hierarchy
+    embeddings: np.ndarray | None
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    load_report: dict[str, Any] | None = None
+    _stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.meta.get("config", {})
+
+    @property
+    def coords(self) -> np.ndarray | None:
+        if {"x", "y"} <= set(self.frame.columns):
+            return self.frame[["x", "y"]].to_numpy(dtype=np.float32)
+        return None
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.frame.copy()
+
+    def clusters_frame(self) -> pd.DataFrame:
+        return self.clusters.copy()
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._stats)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def load_run(path: str | Path) -> SavedRun:
+    """Read a run folder written by :func:`save_run` (or ``clio-lab run --out``).
+
+    Example:
+        >>> run = clio_lab.load_run("runs/demo")  # doctest: +SKIP
+        >>> run.hierarchy.top[0].name  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    folder = Path(path)
+    meta_path = folder / "run.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{folder} is not a clio_lab run folder: {meta_path.name} is missing")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("format") != RUN_FORMAT:
+        raise ValueError(f"{meta_path}: run format {meta.get('format')!r}; this clio_lab reads format {RUN_FORMAT}")
+    for name in ("conversations.parquet", "clusters.parquet"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name} is missing from the run folder")
+    frame = pd.read_parquet(folder / "conversations.parquet")
+    clusters = pd.read_parquet(folder / "clusters.parquet")
+    clusters["central_summaries"] = clusters["central_summaries"].map(lambda v: [str(s) for s in v])
+    records = clusters.drop(columns=["central_summaries", "n_users", "n_children"], errors="ignore")
+    tree = Hierarchy.from_records(records.to_dict("records"), frame["cluster"].to_numpy())
+    tree.check()
+    emb_path = folder / "embeddings.npy"
+    embeddings = np.load(emb_path, allow_pickle=False) if emb_path.is_file() else None
+    failures = [json.loads(line) for line in (folder / "failures.jsonl").read_text(encoding="utf-8").splitlines()
+                if line.strip()] if (folder / "failures.jsonl").is_file() else []
+    load_report = (json.loads((folder / "load_report.json").read_text(encoding="utf-8"))
+                   if (folder / "load_report.json").is_file() else None)
+    stats = json.loads((folder / "stats.json").read_text(encoding="utf-8")) if (folder / "stats.json").is_file() else {}
+    return SavedRun(folder, meta, frame, clusters, tree, embeddings, failures, load_report, stats)
