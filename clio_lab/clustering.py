@@ -2,8 +2,15 @@
 
 ``cluster(X, method="kmeans", k=None)`` returns a :class:`Clustering` with ``.labels``. The default k
 follows the data: ``k = round(sqrt(n))``, clipped to ``[2, n]`` (peers use sqrt(n) or n/10; sqrt(n) keeps the
-average cluster large enough to clear Clio's aggregation thresholds). HDBSCAN's noise points keep the
-label ``-1``, shown as an explicit "unclustered" group rather than forced into a cluster.
+average cluster large enough to clear Clio's aggregation thresholds). For more than 50,000 items k-means
+becomes MiniBatchKMeans.
+
+HDBSCAN's noise points keep the label ``-1``, shown as an explicit "unclustered" group rather than forced into a
+cluster. Density in 384 dimensions is nearly flat, so by default the embeddings are first reduced to 5
+dimensions with UMAP (n_neighbors 15, min_dist 0, cosine: BERTopic's recipe), and the smallest cluster is a
+quarter of the k-means default's mean size, ``max(5, round(sqrt(n) / 4))``, with ``min_samples=5``. These were
+chosen on the bundled synthetic corpus; on Banking77, held out, they lift NMI from 16 (raw 384-d, old defaults)
+to about 80 (BENCHMARKS.md). ``reduce_dims=None`` clusters the raw embeddings.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import numpy as np
 
 from .cache import CacheLike, hash_array, make_key, resolve_cache
 
-STEP_VERSION = 1
+STEP_VERSION = 2  # 2: HDBSCAN on a 5-D UMAP reduction by default
 NOISE = -1
 
 
@@ -25,6 +32,11 @@ def default_k(n: int) -> int:
     if n < 2:
         return 1
     return int(min(n, max(2, round(math.sqrt(n)))))
+
+
+def default_min_cluster_size(n: int) -> int:
+    """HDBSCAN's default smallest cluster for ``n`` items: a quarter of sqrt(n), at least 5."""
+    return max(5, round(math.sqrt(n) / 4))
 
 
 @dataclass
@@ -76,7 +88,12 @@ def _fit(X: np.ndarray, method: str, k: int | None, random_state: int, params: d
             import hdbscan
         except ImportError as exc:  # pragma: no cover
             raise ImportError("HDBSCAN needs `pip install 'clio-lab[cluster]'`") from exc
-        defaults = {"min_cluster_size": max(5, len(X) // 100), "metric": "euclidean"}
+        reduce_dims = params.pop("reduce_dims", 5)
+        if reduce_dims and len(X) >= 50 and X.shape[1] > reduce_dims:
+            from .projection import umap_reduce
+
+            X = umap_reduce(X, random_state=random_state, n_components=int(reduce_dims))
+        defaults = {"min_cluster_size": default_min_cluster_size(len(X)), "min_samples": 5, "metric": "euclidean"}
         return hdbscan.HDBSCAN(**{**defaults, **params}).fit_predict(X.astype(np.float64))
     raise ValueError(f"unknown clustering method {method!r}: use 'kmeans', 'hdbscan' or a clusterer object")
 
@@ -99,7 +116,8 @@ def cluster(
         k: number of clusters for k-means; default :func:`default_k`.
         random_state: seed; the same seed gives the same labels.
         cache: a :class:`~clio_lab.cache.Cache`, a folder, ``"default"`` or ``None``.
-        **params: passed to the clusterer (e.g. ``min_cluster_size`` for HDBSCAN).
+        **params: passed to the clusterer (e.g. ``min_cluster_size`` for HDBSCAN, or ``reduce_dims=None`` to
+            run HDBSCAN on the raw embeddings instead of their 5-D UMAP reduction).
 
     Example:
         >>> from sklearn.datasets import make_blobs

@@ -40,7 +40,14 @@ from .cache import CacheLike, resolve_cache
 from .clustering import NOISE
 from .llm.client import LLM, CallStats, LLMTask, ParseError
 from .llm.prompts import PromptLibrary
-from .naming import MAX_NAME_WORDS, UNCLUSTERED, ClusterLabel, ClusterLabels, keyword_labels, parse_name
+from .naming import (
+    MAX_NAME_WORDS,
+    UNCLUSTERED,
+    ClusterLabel,
+    ClusterLabels,
+    described_name_task,
+    keyword_labels,
+)
 
 STEP_VERSION = 1
 NEIGHBOURHOOD_SIZE = 40  # clusters per neighbourhood in step b (the paper's figure)
@@ -396,8 +403,7 @@ class _LLMBuilder:
         self.ex_propose = lib.examples("hierarchy_propose", required=("clusters", "low", "high", "categories"))
         self.ex_assign = lib.examples("hierarchy_assign", required=("categories", "name", "description", "answer"))
         self.ex_rename = lib.examples("hierarchy_rename", required=("children", "description", "name"))
-        self.example_names = [c for ex in self.ex_propose for c in ex["categories"]] + \
-            [ex["name"] for ex in self.ex_rename]
+        self.origin: dict[str, str] = {}  # candidate name -> how it was written, when not proposed by the LLM
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         from .embeddings import embed
@@ -454,7 +460,9 @@ class _LLMBuilder:
             central = []
             for g in sorted(set(sub.tolist())):
                 members = inside[sub == g]
-                central.append(children[members[np.argmax(V[members] @ V[members].mean(axis=0))]].name)
+                child = children[members[np.argmax(V[members] @ V[members].mean(axis=0))]]
+                central.append(child.name)
+                self.origin.setdefault(child.name, child.method)
             fallback[f"{lvl}:{h}"] = central
         out: list[str] = []
         for o in self._run(tasks, f"hierarchy level {lvl}: propose"):
@@ -486,18 +494,7 @@ class _LLMBuilder:
                 C: np.ndarray) -> list[int]:
         if len(candidates) == 1:
             return [0] * len(children)
-        tasks, orders = [], {}
-        for child in children:
-            order = list(range(len(candidates)))
-            random.Random(f"{self.random_state}:{child.id}").shuffle(order)
-            shown = [candidates[j] for j in order]
-            orders[child.id] = order
-            prompt = self.lib.render("hierarchy_assign.j2", prefill="Best category:", examples=self.ex_assign,
-                                     categories=shown, cluster_name=child.name, cluster_description=child.description,
-                                     stop=("\n",))
-            tasks.append(LLMTask(item_id=child.id, prompt=prompt, max_tokens=32,
-                                 parse=lambda raw, s=shown: s[snap(raw, s)],
-                                 key_parts={"step": "hierarchy_assign", "version": STEP_VERSION}))
+        tasks = [self._assign_task(child, candidates) for child in children]
         nearest = np.argmax(V @ C.T, axis=1)
         choice = {c.id: int(nearest[i]) for i, c in enumerate(children)}
         for o in self._run(tasks, f"hierarchy level {lvl}: assign"):
@@ -507,6 +504,28 @@ class _LLMBuilder:
                 self._fail("assign", o.item_id, o, "nearest candidate by embedding")
         return [choice[c.id] for c in children]
 
+    def _assign_task(self, child: Node, candidates: list[str]) -> LLMTask:
+        """Step e for one cluster. The candidates are shown in a seeded random order; a re-ask shows them
+        in another order (the local model answers the same prompt the same way at temperature 0)."""
+        shown: list[str] = []
+
+        def render(attempt: int):
+            order = list(candidates)
+            random.Random(f"{self.random_state}:{child.id}:{attempt}").shuffle(order)
+            shown[:] = order
+            return self.lib.render("hierarchy_assign.j2", prefill="Best category:", examples=self.ex_assign,
+                                   categories=order, cluster_name=child.name,
+                                   cluster_description=child.description, stop=("\n",))
+
+        def parse(raw: str) -> str:
+            if raw.strip().lower().rstrip(".") == child.name.lower() and child.name not in candidates:
+                raise ParseError("repeated the cluster's own name")
+            return shown[snap(raw, shown)]
+
+        return LLMTask(item_id=child.id, prompt=render(0), parse=parse, max_tokens=32,
+                       retry_prompt=lambda attempt, error: render(attempt + 1),
+                       key_parts={"step": "hierarchy_assign", "version": STEP_VERSION})
+
     # f. -----------------------------------------------------------------------------------------------
     def _rename(self, lvl: int, proposed: list[str], groups: list[list[Node]], C: np.ndarray) -> list[dict]:
         n_show = 12 if self.llm.is_local else 40
@@ -515,12 +534,12 @@ class _LLMBuilder:
             others = [k for k in np.argsort(-(C @ C[j])) if k != j]
             nearby = [_desc(c) for k in others[:2] for c in sorted(groups[k], key=lambda n: -n.size)][: self.n_nearby]
             kids = [_desc(c) for c in sorted(grp, key=lambda n: -n.size)][:n_show]
-            prompt = self.lib.render("hierarchy_rename.j2", prefill="Summary:", prefill_joiner="\n",
-                                     examples=self.ex_rename, children=kids, nearby=nearby,
-                                     stop=("\n\n", "\nClusters in"))
-            tasks.append(LLMTask(item_id=f"{lvl}:{j}:{name}", prompt=prompt, max_tokens=120,
-                                 parse=self._parse_rename,
-                                 key_parts={"step": "hierarchy_rename", "version": STEP_VERSION}))
+            tasks.append(described_name_task(
+                f"{lvl}:{j}:{name}",
+                lambda shown, prefill, kids=kids, nearby=nearby: self.lib.render(
+                    "hierarchy_rename.j2", prefill=prefill, prefill_joiner="\n", examples=shown, children=kids,
+                    nearby=nearby, stop=("\n\n", "\nClusters in")),
+                self.ex_rename, "hierarchy_rename", STEP_VERSION))
         named = []
         for o, name, grp in zip(self._run(tasks, f"hierarchy level {lvl}: rename"), proposed, groups, strict=True):
             if o.ok:
@@ -528,13 +547,9 @@ class _LLMBuilder:
             else:
                 self._fail("rename", o.item_id, o, "the proposed name")
                 kids = "; ".join(c.name for c in sorted(grp, key=lambda n: -n.size)[:3])
-                named.append({"name": name, "description": f"Clusters such as: {kids}.",
-                              "method": "llm (proposed name)"})
+                origin = self.origin.get(name)
+                # honest about where the kept name came from: an LLM proposal, or a child's (keyword) label
+                method = "llm (proposed name)" if origin is None else \
+                    "keywords (llm failed)" if origin.startswith("keywords") else f"{origin} (a child's name)"
+                named.append({"name": name, "description": f"Clusters such as: {kids}.", "method": method})
         return named
-
-    def _parse_rename(self, raw: str) -> dict[str, str]:
-        value = parse_name(raw)
-        for ex in self.ex_rename:
-            if value["name"].lower() == ex["name"].lower() or value["description"] == ex["description"]:
-                raise ParseError(f"copied the worked example named {ex['name']!r}")
-        return value

@@ -23,7 +23,7 @@ from .clustering import NOISE
 from .llm.client import LLM, CallStats, LLMTask, ParseError
 from .llm.prompts import PromptLibrary
 
-STEP_VERSION = 1
+STEP_VERSION = 2  # 2: re-ask by failure kind, names shortened, copies never cached
 MAX_NAME_WORDS = 10
 UNCLUSTERED = "Unclustered conversations"
 
@@ -125,8 +125,27 @@ def keyword_labels(texts: Sequence[str | None], X: np.ndarray, labels: np.ndarra
     return out
 
 
+def shorten_name(name: str, max_words: int = MAX_NAME_WORDS) -> str:
+    """Fit a name into ``max_words`` by dropping trailing qualifiers (``with ...``, ``for ...``, ``, ...``)
+    as long as at least three words remain; :class:`ParseError` when that is not possible.
+
+    Example:
+        >>> shorten_name("Plan a short budget city trip with museums and good food")
+        'Plan a short budget city trip with museums'
+    """
+    words = name.split()
+    if len(words) <= max_words:
+        return name
+    for cut in range(min(len(words) - 1, max_words), 2, -1):
+        nxt = words[cut].lower().strip(",")
+        if words[cut - 1].endswith(",") or nxt in ("with", "for", "in", "and", "about", "on", "to", "by", "from"):
+            return " ".join(words[:cut]).rstrip(",")
+    raise ParseError(f"name must have 1 to {max_words} words: {name!r}")
+
+
 def parse_name(raw: str) -> dict[str, str]:
-    """Parse ``<description>\\nName: <name>``; raise :class:`ParseError` for anything else."""
+    """Parse ``<description>\nName: <name>``; raise :class:`ParseError` for anything else. An over-long name
+    is shortened by dropping trailing qualifiers (:func:`shorten_name`)."""
     text = raw.strip()
     if "Name:" not in text:
         raise ParseError(f"no 'Name:' line in {text[:120]!r}")
@@ -135,38 +154,63 @@ def parse_name(raw: str) -> dict[str, str]:
     name = name.strip().split("\n", 1)[0].strip().strip('"').strip().rstrip(".")
     if len(description.split()) < 5 or "Requests in the group" in description:
         raise ParseError(f"description unusable: {description[:120]!r}")
-    if not name or len(name.split()) > MAX_NAME_WORDS:
-        raise ParseError(f"name must have 1 to {MAX_NAME_WORDS} words: {name!r}")
+    if not name:
+        raise ParseError("empty name")
+    name = shorten_name(name)
     if not description.endswith((".", "!", "?")):
         description += "."
     return {"name": name, "description": description}
 
 
-def _naming_task(c: int, lib: PromptLibrary, examples: list[dict[str, Any]], inside: list[str],
-                 outside: list[str], fits: Callable[[str], bool]) -> LLMTask:
-    """One cluster's naming call. Small base models copy a worked example's name or description, or describe
-    a neighbour; both are caught and re-asked (the first with the other examples only)."""
+def described_name_task(item_id: str, render: Callable[..., Any], examples: list[dict[str, Any]], step: str,
+                        version: int, check: Callable[[dict[str, str]], None] | None = None) -> LLMTask:
+    """A call that writes ``Summary: <description>`` then ``Name: <name>`` (cluster names, parent names).
 
-    def render(shown: list[dict[str, Any]]):
-        return lib.render("cluster_name.j2", prefill="Summary:", prefill_joiner="\n", examples=shown,
-                          inside=inside, outside=outside, stop=("\n\n", "\nRequests in the group", "\nNearby"))
+    ``render(shown_examples, prefill)`` builds the prompt. Small base models often stop after a good
+    description, or copy a worked example; the re-ask is chosen by the failure: a usable description with no
+    name is pre-filled and only the name is asked for; a copy is re-asked without the copied example.
+    ``check`` may raise :class:`ParseError` for a value that is well formed but wrong.
+    """
+    state: dict[str, Any] = {"desc": None, "copied": []}
 
     def parse(raw: str) -> dict[str, str]:
-        value = parse_name(raw)
+        text = f"{state['desc']}\nName: {raw.strip()}" if state["desc"] else raw
+        state["raw"] = raw
+        value = parse_name(text)
         for ex in examples:
             if value["name"].lower() == ex["name"].lower().rstrip(".") or value["description"] == ex["description"]:
-                copied.append(ex)
+                state["copied"].append(ex)
                 raise ParseError(f"copied the worked example named {ex['name']!r}")
-        if not fits(f"{value['name']}. {value['description']}"):
-            raise ParseError(f"the name fits the nearby clusters better than its own: {value['name']!r}")
+        if check is not None:
+            check(value)
         return value
 
     def retry(attempt: int, error: ParseError):
-        return render([ex for ex in examples if ex not in copied] or examples[:1])
+        raw = " ".join(str(state.get("raw") or "").split())
+        state["desc"] = None
+        if "no 'Name:' line" in str(error) and len(raw.split()) >= 5 and "Requests in the group" not in raw:
+            desc = raw if raw.endswith((".", "!", "?")) else raw + "."
+            state["desc"] = desc
+            return render(examples, f"Summary: {desc}\nName:")
+        return render([ex for ex in examples if ex not in state["copied"]] or examples[:1], "Summary:")
 
-    copied: list[dict[str, Any]] = []
-    return LLMTask(item_id=str(c), prompt=render(examples), parse=parse, retry_prompt=retry, max_tokens=120,
-                   key_parts={"step": "name_clusters", "version": STEP_VERSION})
+    return LLMTask(item_id=item_id, prompt=render(examples, "Summary:"), parse=parse, retry_prompt=retry,
+                   max_tokens=120, key_parts={"step": step, "version": version})
+
+
+def _naming_task(c: int, lib: PromptLibrary, examples: list[dict[str, Any]], inside: list[str],
+                 outside: list[str], fits: Callable[[str], bool]) -> LLMTask:
+    """One cluster's naming call; the name must also fit its own cluster better than the nearby ones."""
+
+    def render(shown: list[dict[str, Any]], prefill: str):
+        return lib.render("cluster_name.j2", prefill=prefill, prefill_joiner="\n", examples=shown,
+                          inside=inside, outside=outside, stop=("\n\n", "\nRequests in the group", "\nNearby"))
+
+    def check(value: dict[str, str]) -> None:
+        if not fits(f"{value['name']}. {value['description']}"):
+            raise ParseError(f"the name fits the nearby clusters better than its own: {value['name']!r}")
+
+    return described_name_task(str(c), render, examples, "name_clusters", STEP_VERSION, check)
 
 
 def _fit_check(inside: np.ndarray, outside: np.ndarray, embedder: Any, store: Any) -> Callable[[str], bool]:

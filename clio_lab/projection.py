@@ -26,20 +26,21 @@ def _pca(X: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def _umap(X: np.ndarray, n_neighbors: int, min_dist: float, metric: str, random_state: int,
-          fit_sample: int) -> np.ndarray:
+def umap_reduce(X: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.0, metric: str = "cosine",
+                random_state: int = 0, fit_sample: int = 20_000, n_components: int = 2) -> np.ndarray:
+    """UMAP to ``n_components`` dimensions, fitted on at most ``fit_sample`` rows, the rest transformed."""
     try:
         import umap
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError("UMAP needs `pip install 'clio-lab[cluster]'` (umap-learn)") from exc
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(X) - 1), min_dist=min_dist, metric=metric,
+    reducer = umap.UMAP(n_components=n_components, n_neighbors=min(n_neighbors, len(X) - 1), min_dist=min_dist, metric=metric,
                         random_state=random_state)
     if len(X) <= fit_sample:
         return reducer.fit_transform(X).astype(np.float32)
     rng = np.random.default_rng(random_state)
     sample = np.sort(rng.choice(len(X), size=fit_sample, replace=False))
     reducer.fit(X[sample])
-    out = np.empty((len(X), 2), dtype=np.float32)
+    out = np.empty((len(X), n_components), dtype=np.float32)
     out[sample] = reducer.embedding_
     rest = np.setdiff1d(np.arange(len(X)), sample)
     for start in range(0, len(rest), 50_000):  # bounded memory for the transform's neighbour search
@@ -88,7 +89,8 @@ def project(
         hit = store.get_array(key)
         if hit is not None:
             return hit
-    out = _pca(X) if chosen == "pca" else _umap(X, n_neighbors, min_dist, metric, random_state, fit_sample)
+    out = _pca(X) if chosen == "pca" else umap_reduce(X, n_neighbors, min_dist, metric,
+                                                                     random_state, fit_sample)
     if store is not None:
         store.set_array(key, out)
     return out

@@ -30,6 +30,7 @@ class FakeProvider(CustomLLM):
         self.prompts: list[str] = []
         self.fail_first: int = 0          # raise RateLimitError for this many calls
         self.garbage_first: int = 0       # answer with unusable text for this many calls
+        self.drop_name_first: int = 0     # write a naming answer's description but stop before its Name: line
         self.delay: float = 0.0           # seconds per call
         self.in_flight = 0
         self.max_in_flight = 0
@@ -61,6 +62,8 @@ class FakeProvider(CustomLLM):
             words = re.findall(r"[A-Za-z]+", first)[:5]
             return (f" The users asked about {first.lower()} and related topics. They wanted general help.\n"
                     f"Name: Handle {' '.join(words).lower()} and related requests\n")
+        if prompt.rstrip().endswith("Name:"):  # a re-ask with the description pre-filled: the name only
+            return " Repaired name for the group\n"
         if "Requests in the group:" in prompt:  # cluster naming: describe the last group's first request
             group = prompt.rsplit("Requests in the group:\n", 1)[1]
             first = group.split("\n", 1)[0].removeprefix("- ").rstrip(".")
@@ -83,6 +86,9 @@ class FakeProvider(CustomLLM):
         if self.delay:
             time.sleep(self.delay)
         text = "x" if self.garbage_first > 0 else self._answer(prompt)
+        if self.drop_name_first > 0 and "\nName:" in text:
+            self.drop_name_first -= 1
+            text = text.split("\nName:")[0] + "\n"
         self.garbage_first = max(0, self.garbage_first - 1)
         return ModelResponse(model=model, choices=[Choices(index=0, finish_reason="stop",
                                                            message=Message(role="assistant", content=text))],

@@ -4,7 +4,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from clio_lab import cluster, default_k
-from clio_lab.clustering import NOISE
+from clio_lab.clustering import NOISE, default_min_cluster_size
 
 
 @pytest.fixture
@@ -32,9 +32,28 @@ def test_hdbscan_keeps_noise_visible(blobs):
     X, y = blobs
     rng = np.random.default_rng(0)
     noisy = np.vstack([X, rng.uniform(X.min() * 3, X.max() * 3, size=(30, X.shape[1])).astype(np.float32)])
-    res = cluster(noisy, method="hdbscan", cache=None, min_cluster_size=10)
-    assert res.n_noise > 0 and NOISE in res.sizes()
-    assert adjusted_rand_score(y, res.labels[:300]) > 0.8
+    raw = cluster(noisy, method="hdbscan", cache=None, min_cluster_size=10, reduce_dims=None)
+    assert raw.n_noise > 0 and NOISE in raw.sizes()
+    assert adjusted_rand_score(y, raw.labels[:300]) > 0.8
+    # the default: a 5-D UMAP reduction first, min_cluster_size from n; deterministic under random_state
+    a = cluster(noisy, method="hdbscan", cache=None, random_state=2)
+    b = cluster(noisy, method="hdbscan", cache=None, random_state=2)
+    assert np.array_equal(a.labels, b.labels) and adjusted_rand_score(y, a.labels[:300]) > 0.8
+    assert default_min_cluster_size(330) == 5 and default_min_cluster_size(100_000) == 79
+
+
+def test_large_inputs_use_minibatch_kmeans(monkeypatch):
+    import sklearn.cluster
+
+    used = []
+    real = sklearn.cluster.MiniBatchKMeans
+    monkeypatch.setattr(sklearn.cluster, "MiniBatchKMeans", lambda **kw: used.append(kw) or real(**kw))
+    X, y = make_blobs(n_samples=60_000, centers=8, cluster_std=0.5, n_features=16, random_state=0)
+    a = cluster(X.astype(np.float32), k=8, random_state=0, cache=None)
+    assert used and used[0]["n_clusters"] == 8
+    assert adjusted_rand_score(y, a.labels) > 0.95 and a.n_clusters == 8
+    b = cluster(X.astype(np.float32), k=8, random_state=0, cache=None)
+    assert np.array_equal(a.labels, b.labels)
 
 
 def test_any_sklearn_style_clusterer(blobs):

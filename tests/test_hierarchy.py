@@ -121,8 +121,13 @@ def test_model_failures_fall_back_without_breaking_the_tree(fake_llm, fake_embed
     steps = {f["step"] for f in tree.failures}
     assert steps == {"hierarchy_propose", "hierarchy_assign", "hierarchy_rename"}
     base_names = {v.name for v in names.values()}
-    for n in tree.top:  # parents keep an LLM-written name (a base cluster's), never a keyword label
-        assert n.method == "llm (proposed name)" and n.name in base_names
+    for n in tree.top:  # parents keep an LLM-written name (a base cluster's), and say so
+        assert n.method == "llm (a child's name)" and n.name in base_names
+    for c in names.values():  # a child's keyword label kept as a parent name is marked as keywords
+        c.method = "keywords (llm failed)"
+    tree = build_hierarchy(labels, names, levels=[3], llm=_llm(), embedder=fake_embedder, cache=None,
+                           progress=False)
+    assert {n.method for n in tree.top} == {"keywords (llm failed)"}
 
 
 def test_keyword_tree_needs_no_model(fake_llm):

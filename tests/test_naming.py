@@ -3,7 +3,7 @@ import pytest
 
 from clio_lab import LLM
 from clio_lab.llm import ParseError
-from clio_lab.naming import UNCLUSTERED, keyword_labels, label_clusters, parse_name
+from clio_lab.naming import UNCLUSTERED, keyword_labels, label_clusters, parse_name, shorten_name
 
 
 def _data():
@@ -82,3 +82,27 @@ def test_a_name_that_fits_a_neighbour_better_is_rejected(fake_llm, fake_embedder
     assert names[1].method == "llm" and names[1].name == "Bake bread and dough at home"
     assert names[0].method == names[2].method == "keywords (llm failed)"
     assert all("fits the nearby clusters better" in f["reason"] for f in names.failures)
+
+
+def test_a_description_without_a_name_is_completed_not_thrown_away(fake_llm, fake_embedder):
+    summaries, X, labels = _data()
+    fake_llm.drop_name_first = 3  # every first answer stops after its description
+    names = label_clusters(summaries, X, labels, llm=LLM(model="fake/m", prompt_style="completion"), cache=None,
+                           embedder=fake_embedder, progress=False)
+    assert not names.failures and all(names[c].method == "llm" for c in (0, 1, 2))
+    assert all(names[c].name == "Repaired name for the group" for c in (0, 1, 2))
+    assert "python" in names[0].description.lower()  # the first answer's description was kept
+    repairs = [p for p in fake_llm.prompts if p.rstrip().endswith("Name:")]
+    assert len(repairs) == 3 and all("Summary: The users asked to" in p[-400:] for p in repairs)
+
+
+def test_over_long_names_lose_trailing_qualifiers_only():
+    assert shorten_name("Plan a short budget city trip with museums and good food") == \
+        "Plan a short budget city trip with museums"
+    assert shorten_name("Write cover letters, CVs and thank-you notes for jobs in accounting and finance") == \
+        "Write cover letters, CVs and thank-you notes for jobs"
+    with pytest.raises(ParseError):
+        shorten_name("one two three four five six seven eight nine ten eleven")
+    value = parse_name("The users asked for trips on a budget.\nName: Plan a short budget city trip with museums "
+                       "and good food")
+    assert value["name"] == "Plan a short budget city trip with museums"
