@@ -60,6 +60,68 @@ def test_local_llm_summarises_through_litellm(tmp_path):
     assert len(again.failures) == len(res.failures)  # remembered as failures, not as successes
 
 
+GROUPS = {
+    "cooking": ["bake sourdough bread at home", "make a vegetarian lasagna for dinner", "cook a quick chicken curry",
+                "bake chocolate chip cookies", "make a pizza dough from scratch"],
+    "coding": ["fix an index error in a Python loop", "write a SQL query that joins two tables",
+               "debug a JavaScript function that returns undefined", "write a unit test for a Python class",
+               "speed up a slow pandas groupby"],
+    "travel": ["plan a weekend trip to the mountains", "plan a budget city break with museums",
+               "make a packing list for a beach holiday", "find cheap ways to travel by train",
+               "plan a family road trip with children"],
+}
+
+
+def _clusters():
+    summaries = [s for items in GROUPS.values() for s in items]
+    labels = np.repeat(np.arange(len(GROUPS)), 5)
+    return summaries, clio_lab.embed(summaries, cache=None), labels
+
+
+def test_local_llm_names_clusters_or_falls_back_with_a_reason(tmp_path):
+    summaries, X, labels = _clusters()
+    names = clio_lab.label_clusters(summaries, X, labels, cache=tmp_path, progress=False)
+    assert set(names.labels) == {0, 1, 2}
+    for label in names.labels.values():
+        assert label.name and label.description and label.method in ("llm", "keywords (llm failed)")
+        assert len(label.name.split()) <= 10
+    assert len(names.failures) == sum(v.method != "llm" for v in names.labels.values())
+    assert all(f["reason"] for f in names.failures)
+    again = clio_lab.label_clusters(summaries, X, labels, cache=tmp_path, progress=False)
+    assert again.stats.calls == 0 and {c: v.name for c, v in again.labels.items()} == \
+        {c: v.name for c, v in names.labels.items()}
+
+
+def test_local_llm_builds_a_valid_tree(tmp_path):
+    from clio_lab.naming import ClusterLabel
+
+    base = ["Bake bread and cakes at home", "Cook weeknight dinners", "Fix errors in Python programs",
+            "Write SQL queries for reports", "Plan city breaks on a budget", "Pack for beach holidays"]
+    names = {i: ClusterLabel(i, n, f"The users asked for help to {n.lower()}.", "llm", 4) for i, n in enumerate(base)}
+    labels = np.repeat(np.arange(6), 4)
+    tree = clio_lab.build_hierarchy(labels, names, levels=[3], cache=tmp_path, progress=False)
+    tree.check()  # one leaf per conversation, one parent per node, sizes add up
+    assert 1 <= len(tree.top) <= 3 and sum(n.size for n in tree.top) == 24
+    allowed = {"llm", "llm (proposed name)", "llm (a child's name)"}
+    assert all(n.method in allowed and n.name for n in tree.top), [(n.name, n.method) for n in tree.top]
+    assert tree.stats.calls >= 1 + 6  # a proposal, an assignment per cluster (and renames)
+    again = clio_lab.build_hierarchy(labels, names, levels=[3], cache=tmp_path, progress=False)
+    assert again.stats.calls == 0 and again.to_tree() == tree.to_tree()
+
+
+def test_umap_map_and_hdbscan_on_real_embeddings(tmp_path):
+    summaries, X, labels = _clusters()
+    X = np.vstack([X] * 4) + np.random.default_rng(0).normal(scale=0.01, size=(60, X.shape[1])).astype(np.float32)
+    xy = clio_lab.project(X, cache=tmp_path)
+    assert xy.shape == (60, 2) and np.isfinite(xy).all()
+    assert np.array_equal(xy, clio_lab.project(X, cache=tmp_path))
+    res = clio_lab.cluster(X, method="hdbscan", cache=None)
+    from clio_lab.evaluate import cluster_scores
+
+    truth = np.tile(labels, 4)
+    assert res.n_clusters >= 2 and cluster_scores(truth, res.labels)["nmi"] > 0.5
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
