@@ -1,7 +1,7 @@
 """Clio's supervised reconstruction accuracy on the bundled synthetic corpus, beside the paper's figure.
 
     .venv/bin/python benchmarks/reconstruction.py [--data datasets/clio_demo.jsonl] [--seeds 3]
-                                                  [--embed-on text summary]
+                                                  [--embed-on text summary] [--k K] [--naming keywords]
 
 The corpus carries its ground truth in each record's metadata (topic = 15 top categories, subtopic = 33,
 language). For each setting the pipeline runs with clio_lab's defaults (local models; the user cache makes a
@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3, help="clustering seeds (facets are computed once)")
     ap.add_argument("--embed-on", nargs="+", default=["text", "summary"], choices=["text", "summary", "both"])
     ap.add_argument("--naming", default="llm", choices=["llm", "keywords"])
+    ap.add_argument("--k", type=int, default=None, help="base clusters (default: clio_lab's round(sqrt(n)))")
     args = ap.parse_args()
 
     convs = clio_lab.load_conversations(args.data)
@@ -67,7 +68,7 @@ def main() -> None:
     for on in args.embed_on:
         for seed in range(args.seeds):
             t = time.perf_counter()
-            res = clio_lab.run_pipeline(convs, embed_on=on, random_state=seed, naming=args.naming,
+            res = clio_lab.run_pipeline(convs, embed_on=on, random_state=seed, naming=args.naming, k=args.k,
                                         projection=False, progress=False)
             secs = time.perf_counter() - t
             labels = res.clustering.labels

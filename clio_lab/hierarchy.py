@@ -377,6 +377,9 @@ def _build_keywords(tree: Hierarchy, sizes: list[int], summaries: Sequence[str |
     Xn = _normed(X)
     for lvl, target in enumerate(sizes, 1):
         children = [n for n in tree.level(lvl - 1) if n.index != NOISE]
+        if not children:  # everything unclustered: only the unclustered group climbs
+            _carry_noise(tree.nodes, lvl)
+            continue
         conv = tree.labels_at(lvl - 1)
         cent = _normed(np.stack([Xn[conv == c.index].mean(axis=0) for c in children]))
         groups_of = _kmeans(cent, target, random_state)
@@ -422,6 +425,7 @@ class _LLMBuilder:
     def level(self, lvl: int, target: int) -> None:
         children = [n for n in self.tree.level(lvl - 1) if n.index != NOISE]
         if not children:
+            _carry_noise(self.tree.nodes, lvl)
             return
         target = max(1, min(target, len(children) - 1))  # an earlier level may have come out smaller
         V = self._embed([_desc(c) for c in children])                      # a.

@@ -167,3 +167,12 @@ def test_tree_round_trips_through_records_and_check_catches_damage(fake_llm, fak
     again.top[0].size += 1
     with pytest.raises(AssertionError, match="size"):
         again.check()
+
+
+def test_all_noise_still_gives_a_valid_tree(fake_llm, fake_embedder):
+    names = {-1: ClusterLabel(-1, UNCLUSTERED, "Not clustered.", "fixed", 3)}
+    for method in ("llm", "keywords"):
+        tree = build_hierarchy([-1, -1, -1], names, method=method, llm=_llm(), embedder=fake_embedder,
+                               summaries=["a", "b", "c"], X=np.eye(3, dtype=np.float32), cache=None, progress=False)
+        tree.check()
+        assert [n.id for n in tree.top] == ["0.-1"] and tree.top[0].size == 3
