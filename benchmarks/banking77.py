@@ -78,7 +78,7 @@ def main() -> None:
                  "n": len(texts), **{m: round(100 * float(np.mean([r[m] for r in scores])), 1)
                                       for m in ("acc", "nmi", "ari")}})
     raw = clio_lab.cluster(X, method="hdbscan", cache=None, reduce_dims=None, min_cluster_size=max(5, len(X) // 100))
-    rows.append({"what": f"raw utterances, HDBSCAN on raw 384-d, min_cluster_size n/100 (the old default; "
+    rows.append({"what": f"raw utterances, HDBSCAN on raw 384-d, min_cluster_size n/100, min_samples 5 ("
                          f"{raw.n_clusters} clusters, {raw.n_noise} unclustered)", "n": len(texts),
                  **{m: round(100 * v, 1) for m, v in cluster_scores(truth, raw.labels).items() if m != "v_measure"}})
     if args.llm_per_intent:

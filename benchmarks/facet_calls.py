@@ -104,6 +104,7 @@ def score(name, convs, values, secs, X_embed) -> dict[str, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=60)
+    ap.add_argument("--show", type=int, default=8, help="print this many answers side by side")
     args = ap.parse_args()
     convs = clio_lab.load_conversations(ROOT / "datasets" / "clio_demo.jsonl", limit=args.n)
     llm = LLM()
@@ -120,13 +121,17 @@ def main() -> None:
 
         from clio_lab.cache import Cache
 
-        tasks = [LLMTask(item_id=c.id, prompt=combined_prompt(c.as_text(LOCAL_MAX_CONVERSATION_CHARS)),
+        tasks = [LLMTask(item_id=c.id, prompt=combined_prompt(c.as_text(LOCAL_MAX_CONVERSATION_CHARS)[0]),
                          parse=parse_combined, key_parts={"step": "bench_combined"}, max_tokens=120) for c in convs]
         t = time.perf_counter()
         outcomes, _ = llm.run(tasks, cache=Cache(Path(cold) / "b"), progress=False)
         secs = time.perf_counter() - t
         values = {f: [o.value[f] if o.ok else None for o in outcomes] for f in FACETS}
         rows.append(score("one combined call", convs, values, secs, X_embed))
+    for i, c in enumerate(convs[: args.show]):
+        print(f"[{c.metadata['subtopic']}, {c.metadata['language']}]")
+        for f in FACETS:
+            print(f"   {f:10} separate: {fac.values[f][i]!s:70.70} | combined: {values[f][i]!s:70.70}")
 
     cols = ["sec_per_conv", *[f"valid_{f}" for f in FACETS], "language_accuracy", "request_nmi", "concern_le_2"]
     print(f"{len(convs)} conversations of the bundled corpus, local model {llm.model}, cold cache\n")
