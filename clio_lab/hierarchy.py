@@ -445,7 +445,7 @@ class _LLMBuilder:
         for h in sorted(set(nb.tolist())):
             inside = np.flatnonzero(nb == h)
             want = max(1, round(target * len(inside) / len(children)))
-            low, high = max(1, math.floor(0.5 * want)), max(1, min(len(inside), math.ceil(1.5 * want)))
+            low, high = max(1, math.ceil(0.5 * want)), max(1, min(len(inside), math.ceil(1.5 * want)))
             centre = V[inside].mean(axis=0)
             outside = np.flatnonzero(nb != h)
             near = outside[np.argsort(-(V[outside] @ centre))][: self.n_nearby]

@@ -167,7 +167,7 @@ os.environ["CLIO_LAB_PROGRESS"] = "0"
 from fakes import register_fake, FakeEmbedder
 import clio_lab
 fake = register_fake()
-fake.delay = 0.05
+fake.delay = 0.1
 convs = clio_lab.load_conversations({demo!r}, limit=60)
 clio_lab.extract_facets(convs, llm=clio_lab.LLM(model="fake/m", prompt_style="completion", max_concurrency=1),
                         cache={cache!r}, embedder=FakeEmbedder(), progress=False)

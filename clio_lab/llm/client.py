@@ -189,7 +189,10 @@ class LLM:
             kwargs["api_base"] = self.api_base
         if self.api_key:
             kwargs["api_key"] = self.api_key
-        response = await asyncio.wait_for(litellm.acompletion(**kwargs), timeout=self.timeout + 5)
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation (Ctrl-C) that
+        # arrives as the call completes, and the run would go on
+        async with asyncio.timeout(self.timeout + 5):
+            response = await litellm.acompletion(**kwargs)
         text = response.choices[0].message.content or ""
         usage = getattr(response, "usage", None)
         cost: float | None
