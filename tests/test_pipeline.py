@@ -161,7 +161,9 @@ def test_load_run_names_what_is_wrong(tmp_path):
 
 
 WORKER = r"""
-import sys, os
+import sys, os, signal
+# a terminal's Ctrl-C: the default handler, whatever the test process's own disposition was when it started us
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
 os.environ["CLIO_LAB_PROGRESS"] = "0"
 from fakes import register_fake, FakeEmbedder
