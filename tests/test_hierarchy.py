@@ -176,3 +176,18 @@ def test_all_noise_still_gives_a_valid_tree(fake_llm, fake_embedder):
                                summaries=["a", "b", "c"], X=np.eye(3, dtype=np.float32), cache=None, progress=False)
         tree.check()
         assert [n.id for n in tree.top] == ["0.-1"] and tree.top[0].size == 3
+
+
+def test_a_proposal_that_repeats_a_keyword_label_is_not_an_llm_name(fake_llm, fake_embedder, monkeypatch):
+    labels, names, _, _ = _base()
+    for c in names.values():
+        c.method = "keywords (llm failed)"
+    fake = fake_llm._answer
+    # the model copies the children's (keyword) names as its categories
+    monkeypatch.setattr(fake_llm, "_answer", lambda p: "\n- Fix python errors\n- Plan beach trips\n"
+                        if "Number of categories" in p else fake(p))
+    tree = build_hierarchy(labels, names, levels=[3], llm=_llm(), embedder=fake_embedder, cache=None,
+                           progress=False)
+    tree.check()
+    assert any(f["step"] == "hierarchy_propose" and "usable" in f["reason"] for f in tree.failures)
+    assert all(n.method != "llm (proposed name)" for n in tree.top)
