@@ -49,7 +49,7 @@ from .naming import (
     keyword_labels,
 )
 
-STEP_VERSION = 2  # 2: keyword labels of children are not accepted as proposals
+STEP_VERSION = 3  # 2-3: children's names (keyword labels, then all) are refused as proposals
 NEIGHBOURHOOD_SIZE = 40  # clusters per neighbourhood in step b (the paper's figure)
 SNAP_CUTOFF = 0.6        # difflib ratio an answer needs to count as naming a candidate in step e
 
@@ -454,9 +454,9 @@ class _LLMBuilder:
                 "hierarchy_propose.j2", prefill="Categories:\n-", prefill_joiner="\n", examples=self.ex_propose,
                 clusters=[show(children[i]) for i in inside], nearby=[show(children[i]) for i in near],
                 low=low, high=high, stop=("\n\n", "\nClusters:", "\nNumber of", "\nNearby"))
-            # a worked example's category, or a child's keyword label (not written by the model), is no proposal
-            banned = [c for ex in self.ex_propose for c in ex["categories"]] + \
-                [c.name for c in children if not c.method.startswith("llm")]
+            # a worked example's category, or a child's own name (a parent must be broader; a keyword label was
+            # not written by the model at all), is no proposal
+            banned = [c for ex in self.ex_propose for c in ex["categories"]] + [c.name for c in children]
             tasks.append(LLMTask(
                 item_id=f"{lvl}:{h}", prompt=prompt, max_tokens=24 * high + 16,
                 parse=lambda raw, lo=low, hi=high, b=banned: parse_categories(raw, low=lo, high=hi, banned=b),
