@@ -108,6 +108,7 @@ class FacetResults:
     computed: list[dict[str, Any]]
     failures: list[dict[str, Any]] = field(default_factory=list)
     stats: CallStats = field(default_factory=CallStats)
+    pii: dict[str, dict[str, int]] = field(default_factory=dict)  # per facet: re-asked / redacted for PII
 
     def to_frame(self):
         import pandas as pd
@@ -205,6 +206,7 @@ def extract_facets(
     n_nearest: int = 1,
     embedder: Any = None,
     max_conversation_chars: int | None = None,
+    pii: Any = "auto",
     progress: bool = True,
 ) -> FacetResults:
     """Ask each facet's question of every conversation.
@@ -221,6 +223,9 @@ def extract_facets(
         embedder: embedder for ``"nearest"`` (default: the bundled MiniLM).
         max_conversation_chars: longer conversations are cut, Clio-style, with a marker; the default
             fits the model's context.
+        pii: a :class:`~clio_lab.pii.PIIDetector`, ``"auto"`` (one when presidio is installed) or ``False``.
+            Text answers of facets with privacy instructions are checked; an answer with personal details is
+            re-asked, then kept with the details redacted (counted in ``FacetResults.pii``).
 
     Returns:
         :class:`FacetResults`; a failed answer is ``None`` with its reason in ``failures``.
@@ -231,10 +236,13 @@ def extract_facets(
         'fix a type error in a Python script.'
     """
     from .embeddings import embed
+    from .pii import pii_counts, resolve_detector
 
     model = llm if isinstance(llm, LLM) else LLM(model=llm) if llm else LLM()
     lib = prompts if isinstance(prompts, PromptLibrary) else PromptLibrary(prompts)
     store = resolve_cache(cache)
+    detector = resolve_detector(pii)
+    pii_stats: dict[str, dict[str, int]] = {}
     specs = [BUILTIN_FACETS[f] if isinstance(f, str) else f for f in facets]
     limit = max_conversation_chars or (LOCAL_MAX_CONVERSATION_CHARS if model.is_local else HOSTED_MAX_CONVERSATION_CHARS)
     rendered = [c.as_text(limit) for c in conversations]
@@ -250,7 +258,7 @@ def extract_facets(
         pool_X = embed([e["conversation"] for e in pool], embedder, cache=store) if pool and query is not None else None
         tasks = [
             _facet_task(spec, lib, conv, text, pool, pool_X, None if query is None else query[i], n_examples,
-                        n_nearest, examples)
+                        n_nearest, examples, detector if spec.privacy and spec.kind == "text" else None)
             for i, (conv, (text, _)) in enumerate(zip(conversations, rendered, strict=True))
         ]
         # Tasks that share worked examples run back to back, so llama.cpp reuses the shared prompt prefix
@@ -263,16 +271,17 @@ def extract_facets(
             outcomes[i] = outcome
         stats.add(step_stats)
         values[spec.name] = [o.value if o.ok else None for o in outcomes]
+        pii_stats[spec.name] = pii_counts(outcomes)
         failures += [{"id": o.item_id, "step": "facets", "facet": spec.name, "reason": o.error, "raw": o.raw}
                      for o in outcomes if not o.ok]
     computed = [computed_facets(c, trunc) for c, (_, trunc) in zip(conversations, rendered, strict=True)]
     return FacetResults(ids=[c.id for c in conversations], values=values, computed=computed,
-                        failures=failures, stats=stats)
+                        failures=failures, stats=stats, pii=pii_stats)
 
 
 def _facet_task(spec: FacetSpec, lib: PromptLibrary, conv: Conversation, text: str, pool: list[dict[str, str]],
                 pool_X: np.ndarray | None, query: np.ndarray | None, n_examples: int, n_nearest: int,
-                mode: str) -> LLMTask:
+                mode: str, detector: Any = None) -> LLMTask:
     def pick(exclude: Sequence[int]) -> list[int]:
         if not pool:
             return []
@@ -300,7 +309,9 @@ def _facet_task(spec: FacetSpec, lib: PromptLibrary, conv: Conversation, text: s
                 if not similar:
                     state["excluded"].append(i)
                     raise ParseError(f"copied worked example {i}'s answer: {answer!r}")
-        return answer
+        from .pii import check_text
+
+        return check_text(detector, answer)
 
     def retry(attempt: int, error: ParseError) -> Prompt | None:
         state["chosen"] = pick(state["excluded"])
@@ -308,4 +319,5 @@ def _facet_task(spec: FacetSpec, lib: PromptLibrary, conv: Conversation, text: s
 
     return LLMTask(item_id=conv.id, prompt=render(state["chosen"]), parse=parse, retry_prompt=retry,
                    max_tokens=spec.max_tokens,
-                   key_parts={"step": "facet", "facet": spec.name, "version": STEP_VERSION})
+                   key_parts={"step": "facet", "facet": spec.name, "version": STEP_VERSION,
+                              **({"pii": detector.get_params()} if detector is not None else {})})

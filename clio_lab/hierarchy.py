@@ -83,6 +83,7 @@ class Hierarchy:
     failures: list[dict[str, Any]] = field(default_factory=list)
     stats: CallStats = field(default_factory=CallStats)
     config: dict[str, Any] = field(default_factory=dict)
+    pii: dict[str, int] = field(default_factory=dict)  # parent names re-asked / redacted for personal details
 
     @property
     def n_levels(self) -> int:
@@ -326,6 +327,7 @@ def build_hierarchy(
     cache: CacheLike | str = "default",
     prompts: PromptLibrary | str | None = None,
     random_state: int = 0,
+    pii: Any = "auto",
     progress: bool = True,
 ) -> Hierarchy:
     """Build the tree above the base clusters.
@@ -339,6 +341,8 @@ def build_hierarchy(
         top: the top level's size for the geometric default.
         embedder: embeds names and descriptions (steps a, d and the step-e fallback); default the bundled one.
         summaries, X: per-conversation summaries and embeddings; needed by ``method="keywords"``.
+        pii: a :class:`~clio_lab.pii.PIIDetector`, ``"auto"`` or ``False``: parent names and descriptions
+            with personal details are re-asked, then kept redacted.
 
     Example:
         >>> tree = build_hierarchy(clusters.labels, names, levels=[4])  # doctest: +SKIP
@@ -362,7 +366,10 @@ def build_hierarchy(
     elif method == "llm":
         model = llm if isinstance(llm, LLM) else LLM(model=llm) if llm else LLM()
         lib = prompts if isinstance(prompts, PromptLibrary) else PromptLibrary(prompts)
-        builder = _LLMBuilder(tree, model, get_embedder(embedder), lib, store, random_state, progress)
+        from .pii import resolve_detector
+
+        builder = _LLMBuilder(tree, model, get_embedder(embedder), lib, store, random_state, progress,
+                              resolve_detector(pii))
         for lvl, target in enumerate(sizes, 1):
             builder.level(lvl, target)
         config["llm"] = model.get_params()
@@ -397,7 +404,8 @@ class _LLMBuilder:
     """Steps a to f for one level at a time, every model call cached and every fallback recorded."""
 
     def __init__(self, tree: Hierarchy, llm: LLM, embedder: Any, lib: PromptLibrary, store: Any,
-                 random_state: int, progress: bool) -> None:
+                 random_state: int, progress: bool, detector: Any = None) -> None:
+        self.detector = detector
         self.tree, self.llm, self.embedder, self.lib, self.store = tree, llm, embedder, lib, store
         self.random_state, self.progress = random_state, progress
         self.n_nearby = 3 if llm.is_local else 10
@@ -459,8 +467,10 @@ class _LLMBuilder:
             banned = [c for ex in self.ex_propose for c in ex["categories"]] + [c.name for c in children]
             tasks.append(LLMTask(
                 item_id=f"{lvl}:{h}", prompt=prompt, max_tokens=24 * high + 16,
-                parse=lambda raw, lo=low, hi=high, b=banned: parse_categories(raw, low=lo, high=hi, banned=b),
-                key_parts={"step": "hierarchy_propose", "version": STEP_VERSION}))
+                parse=lambda raw, lo=low, hi=high, b=banned: self._clean_proposals(
+                    parse_categories(raw, low=lo, high=hi, banned=b), lo),
+                key_parts={"step": "hierarchy_propose", "version": STEP_VERSION,
+                           **({"pii": self.detector.get_params()} if self.detector is not None else {})}))
             # fallback: the names of the clusters nearest the centres of `want` groups in this neighbourhood
             sub = _kmeans(V[inside], want, self.random_state)
             central = []
@@ -478,6 +488,15 @@ class _LLMBuilder:
                 self._fail("propose", o.item_id, o, "names of central clusters")
                 out.extend(fallback[o.item_id])
         return out
+
+    def _clean_proposals(self, names: list[str], low: int) -> list[str]:
+        """Drop proposed names with personal details (they could become parent names)."""
+        if self.detector is None:
+            return names
+        kept = [n for n in names if not self.detector.has_pii(n)]
+        if len(kept) < low:
+            raise ParseError(f"personal details in the proposed categories: {len(names) - len(kept)} dropped")
+        return kept
 
     # d. -----------------------------------------------------------------------------------------------
     def _dedupe(self, candidates: list[str], target: int) -> tuple[list[str], np.ndarray]:
@@ -545,9 +564,14 @@ class _LLMBuilder:
                 lambda shown, prefill, kids=kids, nearby=nearby: self.lib.render(
                     "hierarchy_rename.j2", prefill=prefill, prefill_joiner="\n", examples=shown, children=kids,
                     nearby=nearby, stop=("\n\n", "\nClusters in")),
-                self.ex_rename, "hierarchy_rename", STEP_VERSION))
+                self.ex_rename, "hierarchy_rename", STEP_VERSION, detector=self.detector))
         named = []
-        for o, name, grp in zip(self._run(tasks, f"hierarchy level {lvl}: rename"), proposed, groups, strict=True):
+        outcomes = self._run(tasks, f"hierarchy level {lvl}: rename")
+        from .pii import pii_counts
+
+        for k, v in pii_counts(outcomes).items():
+            self.tree.pii[k] = self.tree.pii.get(k, 0) + v
+        for o, name, grp in zip(outcomes, proposed, groups, strict=True):
             if o.ok:
                 named.append({"name": o.value["name"], "description": o.value["description"], "method": "llm"})
             else:

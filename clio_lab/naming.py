@@ -45,6 +45,7 @@ class ClusterLabels:
     labels: dict[int, ClusterLabel]
     failures: list[dict[str, Any]] = field(default_factory=list)
     stats: CallStats = field(default_factory=CallStats)
+    pii: dict[str, int] = field(default_factory=dict)  # names re-asked / redacted for personal details
 
     def __getitem__(self, cluster: int) -> ClusterLabel:
         return self.labels[cluster]
@@ -163,13 +164,16 @@ def parse_name(raw: str) -> dict[str, str]:
 
 
 def described_name_task(item_id: str, render: Callable[..., Any], examples: list[dict[str, Any]], step: str,
-                        version: int, check: Callable[[dict[str, str]], None] | None = None) -> LLMTask:
+                        version: int, check: Callable[[dict[str, str]], None] | None = None,
+                        detector: Any = None) -> LLMTask:
     """A call that writes ``Summary: <description>`` then ``Name: <name>`` (cluster names, parent names).
 
     ``render(shown_examples, prefill)`` builds the prompt. Small base models often stop after a good
     description, or copy a worked example; the re-ask is chosen by the failure: a usable description with no
     name is pre-filled and only the name is asked for; a copy is re-asked without the copied example.
-    ``check`` may raise :class:`ParseError` for a value that is well formed but wrong.
+    ``check`` may raise :class:`ParseError` for a value that is well formed but wrong. With a ``detector``
+    (:class:`~clio_lab.pii.PIIDetector`), a name or description with personal details is re-asked, then
+    kept redacted.
     """
     state: dict[str, Any] = {"desc": None, "copied": []}
 
@@ -183,7 +187,9 @@ def described_name_task(item_id: str, render: Callable[..., Any], examples: list
                 raise ParseError(f"copied the worked example named {ex['name']!r}")
         if check is not None:
             check(value)
-        return value
+        from .pii import check_answer
+
+        return check_answer(detector, **value)
 
     def retry(attempt: int, error: ParseError):
         raw = " ".join(str(state.get("raw") or "").split())
@@ -195,11 +201,12 @@ def described_name_task(item_id: str, render: Callable[..., Any], examples: list
         return render([ex for ex in examples if ex not in state["copied"]] or examples[:1], "Summary:")
 
     return LLMTask(item_id=item_id, prompt=render(examples, "Summary:"), parse=parse, retry_prompt=retry,
-                   max_tokens=120, key_parts={"step": step, "version": version})
+                   max_tokens=120, key_parts={"step": step, "version": version,
+                                              **({"pii": detector.get_params()} if detector is not None else {})})
 
 
 def _naming_task(c: int, lib: PromptLibrary, examples: list[dict[str, Any]], inside: list[str],
-                 outside: list[str], fits: Callable[[str], bool]) -> LLMTask:
+                 outside: list[str], fits: Callable[[str], bool], detector: Any = None) -> LLMTask:
     """One cluster's naming call; the name must also fit its own cluster better than the nearby ones."""
 
     def render(shown: list[dict[str, Any]], prefill: str):
@@ -210,7 +217,7 @@ def _naming_task(c: int, lib: PromptLibrary, examples: list[dict[str, Any]], ins
         if not fits(f"{value['name']}. {value['description']}"):
             raise ParseError(f"the name fits the nearby clusters better than its own: {value['name']!r}")
 
-    return described_name_task(str(c), render, examples, "name_clusters", STEP_VERSION, check)
+    return described_name_task(str(c), render, examples, "name_clusters", STEP_VERSION, check, detector)
 
 
 def _fit_check(inside: np.ndarray, outside: np.ndarray, embedder: Any, store: Any) -> Callable[[str], bool]:
@@ -236,6 +243,7 @@ def label_clusters(
     n_outside: int | None = None,
     random_state: int = 0,
     embedder: Any = None,
+    pii: Any = "auto",
     progress: bool = True,
 ) -> ClusterLabels:
     """Name every cluster.
@@ -251,6 +259,8 @@ def label_clusters(
             and 12 and 8 for the local model, whose context and speed are small.
         embedder: the embedder that made ``X``. A name is accepted only if its embedding lies closer, on
             average, to its own cluster's conversations than to the nearest outside ones (the contrast).
+        pii: a :class:`~clio_lab.pii.PIIDetector`, ``"auto"`` or ``False``: names and descriptions with
+            personal details are re-asked, then kept redacted (counted in ``ClusterLabels.pii``).
 
     Example:
         >>> names = label_clusters(facets.values["request"], X, clustering.labels)  # doctest: +SKIP
@@ -270,6 +280,9 @@ def label_clusters(
     n_in = n_inside or (12 if model.is_local else 50)
     n_out = n_outside or (8 if model.is_local else 50)
     examples = lib.examples("cluster_name", required=("inside", "outside", "description", "name"))
+    from .pii import pii_counts, resolve_detector
+
+    detector = resolve_detector(pii)
     X = np.asarray(X, dtype=np.float32)
     store = resolve_cache(cache)
     tasks = []
@@ -285,7 +298,8 @@ def label_clusters(
         order = outside_idx[np.argsort(-(X[outside_idx] @ centre))]
         outside = _unique([summaries[i] for i in order if summaries[i] and summaries[i] not in inside], n_out)
         near_out = order[: max(len(idx), 1)]
-        tasks.append(_naming_task(c, lib, examples, inside, outside, _fit_check(X[idx], X[near_out], embedder, store)))
+        tasks.append(_naming_task(c, lib, examples, inside, outside, _fit_check(X[idx], X[near_out], embedder, store),
+                                  detector))
     outcomes, stats = model.run(tasks, cache=store, desc="name clusters", progress=progress)
     out = dict(fallback)
     failures = []
@@ -297,4 +311,4 @@ def label_clusters(
         else:
             out[c] = ClusterLabel(**{**asdict(fallback[c]), "method": "keywords (llm failed)"})
             failures.append({"id": o.item_id, "step": "naming", "reason": o.error, "raw": o.raw})
-    return ClusterLabels(out, failures, stats)
+    return ClusterLabels(out, failures, stats, pii_counts(outcomes))

@@ -202,3 +202,71 @@ def _non_overlapping(findings: Iterable[PIIFinding]) -> list[PIIFinding]:
 
 
 _PATTERNS_VERSION = 2  # bump when _PATTERNS or _CONTEXT change: cached checks depend on them
+
+
+PII_ERROR = "personal details in the answer"
+
+
+def check_answer(detector: PIIDetector | None, **texts: str) -> dict[str, str]:
+    """Check model-written texts (a facet answer; a name and a description) for personal details.
+
+    Returns the texts unchanged when clean. Otherwise raises :class:`~clio_lab.llm.ParseError` naming the
+    kinds found, so the model is re-asked once; its ``fallback`` holds the texts with the details redacted,
+    which the LLM layer keeps (marked with a note) if the re-ask is still not clean.
+    """
+    if detector is None:
+        return texts
+    redacted, kinds = {}, set()
+    for name, text in texts.items():
+        red = detector.redact(text)
+        redacted[name] = red.text
+        kinds |= {f.entity for f in red.findings}
+    if kinds:
+        from .llm.client import ParseError
+
+        raise ParseError(f"{PII_ERROR}: {', '.join(sorted(kinds))}", fallback=redacted)
+    return texts
+
+
+def check_text(detector: PIIDetector | None, text: str) -> str:
+    """:func:`check_answer` for one text; the fallback is the redacted text itself."""
+    from .llm.client import ParseError
+
+    try:
+        return check_answer(detector, text=text)["text"]
+    except ParseError as exc:
+        raise ParseError(str(exc), fallback=exc.fallback["text"]) from None
+
+
+def resolve_detector(pii: PIIDetector | bool | str | None) -> PIIDetector | None:
+    """``"auto"``: a :class:`PIIDetector` when presidio and the spaCy model are installed, else ``None``;
+    ``True`` requires them; ``False``/``None``: no checking."""
+    if isinstance(pii, PIIDetector):
+        return pii
+    if pii in (False, None):
+        return None
+    if pii not in (True, "auto"):
+        raise ValueError(f"pii must be a PIIDetector, True, False or 'auto', not {pii!r}")
+    try:
+        import presidio_analyzer  # noqa: F401
+        import spacy
+
+        if not spacy.util.is_package(SPACY_MODEL):
+            raise ImportError(SPACY_MODEL)
+    except ImportError:
+        if pii is True:
+            raise
+        return None
+    return PIIDetector()
+
+
+def pii_counts(outcomes_or_notes: Iterable[Any]) -> dict[str, int]:
+    """How many answers were re-asked for personal details, and how many kept only after redaction."""
+    flagged = redacted = 0
+    for o in outcomes_or_notes:
+        errors = getattr(o, "attempt_errors", None) or []
+        if any(e.startswith(PII_ERROR) for e in errors):
+            flagged += 1
+        if (getattr(o, "note", None) or "").startswith(PII_ERROR):
+            redacted += 1
+    return {"reasked_for_pii": flagged, "redacted": redacted}

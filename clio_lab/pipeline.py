@@ -120,6 +120,9 @@ class PipelineResult:
                                     for lvl in range(self.hierarchy.n_levels)] if self.hierarchy else None),
             "named_by": _count(n.method for n in self.hierarchy.nodes.values()) if self.hierarchy else None,
             "truncated_conversations": sum(1 for c in self.facets.computed if c.get("truncated")),
+            "pii_in_model_texts": {"checked_with": (self.config.get("pii_check") or {}).get("model"),
+                                   "facets": self.facets.pii, "names": self.names.pii if self.names else {},
+                                   "hierarchy": self.hierarchy.pii if self.hierarchy else {}},
             "load": self.load_report.summary() if self.load_report else None,
             "config": self.config,
         }
@@ -185,6 +188,7 @@ def run_pipeline(
     levels: Sequence[int] | None = None,
     top: int | None = None,
     projection: bool = True,
+    pii: Any = "auto",
     progress: bool = True,
 ) -> PipelineResult:
     """Run facets → embeddings → clustering → naming → hierarchy → projection on a corpus.
@@ -203,6 +207,9 @@ def run_pipeline(
         hierarchy: ``True`` (the same method as ``naming``), ``"llm"``, ``"keywords"``, or ``None``/``False``
             for base clusters only. ``levels`` / ``top``: see :func:`~clio_lab.build_hierarchy`.
         projection: compute the 2-D map of every conversation (UMAP; PCA for tiny inputs).
+        pii: a :class:`~clio_lab.pii.PIIDetector`, ``"auto"`` (one when presidio is installed), ``True`` or
+            ``False``: every text the model writes (facet answers, cluster and parent names and descriptions)
+            is checked; one with personal details is re-asked once, then kept redacted, and counted.
 
     Example:
         >>> result = run_pipeline("datasets/clio_demo.jsonl")  # doctest: +SKIP
@@ -219,16 +226,19 @@ def run_pipeline(
         raise ValueError("run_pipeline needs at least one conversation")
     if levels is not None:  # fail before any model call, not after
         check_levels(levels, n_base=10**12)
+    from .pii import resolve_detector
+
     model = llm if isinstance(llm, LLM) else LLM(model=llm) if llm else LLM()
     emb = get_embedder(embedder)
     store = resolve_cache(cache)
     on = resolve_embed_on(embed_on, model)
+    detector = resolve_detector(pii)
     timings: dict[str, float] = {}
     calls0, hits0 = COUNTER.calls, COUNTER.cache_hits
 
     t = time.perf_counter()
     fac = extract_facets(conversations, facets, llm=model, cache=store, embedder=emb, examples=examples,
-                         prompts=prompts, progress=progress)
+                         prompts=prompts, pii=detector or False, progress=progress)
     timings["facets"] = time.perf_counter() - t
 
     summaries = fac.values.get("request", [None] * len(conversations))
@@ -246,7 +256,7 @@ def run_pipeline(
         t = time.perf_counter()
         names = label_clusters(summaries, X, clustering.labels,
                                method=naming, llm=model, cache=store, prompts=prompts, random_state=random_state,
-                               embedder=emb, progress=progress)
+                               embedder=emb, pii=detector or False, progress=progress)
         timings["naming"] = time.perf_counter() - t
 
     tree_method = (naming if hierarchy is True else hierarchy or None) if naming else None
@@ -254,7 +264,7 @@ def run_pipeline(
     tree = build_hierarchy(clustering.labels, names.labels if names else {}, method=tree_method or "keywords",
                            levels=levels if tree_method else [], top=top, llm=model, embedder=emb,
                            summaries=summaries, X=X, cache=store, prompts=prompts, random_state=random_state,
-                           progress=progress)
+                           pii=detector or False, progress=progress)
     timings["hierarchy"] = time.perf_counter() - t
 
     coords = None
@@ -267,6 +277,7 @@ def run_pipeline(
               "k": clustering.params.get("k"), "random_state": random_state, "examples": examples,
               "facets": [f if isinstance(f, str) else f.name for f in facets], "naming": naming,
               "hierarchy": tree_method, "levels": tree.config.get("levels"), "projection": projection,
+              "pii_check": detector.get_params() if detector is not None else None,
               "cache": str(store.directory) if store else None}
     llm_stats = {"facets": fac.stats}
     if names:

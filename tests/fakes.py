@@ -31,6 +31,7 @@ class FakeProvider(CustomLLM):
         self.fail_first: int = 0          # raise RateLimitError for this many calls
         self.garbage_first: int = 0       # answer with unusable text for this many calls
         self.drop_name_first: int = 0     # write a naming answer's description but stop before its Name: line
+        self.leak_first: int = 0          # put a personal e-mail address into this many answers
         self.delay: float = 0.0           # seconds per call
         self.in_flight = 0
         self.max_in_flight = 0
@@ -86,6 +87,10 @@ class FakeProvider(CustomLLM):
         if self.delay:
             time.sleep(self.delay)
         text = "x" if self.garbage_first > 0 else self._answer(prompt)
+        if self.leak_first > 0 and text.strip() and not text.strip()[0].isdigit():
+            self.leak_first -= 1
+            first, _, rest = text.partition("\n")
+            text = first.rstrip(".") + " for dana.whitfield@example.com." + ("\n" + rest if rest else "")
         if self.drop_name_first > 0 and "\nName:" in text:
             self.drop_name_first -= 1
             text = text.split("\nName:")[0] + "\n"

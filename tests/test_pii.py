@@ -87,3 +87,44 @@ def test_few_false_alarms_on_the_bundled_corpus(detector):
     clean = [c for c in clio_lab.load_conversations(DEMO) if not c.metadata.get("pii")]
     flagged = [c.id for c in clean if any(detector.find(m.content) for m in c.messages)]
     assert len(flagged) <= 0.05 * len(clean), flagged
+
+
+def test_facet_answers_with_personal_details_are_reasked_then_redacted(tmp_path, fake_llm, fake_embedder, detector):
+    import clio_lab
+    from clio_lab import LLM
+
+    convs = [clio_lab.Conversation(id=str(i), messages=[clio_lab.Message(role="user", content=t)])
+             for i, t in enumerate(["fix my python loop please", "bake bread at home", "plan a city trip"])]
+    llm = LLM(model="fake/m", prompt_style="completion")
+    fake_llm.leak_first = 1  # the first answer leaks; its re-ask is clean
+    res = clio_lab.extract_facets(convs, llm=llm, cache=tmp_path / "a", embedder=fake_embedder, pii=detector,
+                                  progress=False)
+    assert res.pii["request"] == {"reasked_for_pii": 1, "redacted": 0}
+    assert not any("@" in v for v in res.values["request"]) and not res.failures
+    fake_llm.leak_first = 100  # every answer leaks: kept, redacted, counted, never a failure
+    res = clio_lab.extract_facets(convs, llm=llm, cache=tmp_path / "b", embedder=fake_embedder, pii=detector,
+                                  progress=False)
+    assert res.pii["request"] == {"reasked_for_pii": 3, "redacted": 3} and not res.failures
+    assert all("<EMAIL_ADDRESS>" in v and "dana" not in v for v in res.values["request"])
+    fake_llm.reset()
+    again = clio_lab.extract_facets(convs, llm=llm, cache=tmp_path / "b", embedder=fake_embedder, pii=detector,
+                                    progress=False)
+    assert fake_llm.calls == 0 and again.pii == res.pii and again.values == res.values  # counted from the cache
+    off = clio_lab.extract_facets(convs, llm=llm, cache=None, embedder=fake_embedder, pii=False, progress=False)
+    assert off.pii["request"] == {"reasked_for_pii": 0, "redacted": 0}
+
+
+def test_cluster_names_with_personal_details_are_redacted(fake_llm, fake_embedder, detector):
+    import numpy as np
+
+    from clio_lab import LLM, label_clusters
+
+    summaries = ["fix a python error", "debug python code", "bake bread", "make bread dough"]
+    labels = np.array([0, 0, 1, 1])
+    fake_llm.leak_first = 100
+    names = label_clusters(summaries, fake_embedder.encode(summaries), labels, cache=None, pii=detector,
+                           llm=LLM(model="fake/m", prompt_style="completion"), embedder=fake_embedder,
+                           progress=False)
+    texts = [n.name + " " + n.description for n in names.labels.values()]
+    assert not any("dana" in t for t in texts)
+    assert names.pii["redacted"] + sum(n.method != "llm" for n in names.labels.values()) == 2

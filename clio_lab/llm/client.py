@@ -28,7 +28,15 @@ COMPLETION_PREFIXES = (PROVIDER + "/", "text-completion-openai/", "text-completi
 
 
 class ParseError(ValueError):
-    """An answer that does not have the required form; the task may be re-asked."""
+    """An answer that does not have the required form; the task may be re-asked.
+
+    ``fallback``: a value to keep if this is still the error after the last re-ask (e.g. the answer with its
+    personal details redacted); the outcome is then a success with ``note`` set to the error.
+    """
+
+    def __init__(self, message: str, fallback: Any = None) -> None:
+        super().__init__(message)
+        self.fallback = fallback
 
 
 @dataclass
@@ -61,6 +69,8 @@ class LLMOutcome:
     error: str | None = None
     attempts: int = 0
     cached: bool = False
+    note: str | None = None                  # set when the kept value is a fallback (e.g. redacted)
+    attempt_errors: list[str] = field(default_factory=list)  # why earlier attempts were re-asked
 
 
 @dataclass
@@ -221,6 +231,7 @@ class LLM:
     async def _one(self, task: LLMTask, cache: Cache | None, key: str, stats: CallStats,
                    sem: asyncio.Semaphore) -> LLMOutcome:
         prompt, raw, error = task.prompt, None, None
+        seen: list[str] = []
         async with sem:
             for attempt in range(self.parse_retries + 1):
                 try:
@@ -238,14 +249,22 @@ class LLM:
                     value = task.parse(_strip_prefill(raw, prompt.prefill))
                 except ParseError as exc:
                     error = exc
+                    seen.append(str(exc)[:200])
                     if attempt < self.parse_retries:
                         stats.retries += 1
                         nxt = task.retry_prompt(attempt, exc) if task.retry_prompt else None
                         prompt = nxt or prompt
                     continue
                 if cache is not None:
-                    cache.set(key, {"value": value, "raw": raw})
-                return LLMOutcome(task.item_id, True, value=value, raw=raw, attempts=attempt + 1)
+                    cache.set(key, {"value": value, "raw": raw, "attempt_errors": seen})
+                return LLMOutcome(task.item_id, True, value=value, raw=raw, attempts=attempt + 1, attempt_errors=seen)
+        if error is not None and getattr(error, "fallback", None) is not None:
+            # e.g. personal details still in the answer after the re-ask: keep it redacted, and say so
+            note = str(error)[:200]
+            if cache is not None:
+                cache.set(key, {"value": error.fallback, "raw": raw, "note": note, "attempt_errors": seen})
+            return LLMOutcome(task.item_id, True, value=error.fallback, raw=raw, attempts=self.parse_retries + 1,
+                              note=note, attempt_errors=seen)
         # The model gave no usable answer at these settings. Remember that as a failure (never as a
         # success) so that a warm re-run does not pay for the same refusal again; retry_failed=True re-asks.
         outcome = LLMOutcome(task.item_id, False, raw=raw, attempts=self.parse_retries + 1,
@@ -274,7 +293,8 @@ class LLM:
                 stats.cache_hits += 1
                 ok = "failed" not in hit
                 outcomes[i] = LLMOutcome(task.item_id, ok, value=hit.get("value"), raw=hit.get("raw"), cached=True,
-                                         error=None if ok else hit["failed"])
+                                         error=None if ok else hit["failed"], note=hit.get("note"),
+                                         attempt_errors=list(hit.get("attempt_errors") or []))
             else:
                 pending.append((i, task, key))
         sem = asyncio.Semaphore(1 if self.is_local else max(1, self.max_concurrency))
