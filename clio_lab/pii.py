@@ -161,10 +161,11 @@ class PIIDetector:
     model: str = SPACY_MODEL
 
     def get_params(self) -> dict[str, Any]:
-        import presidio_analyzer
+        from importlib.metadata import version
 
         return {"entities": sorted(self.entities), "threshold": self.threshold, "model": self.model,
-                "presidio": getattr(presidio_analyzer, "__version__", "unknown"), "patterns": _PATTERNS_VERSION}
+                "model_version": version(self.model.replace("_", "-")), "presidio": version("presidio-analyzer"),
+                "patterns": _PATTERNS_VERSION}
 
     def find(self, text: str) -> list[PIIFinding]:
         """Non-overlapping findings in ``text``, highest score first where spans overlap."""
