@@ -271,3 +271,22 @@ def pii_counts(outcomes_or_notes: Iterable[Any]) -> dict[str, int]:
         if (getattr(o, "note", None) or "").startswith(PII_ERROR):
             redacted += 1
     return {"reasked_for_pii": flagged, "redacted": redacted}
+
+
+def redact_conversations(conversations: Sequence[Any], detector: PIIDetector) -> tuple[list[Any], dict[str, Any]]:
+    """Copies of the conversations with personal details redacted in every message, before any model sees
+    them, and counts: conversations with a finding, findings by kind. Ids, user ids and metadata are kept
+    (user ids feed the aggregation thresholds and never reach a model)."""
+    out, flagged, by_kind = [], 0, {}
+    for conv in conversations:
+        messages, found = [], False
+        for m in conv.messages:
+            red = detector.redact(m.content)
+            for f in red.findings:
+                by_kind[f.entity] = by_kind.get(f.entity, 0) + 1
+            found = found or red.changed
+            messages.append(m.model_copy(update={"content": red.text}) if red.changed else m)
+        flagged += found
+        out.append(conv.model_copy(update={"messages": messages}) if found else conv)
+    return out, {"conversations": len(out), "conversations_with_pii": flagged,
+                 "findings_by_kind": dict(sorted(by_kind.items()))}

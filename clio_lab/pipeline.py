@@ -45,6 +45,7 @@ class PipelineResult:
     names: ClusterLabels | None = None
     hierarchy: Hierarchy | None = None
     coords: np.ndarray | None = None
+    input_redaction: dict[str, Any] | None = None
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -120,6 +121,7 @@ class PipelineResult:
                                     for lvl in range(self.hierarchy.n_levels)] if self.hierarchy else None),
             "named_by": _count(n.method for n in self.hierarchy.nodes.values()) if self.hierarchy else None,
             "truncated_conversations": sum(1 for c in self.facets.computed if c.get("truncated")),
+            "input_redaction": self.input_redaction,
             "pii_in_model_texts": {"checked_with": (self.config.get("pii_check") or {}).get("model"),
                                    "facets": self.facets.pii, "names": self.names.pii if self.names else {},
                                    "hierarchy": self.hierarchy.pii if self.hierarchy else {}},
@@ -189,6 +191,7 @@ def run_pipeline(
     top: int | None = None,
     projection: bool = True,
     pii: Any = "auto",
+    redact_input: bool = False,
     progress: bool = True,
 ) -> PipelineResult:
     """Run facets → embeddings → clustering → naming → hierarchy → projection on a corpus.
@@ -210,6 +213,8 @@ def run_pipeline(
         pii: a :class:`~clio_lab.pii.PIIDetector`, ``"auto"`` (one when presidio is installed), ``True`` or
             ``False``: every text the model writes (facet answers, cluster and parent names and descriptions)
             is checked; one with personal details is re-asked once, then kept redacted, and counted.
+        redact_input: redact personal details in every conversation before any model sees them (and before
+            the text is embedded); counted in ``stats()["input_redaction"]``. Needs presidio.
 
     Example:
         >>> result = run_pipeline("datasets/clio_demo.jsonl")  # doctest: +SKIP
@@ -234,6 +239,13 @@ def run_pipeline(
     on = resolve_embed_on(embed_on, model)
     detector = resolve_detector(pii)
     timings: dict[str, float] = {}
+    input_redaction = None
+    if redact_input:
+        from .pii import PIIDetector, redact_conversations
+
+        t = time.perf_counter()
+        conversations, input_redaction = redact_conversations(conversations, detector or PIIDetector())
+        timings["redact_input"] = time.perf_counter() - t
     calls0, hits0 = COUNTER.calls, COUNTER.cache_hits
 
     t = time.perf_counter()
@@ -277,7 +289,7 @@ def run_pipeline(
               "k": clustering.params.get("k"), "random_state": random_state, "examples": examples,
               "facets": [f if isinstance(f, str) else f.name for f in facets], "naming": naming,
               "hierarchy": tree_method, "levels": tree.config.get("levels"), "projection": projection,
-              "pii_check": detector.get_params() if detector is not None else None,
+              "pii_check": detector.get_params() if detector is not None else None, "redact_input": redact_input,
               "cache": str(store.directory) if store else None}
     llm_stats = {"facets": fac.stats}
     if names:
@@ -287,4 +299,5 @@ def run_pipeline(
     return PipelineResult(conversations=conversations, facets=fac, embeddings=X, embedded_from=sources,
                           clustering=clustering, config=config, timings=timings, llm_stats=llm_stats,
                           embedding_calls=COUNTER.calls - calls0, embedding_cache_hits=COUNTER.cache_hits - hits0,
-                          load_report=report, names=names, hierarchy=tree, coords=coords)
+                          load_report=report, names=names, hierarchy=tree, coords=coords,
+                          input_redaction=input_redaction)

@@ -128,3 +128,21 @@ def test_cluster_names_with_personal_details_are_redacted(fake_llm, fake_embedde
     texts = [n.name + " " + n.description for n in names.labels.values()]
     assert not any("dana" in t for t in texts)
     assert names.pii["redacted"] + sum(n.method != "llm" for n in names.labels.values()) == 2
+
+
+def test_input_redaction_hides_details_from_every_model_call(tmp_path, fake_llm, fake_embedder, detector):
+    from conftest import DEMO
+
+    import clio_lab
+    from clio_lab import LLM
+
+    convs = [c for c in clio_lab.load_conversations(DEMO) if c.metadata.get("pii")][:12]
+    planted = [s["value"] for c in convs for s in c.metadata["pii"] if s["kind"] in ("email", "phone", "address")]
+    res = clio_lab.run_pipeline(convs, llm=LLM(model="fake/m", prompt_style="completion"), embedder=fake_embedder,
+                                cache=tmp_path, k=3, redact_input=True, pii=detector, progress=False)
+    sent = "\n".join(fake_llm.prompts)
+    assert planted and not any(v in sent for v in planted)  # no model saw them
+    red = res.stats()["input_redaction"]
+    assert red["conversations_with_pii"] == 12 and red["findings_by_kind"]["EMAIL_ADDRESS"] >= 1
+    assert res.config["redact_input"] is True
+    assert convs[0].messages[0].content != res.conversations[0].messages[0].content  # the caller's data untouched
