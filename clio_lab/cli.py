@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--top", type=int, default=None, help="top-level clusters for the geometric default "
                                                            "(default about sqrt of the base count)")
     run.add_argument("--no-projection", action="store_true", help="skip the 2-D map (UMAP)")
+    run.add_argument("--min-conversations", type=int, default=10,
+                     help="aggregation threshold: clusters with fewer conversations are withheld (0 = off)")
+    run.add_argument("--min-users", type=int, default=5,
+                     help="aggregation threshold: clusters with fewer distinct users are withheld (0 = off)")
     run.add_argument("--redact-input", action="store_true",
                      help="redact personal details in the conversations before any model sees them (presidio)")
     run.add_argument("--prompts", default=None,
@@ -95,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                           k=args.k, random_state=args.seed, cache=cache, prompts=args.prompts,
                           naming=None if args.naming == "none" else args.naming, hierarchy=hierarchy,
                           levels=levels, top=args.top, projection=not args.no_projection,
-                          redact_input=args.redact_input,
+                          redact_input=args.redact_input, min_conversations=args.min_conversations or None,
+                          min_users=args.min_users or None,
                           progress=not args.quiet)
     try:
         out = result.save(Path(args.out))

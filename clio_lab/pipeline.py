@@ -21,6 +21,7 @@ from .facets import FacetResults, extract_facets, user_text
 from .hierarchy import Hierarchy, build_hierarchy, check_levels
 from .llm.client import LLM, CallStats
 from .naming import ClusterLabels, central_texts, label_clusters
+from .privacy import DEFAULT_MIN_CONVERSATIONS, DEFAULT_MIN_USERS
 from .projection import project
 from .records import Conversation, LoadReport
 
@@ -46,11 +47,25 @@ class PipelineResult:
     hierarchy: Hierarchy | None = None
     coords: np.ndarray | None = None
     input_redaction: dict[str, Any] | None = None
+    thresholds: dict[str, Any] | None = None
+    full_hierarchy: Hierarchy | None = field(default=None, repr=False)  # before thresholds; never exported
+    pii_detector: Any = field(default=None, repr=False)
 
     @property
     def failures(self) -> list[dict[str, Any]]:
-        return (list(self.facets.failures) + (list(self.names.failures) if self.names else [])
-                + (list(self.hierarchy.failures) if self.hierarchy else []))
+        """Every failed item, safe to export: raw model answers are redacted when a PII detector is
+        available, and naming failures of withheld clusters say only that."""
+        released = {n.index for n in self.hierarchy.level(0)} if self.hierarchy else None
+        out = []
+        for f in (list(self.facets.failures) + (list(self.names.failures) if self.names else [])
+                  + (list(self.hierarchy.failures) if self.hierarchy else [])):
+            if f["step"] == "naming" and released is not None and int(f["id"]) not in released:
+                out.append({"id": None, "step": "naming", "reason": "(a withheld cluster)"})
+                continue
+            if f.get("raw") and self.pii_detector is not None:
+                f = {**f, "raw": self.pii_detector.redact(f["raw"]).text}
+            out.append(f)
+        return out
 
     @property
     def user_ids(self) -> list[str | None]:
@@ -63,7 +78,7 @@ class PipelineResult:
         df["embedded_from"] = self.embedded_from
         if any(self.user_ids):
             df["user_id"] = self.user_ids
-        df["cluster"] = self.clustering.labels
+        df["cluster"] = self.hierarchy.base_labels if self.hierarchy is not None else self.clustering.labels
         if self.coords is not None:
             df["x"], df["y"] = self.coords[:, 0], self.coords[:, 1]
         if self.hierarchy is not None:
@@ -92,7 +107,9 @@ class PipelineResult:
                 row["keywords"] = ", ".join(node.keywords)
                 row["n_children"] = len(node.children)
                 row["n_users"] = len({u for u in users[idx] if u}) if any(users) else None
-                row["central_summaries"] = central_texts(idx, self.embeddings, summaries, n_examples)
+                withheld = node.method == "withheld"  # only its size may be shown
+                row["central_summaries"] = [] if withheld else central_texts(idx, self.embeddings, summaries,
+                                                                              n_examples)
                 rows.append(row)
         return pd.DataFrame(rows)
 
@@ -122,6 +139,7 @@ class PipelineResult:
             "named_by": _count(n.method for n in self.hierarchy.nodes.values()) if self.hierarchy else None,
             "truncated_conversations": sum(1 for c in self.facets.computed if c.get("truncated")),
             "input_redaction": self.input_redaction,
+            "thresholds": self.thresholds,
             "pii_in_model_texts": {"checked_with": (self.config.get("pii_check") or {}).get("model"),
                                    "facets": self.facets.pii, "names": self.names.pii if self.names else {},
                                    "hierarchy": self.hierarchy.pii if self.hierarchy else {}},
@@ -192,6 +210,8 @@ def run_pipeline(
     projection: bool = True,
     pii: Any = "auto",
     redact_input: bool = False,
+    min_conversations: int | None = DEFAULT_MIN_CONVERSATIONS,
+    min_users: int | None = DEFAULT_MIN_USERS,
     progress: bool = True,
 ) -> PipelineResult:
     """Run facets → embeddings → clustering → naming → hierarchy → projection on a corpus.
@@ -213,6 +233,9 @@ def run_pipeline(
         pii: a :class:`~clio_lab.pii.PIIDetector`, ``"auto"`` (one when presidio is installed), ``True`` or
             ``False``: every text the model writes (facet answers, cluster and parent names and descriptions)
             is checked; one with personal details is re-asked once, then kept redacted, and counted.
+        min_conversations, min_users: aggregation thresholds (:func:`~clio_lab.privacy.apply_thresholds`): a
+            cluster with fewer conversations or distinct users is withheld from every view and export, its
+            conversations counted in an "Other (withheld)" node. ``None`` turns a threshold off.
         redact_input: redact personal details in every conversation before any model sees them (and before
             the text is embedded); counted in ``stats()["input_redaction"]``. Needs presidio.
 
@@ -279,6 +302,12 @@ def run_pipeline(
                            pii=detector or False, progress=progress)
     timings["hierarchy"] = time.perf_counter() - t
 
+    from .privacy import apply_thresholds
+
+    full_tree = tree
+    tree, thr = apply_thresholds(full_tree, [c.user_id for c in conversations],
+                                 min_conversations=min_conversations or 1, min_users=min_users or 1)
+
     coords = None
     if projection:
         t = time.perf_counter()
@@ -300,4 +329,5 @@ def run_pipeline(
                           clustering=clustering, config=config, timings=timings, llm_stats=llm_stats,
                           embedding_calls=COUNTER.calls - calls0, embedding_cache_hits=COUNTER.cache_hits - hits0,
                           load_report=report, names=names, hierarchy=tree, coords=coords,
-                          input_redaction=input_redaction)
+                          input_redaction=input_redaction, thresholds=thr.as_dict(), full_hierarchy=full_tree,
+                          pii_detector=detector)

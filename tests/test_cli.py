@@ -18,7 +18,8 @@ def test_run_writes_results_and_a_warm_rerun_is_free(tmp_path, fake_llm, capsys)
     from conftest import DEMO
 
     args = ["run", str(DEMO), "--out", str(tmp_path / "out"), "--model", "fake/m", "--limit", "30",
-            "--cache-dir", str(tmp_path / "cache"), "--k", "4", "--quiet", "--embed-on", "summary"]
+            "--cache-dir", str(tmp_path / "cache"), "--k", "4", "--quiet", "--embed-on", "summary",
+            "--min-conversations", "0", "--min-users", "0"]
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out.splitlines()[0])
     assert first["conversations"] == 30 and first["llm_calls"] >= 30 + 4 and first["clusters"] == 4  # facets + names

@@ -18,6 +18,7 @@ FAKE = dict(llm=LLM(model="fake/m", prompt_style="completion"))
 
 
 def _run(convs, cache, fake_embedder, **kw):
+    kw = {"min_conversations": None, "min_users": None, **kw}  # thresholds have their own tests
     return run_pipeline(convs, **FAKE, embedder=fake_embedder, cache=cache, progress=False, **kw)
 
 
@@ -205,3 +206,21 @@ def test_interrupted_run_resumes_losing_only_items_in_flight(tmp_path, fake_llm,
                                   embedder=fake_embedder, progress=False)
     assert res.stats.cache_hits == done and res.stats.calls == 60 - done
     assert all(v is not None for v in res.values["request"])
+
+
+def test_thresholds_withhold_small_clusters_from_every_export(tmp_path, fake_llm, fake_embedder, demo_convs):
+    res = _run(demo_convs, tmp_path / "cache", fake_embedder, k=8, min_conversations=6, min_users=3)
+    thr = res.stats()["thresholds"]
+    assert thr["min_conversations"] == 6 and thr["withheld_conversations_at_base"] > 0
+    full = {n.name for n in res.full_hierarchy.nodes.values()}
+    shown = {n.name for n in res.hierarchy.nodes.values()}
+    hidden = full - shown - {"Other (withheld)"}
+    assert hidden  # some cluster names exist only in the full tree
+    out = res.save(tmp_path / "run")
+    for name in ("combined.csv", "level_0_clusters.csv", "tree.json", "report.html", "failures.jsonl"):
+        text = (out / name).read_text().replace("&#x27;", "'")
+        assert not any(h in text for h in hidden), (name, [h for h in hidden if h in text])
+    run = clio_lab.load_run(out)
+    withheld = run.clusters_frame().query("method == 'withheld'")
+    assert len(withheld) and withheld["central_summaries"].map(len).eq(0).all()
+    assert run.hierarchy.to_tree()["size"] == 40

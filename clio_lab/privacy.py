@@ -1,0 +1,139 @@
+"""Aggregation thresholds (Clio's privacy layer): a cluster is shown only if it holds at least a minimum number of
+conversations and of distinct users.
+
+:func:`apply_thresholds` returns a *gated* copy of a :class:`~clio_lab.hierarchy.Hierarchy`: every cluster below
+the thresholds is removed from it, and its conversations are counted in one "Other (withheld)" node under
+the nearest parent that passes (or at the top level). Only counts survive: no name, description, keyword or
+summary of a withheld cluster is kept. Thresholds are monotone (a child never holds more conversations or users
+than its parent), so a withheld cluster's descendants are withheld with it. The gated tree keeps the tree's
+invariants (each conversation in one leaf, one parent per node, sizes that add up), so every view and export
+is made from it.
+
+Defaults: 10 conversations and 5 distinct users. When the data has no user ids, every conversation counts as
+its own user (the distinct-user rule then adds nothing) and the privacy report says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .hierarchy import Hierarchy, Node, node_id
+
+DEFAULT_MIN_CONVERSATIONS = 10
+DEFAULT_MIN_USERS = 5
+WITHHELD_NAME = "Other (withheld)"
+WITHHELD_DESCRIPTION = "Conversations in clusters below the privacy thresholds; only their number is shown."
+
+
+@dataclass
+class ThresholdReport:
+    min_conversations: int
+    min_users: int
+    user_ids_present: bool
+    withheld_clusters: dict[int, int] = field(default_factory=dict)  # per level
+    withheld_conversations: int = 0  # conversations whose base cluster is withheld
+    reasons: dict[str, int] = field(default_factory=dict)  # clusters withheld for "conversations", "users", "both"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"min_conversations": self.min_conversations, "min_users": self.min_users,
+                "user_ids_present": self.user_ids_present,
+                "withheld_clusters_per_level": {str(k): v for k, v in sorted(self.withheld_clusters.items())},
+                "withheld_conversations_at_base": self.withheld_conversations, "withheld_by_reason": self.reasons}
+
+
+def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = None, *,
+                     min_conversations: int = DEFAULT_MIN_CONVERSATIONS,
+                     min_users: int = DEFAULT_MIN_USERS) -> tuple[Hierarchy, ThresholdReport]:
+    """The gated tree and what was withheld (counts only).
+
+    Example:
+        >>> gated, report = apply_thresholds(result.hierarchy, result.user_ids)  # doctest: +SKIP
+        >>> report.withheld_conversations  # doctest: +SKIP
+        23
+    """
+    base = np.asarray(tree.base_labels)
+    n = len(base)
+    users = list(user_ids) if user_ids is not None else [None] * n
+    if len(users) != n:
+        raise ValueError(f"user_ids ({len(users)}) must align with the tree's conversations ({n})")
+    present = any(u for u in users)
+    users_arr = np.array([u if (u and present) else f"__conversation_{i}" for i, u in enumerate(users)], dtype=object)
+    report = ThresholdReport(min_conversations, min_users, present)
+
+    passes: dict[str, bool] = {}
+    for lvl in range(tree.n_levels):
+        at = tree.labels_at(lvl)
+        for node in tree.level(lvl):
+            members = at == node.index
+            n_conv, n_users = int(members.sum()), len(set(users_arr[members].tolist()))
+            few_conv, few_users = n_conv < min_conversations, n_users < min_users
+            ok = not (few_conv or few_users)
+            passes[node.id] = ok
+            if not ok:
+                report.withheld_clusters[lvl] = report.withheld_clusters.get(lvl, 0) + 1
+                reason = "both" if few_conv and few_users else "conversations" if few_conv else "users"
+                report.reasons[reason] = report.reasons.get(reason, 0) + 1
+
+    top = tree.n_levels - 1
+    nodes: dict[str, Node] = {}
+    # released nodes, copied; their children lists are rebuilt below
+    for nid, node in tree.nodes.items():
+        if passes[nid]:
+            nodes[nid] = Node(node.id, node.level, node.index, node.name, node.description, node.size, node.method,
+                              node.parent, [], list(node.keywords))
+    # each passing parent (or the top) collects its withheld children into one chain of "Other (withheld)" nodes
+    # down to the base level, so every conversation still has a leaf and a path
+    chains: dict[str | None, dict[int, Node]] = {}
+    next_index = {lvl: -2 for lvl in range(tree.n_levels)}
+
+    def chain_node(owner: str | None, level: int) -> Node:
+        chain = chains.setdefault(owner, {})
+        if level not in chain:
+            idx = next_index[level]
+            next_index[level] -= 1
+            chain[level] = Node(node_id(level, idx), level, idx, WITHHELD_NAME, WITHHELD_DESCRIPTION, 0, "withheld")
+            nodes[chain[level].id] = chain[level]
+        return chain[level]
+
+    new_base = base.copy()
+    for nid, node in tree.nodes.items():
+        if passes[nid]:
+            continue
+        parent = tree.nodes[node.parent] if node.parent else None
+        if parent is not None and not passes[parent.id]:
+            continue  # counted with its withheld parent's chain
+        owner = parent.id if parent is not None else None
+        leaf = chain_node(owner, 0)
+        for lvl in range(node.level, -1, -1):
+            chain_node(owner, lvl)
+        # every base cluster under this withheld node goes to the chain's base node
+        for base_node in tree.level(0):
+            n = base_node
+            while n.level < node.level:
+                n = tree.nodes[n.parent]  # type: ignore[index]
+            if n.id == node.id:
+                new_base[base == base_node.index] = leaf.index
+    for owner, chain in chains.items():
+        levels = sorted(chain)
+        for lower, upper in zip(levels, levels[1:], strict=False):
+            chain[lower].parent = chain[upper].id
+        chain[levels[-1]].parent = owner
+    for node in nodes.values():
+        if node.parent is not None:
+            nodes[node.parent].children.append(node.id)
+    # sizes bottom up from the new base labels
+    for lvl in range(tree.n_levels):
+        for node in nodes.values():
+            if node.level == lvl:
+                node.size = int((new_base == node.index).sum()) if lvl == 0 else \
+                    sum(nodes[c].size for c in node.children)
+    del top
+    report.withheld_conversations = int((new_base <= -2).sum())
+    gated = Hierarchy(nodes, new_base, failures=tree.failures, stats=tree.stats,
+                      config={**tree.config, "thresholds": report.as_dict()}, pii=tree.pii)
+    gated.check()
+    return gated, report
