@@ -73,12 +73,18 @@ class PipelineResult:
 
     def to_frame(self):
         """One row per conversation: id, facet answers, computed facets, what was embedded, its cluster at
-        every level (``level_0`` is the base cluster; ``level_{i}_name`` its name) and the map position."""
+        every level (``level_0`` is the base cluster; ``level_{i}_name`` its name) and the map position.
+        Conversations in clusters withheld by the thresholds keep no model-written answers here."""
         df = self.facets.to_frame()
         df["embedded_from"] = self.embedded_from
         if any(self.user_ids):
             df["user_id"] = self.user_ids
         df["cluster"] = self.hierarchy.base_labels if self.hierarchy is not None else self.clustering.labels
+        withheld = df["cluster"].to_numpy() <= -2  # members of withheld clusters count, and show nothing else
+        if withheld.any():
+            for name in self.facets.values:
+                df[name] = df[name].astype(object)
+                df.loc[withheld, name] = None
         if self.coords is not None:
             df["x"], df["y"] = self.coords[:, 0], self.coords[:, 1]
         if self.hierarchy is not None:

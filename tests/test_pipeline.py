@@ -220,6 +220,10 @@ def test_thresholds_withhold_small_clusters_from_every_export(tmp_path, fake_llm
     for name in ("combined.csv", "level_0_clusters.csv", "tree.json", "report.html", "failures.jsonl"):
         text = (out / name).read_text().replace("&#x27;", "'")
         assert not any(h in text for h in hidden), (name, [h for h in hidden if h in text])
+    hidden_summaries = [s for s, c in zip(res.facets.values["request"], res.hierarchy.base_labels, strict=True)
+                        if c <= -2 and s]
+    combined = (out / "combined.csv").read_text()
+    assert hidden_summaries and not any(s in combined for s in hidden_summaries)  # members only count
     run = clio_lab.load_run(out)
     withheld = run.clusters_frame().query("method == 'withheld'")
     assert len(withheld) and withheld["central_summaries"].map(len).eq(0).all()
