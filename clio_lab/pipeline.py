@@ -51,21 +51,25 @@ class PipelineResult:
     full_hierarchy: Hierarchy | None = field(default=None, repr=False)  # before thresholds; never exported
     pii_detector: Any = field(default=None, repr=False)
 
-    @property
-    def failures(self) -> list[dict[str, Any]]:
-        """Every failed item, safe to export: raw model answers are redacted when a PII detector is
-        available, and naming failures of withheld clusters say only that."""
+    def _failure_records(self) -> list[dict[str, Any]]:
+        """Every failed item; naming failures of withheld clusters say only that."""
         released = {n.index for n in self.hierarchy.level(0)} if self.hierarchy else None
         out = []
         for f in (list(self.facets.failures) + (list(self.names.failures) if self.names else [])
                   + (list(self.hierarchy.failures) if self.hierarchy else [])):
             if f["step"] == "naming" and released is not None and int(f["id"]) not in released:
-                out.append({"id": None, "step": "naming", "reason": "(a withheld cluster)"})
-                continue
-            if f.get("raw") and self.pii_detector is not None:
-                f = {**f, "raw": self.pii_detector.redact(f["raw"]).text}
+                f = {"id": None, "step": "naming", "reason": "(a withheld cluster)"}
             out.append(f)
         return out
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        """Every failed item, safe to export: raw model answers are redacted when a PII detector is available
+        (the counts in :meth:`stats` need no redaction and do not pay for it)."""
+        if self.pii_detector is None:
+            return self._failure_records()
+        return [{**f, "raw": self.pii_detector.redact(f["raw"]).text} if f.get("raw") else f
+                for f in self._failure_records()]
 
     @property
     def user_ids(self) -> list[str | None]:
@@ -120,6 +124,7 @@ class PipelineResult:
         return pd.DataFrame(rows)
 
     def stats(self) -> dict[str, Any]:
+        failures = self._failure_records()
         llm_total = CallStats()
         for s in self.llm_stats.values():
             llm_total.add(s)
@@ -131,8 +136,8 @@ class PipelineResult:
             "embedding_calls": self.embedding_calls,
             "embedding_cache_hits": self.embedding_cache_hits,
             "cache_hits": llm_total.cache_hits + self.embedding_cache_hits,
-            "failed_items": len(self.failures),
-            "failures_by_step": _count(f["step"] for f in self.failures),
+            "failed_items": len(failures),
+            "failures_by_step": _count(f["step"] for f in failures),
             "tokens": {"prompt": llm_total.prompt_tokens, "completion": llm_total.completion_tokens},
             "cost_usd": round(llm_total.cost_usd, 6) if llm_total.cost_known else None,
             "llm_by_step": {k: v.as_dict() for k, v in self.llm_stats.items()},

@@ -79,9 +79,10 @@ def _tree_html(clusters) -> str:
     return "".join(render(r) for r in children.get(None, []))
 
 
-def write_report(result: PipelineResult, path: str | Path, clusters=None) -> Path:
-    """Write the run's offline HTML report (``clusters``: the result's clusters_frame, if already made)."""
-    stats = result.stats()
+def write_report(result: PipelineResult, path: str | Path, clusters=None, stats=None) -> Path:
+    """Write the run's offline HTML report (``clusters``, ``stats``: the result's clusters_frame() and
+    stats(), if already made)."""
+    stats = result.stats() if stats is None else stats
     clusters = result.clusters_frame() if clusters is None else clusters
     chart_html = cluster_size_chart(clusters).to_html(inline=True, fullhtml=False)
     tree_html = _tree_html(clusters)

@@ -68,7 +68,7 @@ def save_run(result: PipelineResult, out_dir: str | Path) -> Path:
         (out / "load_report.json").write_text(result.load_report.model_dump_json(indent=2), encoding="utf-8")
     stats = result.stats()
     (out / "stats.json").write_text(json.dumps(stats, indent=2, default=str), encoding="utf-8")
-    write_report(result, out / "report.html", clusters=clusters)
+    write_report(result, out / "report.html", clusters=clusters, stats=stats)
     files = sorted(p.name for p in out.iterdir() if p.name != "run.json")
     meta = {"format": RUN_FORMAT, "clio_lab_version": __version__,
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "config": result.config, "files": files}
