@@ -102,26 +102,24 @@ class PipelineResult:
     def clusters_frame(self, n_examples: int = 3):
         """One row per cluster per level: level, id, name, description, size, distinct users, parent,
         how it was named, and the (distinct) summaries nearest its centre."""
-        import pandas as pd
-
         tree = self.hierarchy or build_hierarchy(self.clustering.labels, self.names.labels if self.names else {},
                                                  levels=[], cache=None)
         summaries = self.facets.values.get("request") or [None] * len(self.conversations)
         users = np.array([u or "" for u in self.user_ids], dtype=object)
-        rows = []
+        has_users = any(self.user_ids)
+        df = tree.to_frame()  # level, id, name, description, size, parent, method, keywords, n_children
+        n_users, central = [], []
         for lvl in range(tree.n_levels):
             at = tree.labels_at(lvl)
-            for node in tree.level(lvl):
+            for node in tree.level(lvl):  # the frame's row order
                 idx = np.flatnonzero(at == node.index)
-                row = {k: v for k, v in node.__dict__.items() if k != "children"}
-                row["keywords"] = ", ".join(node.keywords)
-                row["n_children"] = len(node.children)
-                row["n_users"] = len({u for u in users[idx] if u}) if any(users) else None
-                withheld = node.method == "withheld"  # only its size may be shown
-                row["central_summaries"] = [] if withheld else central_texts(idx, self.embeddings, summaries,
-                                                                              n_examples)
-                rows.append(row)
-        return pd.DataFrame(rows)
+                n_users.append(len({u for u in users[idx] if u}) if has_users else None)
+                # a withheld cluster: only its size may be shown
+                central.append([] if node.method == "withheld" else
+                               central_texts(idx, self.embeddings, summaries, n_examples))
+        df["n_users"] = n_users
+        df["central_summaries"] = central
+        return df
 
     def stats(self) -> dict[str, Any]:
         failures = self._failure_records()
