@@ -450,6 +450,9 @@ class _LLMBuilder:
     # c. -----------------------------------------------------------------------------------------------
     def _propose(self, lvl: int, target: int, children: list[Node], V: np.ndarray, nb: np.ndarray) -> list[str]:
         tasks, fallback = [], {}
+        # a worked example's category, or a child's own name (a parent must be broader; a keyword label was
+        # not written by the model at all), is no proposal
+        banned = [c for ex in self.ex_propose for c in ex["categories"]] + [c.name for c in children]
         for h in sorted(set(nb.tolist())):
             inside = np.flatnonzero(nb == h)
             want = max(1, round(target * len(inside) / len(children)))
@@ -462,9 +465,6 @@ class _LLMBuilder:
                 "hierarchy_propose.j2", prefill="Categories:\n-", prefill_joiner="\n", examples=self.ex_propose,
                 clusters=[show(children[i]) for i in inside], nearby=[show(children[i]) for i in near],
                 low=low, high=high, stop=("\n\n", "\nClusters:", "\nNumber of", "\nNearby"))
-            # a worked example's category, or a child's own name (a parent must be broader; a keyword label was
-            # not written by the model at all), is no proposal
-            banned = [c for ex in self.ex_propose for c in ex["categories"]] + [c.name for c in children]
             tasks.append(LLMTask(
                 item_id=f"{lvl}:{h}", prompt=prompt, max_tokens=24 * high + 16,
                 parse=lambda raw, lo=low, hi=high, b=banned: self._clean_proposals(

@@ -113,7 +113,7 @@ class Redaction:
         return bool(self.findings)
 
 
-_engines: dict[tuple[str, ...], Any] = {}
+_engines: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
@@ -183,9 +183,6 @@ class PIIDetector:
                                               score_threshold=self.threshold)
         return _non_overlapping(PIIFinding(r.entity_type, r.start, r.end, round(float(r.score), 3)) for r in results
                                 if r.entity_type != "PERSON" or plausible_name(text, r.start, r.end))
-
-    def find_many(self, texts: Iterable[str | None]) -> list[list[PIIFinding]]:
-        return [self.find(t) if t else [] for t in texts]
 
     def redact(self, text: str) -> Redaction:
         """``text`` with every finding replaced by ``<ENTITY>``."""

@@ -78,7 +78,6 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
                 reason = "both" if few_conv and few_users else "conversations" if few_conv else "users"
                 report.reasons[reason] = report.reasons.get(reason, 0) + 1
 
-    top = tree.n_levels - 1
     nodes: dict[str, Node] = {}
     # released nodes, copied; their children lists are rebuilt below
     for nid, node in tree.nodes.items():
@@ -107,9 +106,9 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
         if parent is not None and not passes[parent.id]:
             continue  # counted with its withheld parent's chain
         owner = parent.id if parent is not None else None
-        leaf = chain_node(owner, 0)
-        for lvl in range(node.level, -1, -1):
+        for lvl in range(node.level, 0, -1):
             chain_node(owner, lvl)
+        leaf = chain_node(owner, 0)
         # every base cluster under this withheld node goes to the chain's base node
         for base_node in tree.level(0):
             n = base_node
@@ -131,7 +130,6 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
             if node.level == lvl:
                 node.size = int((new_base == node.index).sum()) if lvl == 0 else \
                     sum(nodes[c].size for c in node.children)
-    del top
     report.withheld_conversations = int((new_base <= -2).sum())
     gated = Hierarchy(nodes, new_base, failures=tree.failures, stats=tree.stats,
                       config={**tree.config, "thresholds": report.as_dict()}, pii=tree.pii)
