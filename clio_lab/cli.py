@@ -53,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="aggregation threshold: clusters with fewer distinct users are withheld (0 = off)")
     run.add_argument("--redact-input", action="store_true",
                      help="redact personal details in the conversations before any model sees them (presidio)")
+    run.add_argument("--no-audit", action="store_true",
+                     help="skip the privacy auditor (by default a model rates every released cluster 1-5 and "
+                          "clusters below --min-audit-score are withheld)")
+    run.add_argument("--min-audit-score", type=int, default=3, choices=range(1, 6), metavar="1-5",
+                     help="lowest acceptable privacy auditor score (default 3, as in the paper)")
+    run.add_argument("--allow-raw", action="store_true",
+                     help="put each conversation's own text in the exports (public or synthetic data only); "
+                          "recorded in run.json and privacy.json")
     run.add_argument("--prompts", default=None,
                      help="your own prompt folder (templates as in the packaged prompts/); default: the packaged one")
     run.add_argument("--cache-dir", default=None,
@@ -100,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                           naming=None if args.naming == "none" else args.naming, hierarchy=hierarchy,
                           levels=levels, top=args.top, projection=not args.no_projection,
                           redact_input=args.redact_input, min_conversations=args.min_conversations or None,
-                          min_users=args.min_users or None,
+                          min_users=args.min_users or None, audit=False if args.no_audit else "auto",
+                          min_audit_score=args.min_audit_score, show_raw=args.allow_raw,
                           progress=not args.quiet)
     try:
         out = result.save(Path(args.out))
@@ -110,10 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     stats = result.stats()
     summary = {k: stats[k] for k in ("conversations", "clusters", "clusters_per_level", "llm_calls",
                                      "embedding_calls", "cache_hits", "failed_items")}
+    summary["withheld_conversations"] = (stats.get("thresholds") or {}).get("withheld_conversations_at_base")
     summary["run_seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(summary))
     print(f"wrote {out}/ (report.html, conversations.parquet, clusters.parquet, combined.csv, level_*_clusters.csv, "
-          "tree.json, stats.json, failures.jsonl); read it back with clio_lab.load_run()")
+          "tree.json, stats.json, privacy.json, failures.jsonl); read it back with clio_lab.load_run()")
     return 0
 
 

@@ -271,7 +271,8 @@ def extract_facets(
             outcomes[i] = outcome
         stats.add(step_stats)
         values[spec.name] = [o.value if o.ok else None for o in outcomes]
-        pii_stats[spec.name] = pii_counts(outcomes)
+        pii_stats[spec.name] = pii_counts(outcomes, checked=detector is not None and spec.privacy
+                                          and spec.kind == "text")
         failures += [{"id": o.item_id, "step": "facets", "facet": spec.name, "reason": o.error, "raw": o.raw}
                      for o in outcomes if not o.ok]
     computed = [computed_facets(c, trunc) for c, (_, trunc) in zip(conversations, rendered, strict=True)]

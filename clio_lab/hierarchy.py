@@ -569,7 +569,7 @@ class _LLMBuilder:
         outcomes = self._run(tasks, f"hierarchy level {lvl}: rename")
         from .pii import pii_counts
 
-        for k, v in pii_counts(outcomes).items():
+        for k, v in pii_counts(outcomes, self.detector is not None).items():
             self.tree.pii[k] = self.tree.pii.get(k, 0) + v
         for o, name, grp in zip(outcomes, proposed, groups, strict=True):
             if o.ok:

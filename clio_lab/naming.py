@@ -311,4 +311,4 @@ def label_clusters(
         else:
             out[c] = ClusterLabel(**{**asdict(fallback[c]), "method": "keywords (llm failed)"})
             failures.append({"id": o.item_id, "step": "naming", "reason": o.error, "raw": o.raw})
-    return ClusterLabels(out, failures, stats, pii_counts(outcomes))
+    return ClusterLabels(out, failures, stats, pii_counts(outcomes, detector is not None))

@@ -266,16 +266,18 @@ def resolve_detector(pii: PIIDetector | bool | str | None) -> PIIDetector | None
     return PIIDetector()
 
 
-def pii_counts(outcomes_or_notes: Iterable[Any]) -> dict[str, int]:
-    """How many answers were re-asked for personal details, and how many kept only after redaction."""
-    flagged = redacted = 0
-    for o in outcomes_or_notes:
+def pii_counts(outcomes: Iterable[Any], checked: bool = True) -> dict[str, int]:
+    """How many answers were checked for personal details (``checked``: whether a detector ran), how many were
+    re-asked for them, and how many kept only after redaction."""
+    flagged = redacted = ok = 0
+    for o in outcomes:
+        ok += bool(getattr(o, "ok", False))
         errors = getattr(o, "attempt_errors", None) or []
         if any(e.startswith(PII_ERROR) for e in errors):
             flagged += 1
         if (getattr(o, "note", None) or "").startswith(PII_ERROR):
             redacted += 1
-    return {"reasked_for_pii": flagged, "redacted": redacted}
+    return {"checked": ok if checked else 0, "reasked_for_pii": flagged, "redacted": redacted}
 
 
 def redact_conversations(conversations: Sequence[Any], detector: PIIDetector) -> tuple[list[Any], dict[str, Any]]:
@@ -295,3 +297,43 @@ def redact_conversations(conversations: Sequence[Any], detector: PIIDetector) ->
         out.append(conv.model_copy(update={"messages": messages}) if found else conv)
     return out, {"conversations": len(out), "conversations_with_pii": flagged,
                  "findings_by_kind": dict(sorted(by_kind.items()))}
+
+
+SCAN_VERSION = 1
+
+
+def scan_conversations(conversations: Sequence[Any], detector: PIIDetector, *, cache: Any = None,
+                       sample: int | None = 1000, random_state: int = 0) -> dict[str, Any]:
+    """How many raw conversations hold detected personal details (the privacy report's first stage).
+
+    Every message is checked; findings are cached per conversation (kinds only, never values). Above
+    ``sample`` conversations a seeded random sample is checked (the detector reads about 65 messages a
+    second on 2 CPU cores) and the share is an estimate; ``sample=None`` checks them all.
+    """
+    import random
+
+    from .cache import make_key
+
+    idx = list(range(len(conversations)))
+    if sample is not None and len(idx) > sample:
+        idx = sorted(random.Random(random_state).sample(idx, sample))
+    params = detector.get_params()
+    flagged, by_kind = 0, {}
+    for i in idx:
+        conv = conversations[i]
+        key = make_key(step="pii_scan", version=SCAN_VERSION, detector=params,
+                       messages=[[m.role, m.content] for m in conv.messages])
+        kinds = cache.get(key) if cache is not None else None
+        if kinds is None:
+            kinds = {}
+            for m in conv.messages:
+                for f in detector.find(m.content):
+                    kinds[f.entity] = kinds.get(f.entity, 0) + 1
+            if cache is not None:
+                cache.set(key, kinds)
+        flagged += bool(kinds)
+        for kind, count in kinds.items():
+            by_kind[kind] = by_kind.get(kind, 0) + count
+    return {"conversations": len(conversations), "checked": len(idx), "sampled": len(idx) < len(conversations),
+            "with_pii": flagged, "share": round(flagged / len(idx), 4) if idx else None,
+            "findings_by_kind": dict(sorted(by_kind.items()))}

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .auditor import DEFAULT_MIN_SCORE, Audit, audit_clusters
 from .cache import CacheLike, resolve_cache
 from .clustering import Clustering, cluster
 from .embeddings import COUNTER, embed, get_embedder
@@ -21,7 +22,7 @@ from .facets import FacetResults, extract_facets, user_text
 from .hierarchy import Hierarchy, build_hierarchy, check_levels
 from .llm.client import LLM, CallStats
 from .naming import ClusterLabels, central_texts, label_clusters
-from .privacy import DEFAULT_MIN_CONVERSATIONS, DEFAULT_MIN_USERS
+from .privacy import DEFAULT_MIN_CONVERSATIONS, DEFAULT_MIN_USERS, apply_thresholds
 from .projection import project
 from .records import Conversation, LoadReport
 
@@ -50,15 +51,22 @@ class PipelineResult:
     thresholds: dict[str, Any] | None = None
     full_hierarchy: Hierarchy | None = field(default=None, repr=False)  # before thresholds; never exported
     pii_detector: Any = field(default=None, repr=False)
+    audit: Audit | None = None
+    raw_pii: dict[str, Any] | None = None  # personal details found in the raw conversations (counts only)
+    released_pii: dict[str, Any] | None = None  # a last check of the released cluster names and descriptions
 
     def _failure_records(self) -> list[dict[str, Any]]:
         """Every failed item; naming failures of withheld clusters say only that."""
         released = {n.index for n in self.hierarchy.level(0)} if self.hierarchy else None
         out = []
+        released_ids = set(self.hierarchy.nodes) if self.hierarchy else set()
         for f in (list(self.facets.failures) + (list(self.names.failures) if self.names else [])
-                  + (list(self.hierarchy.failures) if self.hierarchy else [])):
+                  + (list(self.hierarchy.failures) if self.hierarchy else [])
+                  + (list(self.audit.failures) if self.audit else [])):
             if f["step"] == "naming" and released is not None and int(f["id"]) not in released:
                 f = {"id": None, "step": "naming", "reason": "(a withheld cluster)"}
+            elif f["step"] == "privacy_audit" and f["id"] not in released_ids:  # the auditor fails closed
+                f = {"id": None, "step": "privacy_audit", "reason": "no valid rating (the cluster was withheld)"}
             out.append(f)
         return out
 
@@ -78,15 +86,18 @@ class PipelineResult:
     def to_frame(self):
         """One row per conversation: id, facet answers, computed facets, what was embedded, its cluster at
         every level (``level_0`` is the base cluster; ``level_{i}_name`` its name) and the map position.
-        Conversations in clusters withheld by the thresholds keep no model-written answers here."""
+        Conversations in withheld clusters keep no model-written answers here. The user's own text (column
+        ``text``) is there only when the run opted in with ``show_raw=True``."""
         df = self.facets.to_frame()
         df["embedded_from"] = self.embedded_from
         if any(self.user_ids):
             df["user_id"] = self.user_ids
         df["cluster"] = self.hierarchy.base_labels if self.hierarchy is not None else self.clustering.labels
         withheld = df["cluster"].to_numpy() <= -2  # members of withheld clusters count, and show nothing else
+        if self.config.get("show_raw"):  # the user opted in to raw text (public or synthetic data)
+            df["text"] = [user_text(c) for c in self.conversations]
         if withheld.any():
-            for name in self.facets.values:
+            for name in [*self.facets.values, *(["text"] if "text" in df else [])]:
                 df[name] = df[name].astype(object)
                 df.loc[withheld, name] = None
         if self.coords is not None:
@@ -119,7 +130,48 @@ class PipelineResult:
                                central_texts(idx, self.embeddings, summaries, n_examples))
         df["n_users"] = n_users
         df["central_summaries"] = central
+        scores = self.audit.scores if self.audit else {}
+        df["privacy_score"] = [scores[i].score if i in scores else None for i in df["id"]]
+        df["privacy_reason"] = [scores[i].reason if i in scores else None for i in df["id"]]
         return df
+
+    def privacy(self) -> dict[str, Any]:
+        """The run's privacy report (``privacy.json``): per stage, how many items held detected personal
+        details; the thresholds; what was withheld and why (counts only); the auditor's scores."""
+        detector = self.config.get("pii_check")
+        facet_pii = self.facets.pii
+        name_pii = {k: (self.names.pii if self.names else {}).get(k, 0) + (self.hierarchy.pii if self.hierarchy
+                                                                        else {}).get(k, 0)
+                    for k in ("checked", "reasked_for_pii", "redacted")}
+
+        def stage(checked: int, flagged: int, redacted: int) -> dict[str, Any]:
+            return {"checked": checked, "with_pii_when_written": flagged,
+                    "share_when_written": round(flagged / checked, 4) if checked else None,
+                    "kept_redacted": redacted}
+
+        thr = self.thresholds or {}
+        return {
+            "detector": {k: detector.get(k) for k in ("model", "presidio", "entities", "threshold")} if detector
+            else None,
+            "raw_text": {"shown": bool(self.config.get("show_raw")),
+                         "note": "conversation text is in the exports (show_raw=True)" if self.config.get("show_raw")
+                         else "no conversation text in any export, view or report"},
+            "stages": {
+                "raw_conversations": self.raw_pii,
+                "model_input_redacted": self.input_redaction,
+                "facet_answers": stage(sum(v.get("checked", 0) for v in facet_pii.values()),
+                                       sum(v.get("reasked_for_pii", 0) for v in facet_pii.values()),
+                                       sum(v.get("redacted", 0) for v in facet_pii.values())),
+                "cluster_texts": stage(name_pii["checked"], name_pii["reasked_for_pii"], name_pii["redacted"]),
+                "released_cluster_texts": self.released_pii,
+            },
+            "thresholds": {k: thr.get(k) for k in ("min_conversations", "min_users", "user_ids_present")},
+            "withheld": {"clusters_per_level": thr.get("withheld_clusters_per_level"),
+                         "by_reason": thr.get("withheld_by_reason"),
+                         "conversations": thr.get("withheld_conversations_at_base")},
+            "auditor": {"ran": True, "model": self.config["llm"]["model"], **(thr.get("audit") or {})}
+            if self.audit else {"ran": False, "why": self.config.get("audit_off_reason")},
+        }
 
     def stats(self) -> dict[str, Any]:
         failures = self._failure_records()
@@ -221,6 +273,9 @@ def run_pipeline(
     redact_input: bool = False,
     min_conversations: int | None = DEFAULT_MIN_CONVERSATIONS,
     min_users: int | None = DEFAULT_MIN_USERS,
+    audit: bool | Literal["auto"] = "auto",
+    min_audit_score: int = DEFAULT_MIN_SCORE,
+    show_raw: bool = False,
     progress: bool = True,
 ) -> PipelineResult:
     """Run facets → embeddings → clustering → naming → hierarchy → projection on a corpus.
@@ -247,6 +302,11 @@ def run_pipeline(
             conversations counted in an "Other (withheld)" node. ``None`` turns a threshold off.
         redact_input: redact personal details in every conversation before any model sees them (and before
             the text is embedded); counted in ``stats()["input_redaction"]``. Needs presidio.
+        audit, min_audit_score: the privacy auditor (:func:`~clio_lab.auditor.audit_clusters`) rates every
+            cluster that passes the thresholds on the paper's 1-5 scale and withholds those below
+            ``min_audit_score`` (default 3) or that it cannot rate. ``"auto"``: on whenever clusters are named.
+        show_raw: put each conversation's own text in the exports (``text`` column) — only for public or
+            synthetic data; recorded in the run and its privacy report. Off by default.
 
     Example:
         >>> result = run_pipeline("datasets/clio_demo.jsonl")  # doctest: +SKIP
@@ -263,6 +323,8 @@ def run_pipeline(
         raise ValueError("run_pipeline needs at least one conversation")
     if levels is not None:  # fail before any model call, not after
         check_levels(levels, n_base=10**12)
+    if audit not in (True, False, "auto"):
+        raise ValueError(f"audit must be True, False or 'auto', not {audit!r}")
     from .pii import resolve_detector
 
     model = llm if isinstance(llm, LLM) else LLM(model=llm) if llm else LLM()
@@ -311,11 +373,32 @@ def run_pipeline(
                            pii=detector or False, progress=progress)
     timings["hierarchy"] = time.perf_counter() - t
 
-    from .privacy import apply_thresholds
-
     full_tree = tree
-    tree, thr = apply_thresholds(full_tree, [c.user_id for c in conversations],
-                                 min_conversations=min_conversations or 1, min_users=min_users or 1)
+    users = [c.user_id for c in conversations]
+    gate = dict(min_conversations=min_conversations or 1, min_users=min_users or 1)
+    tree, thr = apply_thresholds(full_tree, users, **gate)
+    audited = None
+    audit_off = None if (audit is True or (audit == "auto" and naming)) else \
+        ("turned off (audit=False)" if audit is False else "no cluster names in this run")
+    if audit_off is None:
+        t = time.perf_counter()
+        audited = audit_clusters(full_tree, nodes=[nid for nid in tree.nodes if nid in full_tree.nodes],
+                                 min_score=min_audit_score, llm=model, cache=store, prompts=prompts,
+                                 random_state=random_state, progress=progress)
+        tree, thr = apply_thresholds(full_tree, users, **gate, audit=audited)
+        timings["audit"] = time.perf_counter() - t
+    raw_pii = released_pii = None
+    if detector is not None:
+        from .pii import scan_conversations
+
+        t = time.perf_counter()
+        raw_pii = ({**input_redaction, "checked": len(conversations), "sampled": False,
+                    "with_pii": input_redaction["conversations_with_pii"]} if input_redaction else
+                   scan_conversations(conversations, detector, cache=store, random_state=random_state))
+        texts = [t for n in tree.nodes.values() if n.method not in ("fixed", "withheld")
+                 for t in (n.name, n.description)]
+        released_pii = {"checked": len(texts), "with_pii": sum(detector.has_pii(t) for t in texts)}
+        timings["privacy_check"] = time.perf_counter() - t
 
     coords = None
     if projection:
@@ -328,15 +411,19 @@ def run_pipeline(
               "facets": [f if isinstance(f, str) else f.name for f in facets], "naming": naming,
               "hierarchy": tree_method, "levels": tree.config.get("levels"), "projection": projection,
               "pii_check": detector.get_params() if detector is not None else None, "redact_input": redact_input,
-              "cache": str(store.directory) if store else None}
+              "thresholds": {"min_conversations": min_conversations, "min_users": min_users},
+              "audit": audited is not None, "min_audit_score": min_audit_score, "audit_off_reason": audit_off,
+              "show_raw": bool(show_raw), "cache": str(store.directory) if store else None}
     llm_stats = {"facets": fac.stats}
     if names:
         llm_stats["naming"] = names.stats
     if tree_method == "llm":
         llm_stats["hierarchy"] = tree.stats
+    if audited is not None:
+        llm_stats["privacy_audit"] = audited.stats
     return PipelineResult(conversations=conversations, facets=fac, embeddings=X, embedded_from=sources,
                           clustering=clustering, config=config, timings=timings, llm_stats=llm_stats,
                           embedding_calls=COUNTER.calls - calls0, embedding_cache_hits=COUNTER.cache_hits - hits0,
                           load_report=report, names=names, hierarchy=tree, coords=coords,
                           input_redaction=input_redaction, thresholds=thr.as_dict(), full_hierarchy=full_tree,
-                          pii_detector=detector)
+                          pii_detector=detector, audit=audited, raw_pii=raw_pii, released_pii=released_pii)

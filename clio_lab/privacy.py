@@ -17,15 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .hierarchy import Hierarchy, Node, node_id
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .auditor import Audit
+
 DEFAULT_MIN_CONVERSATIONS = 10
 DEFAULT_MIN_USERS = 5
 WITHHELD_NAME = "Other (withheld)"
+UNDER_WITHHELD = "under a withheld cluster"
 WITHHELD_DESCRIPTION = "Conversations in clusters below the privacy thresholds; only their number is shown."
 
 
@@ -36,19 +40,27 @@ class ThresholdReport:
     user_ids_present: bool
     withheld_clusters: dict[int, int] = field(default_factory=dict)  # per level
     withheld_conversations: int = 0  # conversations whose base cluster is withheld
-    reasons: dict[str, int] = field(default_factory=dict)  # clusters withheld for "conversations", "users", "both"
+    # clusters withheld for "conversations", "users", "both", "auditor" or "auditor failed"
+    reasons: dict[str, int] = field(default_factory=dict)
+    audit: dict[str, Any] | None = None  # the auditor's minimum and score histograms, when it ran
 
     def as_dict(self) -> dict[str, Any]:
         return {"min_conversations": self.min_conversations, "min_users": self.min_users,
                 "user_ids_present": self.user_ids_present,
                 "withheld_clusters_per_level": {str(k): v for k, v in sorted(self.withheld_clusters.items())},
-                "withheld_conversations_at_base": self.withheld_conversations, "withheld_by_reason": self.reasons}
+                "withheld_conversations_at_base": self.withheld_conversations, "withheld_by_reason": self.reasons,
+                "audit": self.audit}
 
 
 def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = None, *,
                      min_conversations: int = DEFAULT_MIN_CONVERSATIONS,
-                     min_users: int = DEFAULT_MIN_USERS) -> tuple[Hierarchy, ThresholdReport]:
+                     min_users: int = DEFAULT_MIN_USERS,
+                     audit: Audit | None = None) -> tuple[Hierarchy, ThresholdReport]:
     """The gated tree and what was withheld (counts only).
+
+    With an ``audit`` (:func:`~clio_lab.auditor.audit_clusters` of the same tree), clusters the auditor rated
+    below its minimum, or could not rate, are withheld as well (reasons ``"auditor"``, ``"auditor failed"``),
+    with their descendants; a cluster below the thresholds counts under its threshold reason.
 
     Example:
         >>> gated, report = apply_thresholds(result.hierarchy, result.user_ids)  # doctest: +SKIP
@@ -65,18 +77,30 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
     report = ThresholdReport(min_conversations, min_users, present)
 
     passes: dict[str, bool] = {}
+    by_audit = audit.withheld() if audit is not None else {}
     for lvl in range(tree.n_levels):
         at = tree.labels_at(lvl)
         for node in tree.level(lvl):
             members = at == node.index
             n_conv, n_users = int(members.sum()), len(set(users_arr[members].tolist()))
             few_conv, few_users = n_conv < min_conversations, n_users < min_users
-            ok = not (few_conv or few_users)
-            passes[node.id] = ok
-            if not ok:
+            reason = ("both" if few_conv and few_users else "conversations" if few_conv else "users"
+                      if few_users else by_audit.get(node.id))
+            passes[node.id] = reason is None
+            if reason is not None:
                 report.withheld_clusters[lvl] = report.withheld_clusters.get(lvl, 0) + 1
-                reason = "both" if few_conv and few_users else "conversations" if few_conv else "users"
                 report.reasons[reason] = report.reasons.get(reason, 0) + 1
+    # a cluster under a withheld one is withheld with it (the auditor is not monotone as thresholds are)
+    for lvl in range(tree.n_levels - 2, -1, -1):
+        for node in tree.level(lvl):
+            if passes[node.id] and node.parent is not None and not passes[node.parent]:
+                passes[node.id] = False
+                report.withheld_clusters[lvl] = report.withheld_clusters.get(lvl, 0) + 1
+                report.reasons[UNDER_WITHHELD] = report.reasons.get(UNDER_WITHHELD, 0) + 1
+    if audit is not None:
+        released = [nid for nid, ok in passes.items() if ok]
+        report.audit = {"min_score": audit.min_score, "histogram": audit.histogram(),
+                        "histogram_released": audit.histogram(released)}
 
     nodes: dict[str, Node] = {}
     # released nodes, copied; their children lists are rebuilt below

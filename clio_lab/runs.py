@@ -12,10 +12,13 @@ Layout written by :func:`save_run` (and ``PipelineResult.save``, ``clio-lab run 
     embeddings.npy           the embeddings that were clustered (float32)
     failures.jsonl           every failed item, with its step and reason
     stats.json               counts, timings, tokens, cost, configuration
+    privacy.json             the privacy report: personal details found per stage, thresholds, what was withheld
+                             and why (counts only), the auditor's score histogram, whether raw text is shown
     load_report.json         what loading skipped and why (when loaded from a file)
     report.html              the offline report
 
-Raw conversation text is not written: facet answers are the model's privacy-instructed summaries.
+Raw conversation text is not written unless the run opted in (``show_raw=True`` / ``--allow-raw``, recorded in
+run.json and privacy.json): facet answers are the model's privacy-instructed summaries.
 """
 
 from __future__ import annotations
@@ -68,7 +71,9 @@ def save_run(result: PipelineResult, out_dir: str | Path) -> Path:
         (out / "load_report.json").write_text(result.load_report.model_dump_json(indent=2), encoding="utf-8")
     stats = result.stats()
     (out / "stats.json").write_text(json.dumps(stats, indent=2, default=str), encoding="utf-8")
-    write_report(result, out / "report.html", clusters=clusters, stats=stats)
+    privacy = result.privacy()
+    (out / "privacy.json").write_text(json.dumps(privacy, indent=2, default=str), encoding="utf-8")
+    write_report(result, out / "report.html", clusters=clusters, stats=stats, privacy=privacy)
     files = sorted(p.name for p in out.iterdir() if p.name != "run.json")
     meta = {"format": RUN_FORMAT, "clio_lab_version": __version__,
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "config": result.config, "files": files}
@@ -89,6 +94,7 @@ class SavedRun:
     failures: list[dict[str, Any]] = field(default_factory=list)
     load_report: dict[str, Any] | None = None
     _stats: dict[str, Any] = field(default_factory=dict)
+    _privacy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -108,6 +114,9 @@ class SavedRun:
 
     def stats(self) -> dict[str, Any]:
         return dict(self._stats)
+
+    def privacy(self) -> dict[str, Any]:
+        return dict(self._privacy)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -135,14 +144,18 @@ def load_run(path: str | Path) -> SavedRun:
     frame = pd.read_parquet(folder / "conversations.parquet")
     clusters = pd.read_parquet(folder / "clusters.parquet")
     clusters["central_summaries"] = clusters["central_summaries"].map(lambda v: [str(s) for s in v])
-    records = clusters.drop(columns=["central_summaries", "n_users", "n_children"], errors="ignore")
+    records = clusters.drop(columns=["central_summaries", "n_users", "n_children", "privacy_score", "privacy_reason"],
+                            errors="ignore")
     tree = Hierarchy.from_records(records.to_dict("records"), frame["cluster"].to_numpy())
     tree.check()
     emb_path = folder / "embeddings.npy"
     embeddings = np.load(emb_path, allow_pickle=False) if emb_path.is_file() else None
     failures = [json.loads(line) for line in (folder / "failures.jsonl").read_text(encoding="utf-8").splitlines()
                 if line.strip()] if (folder / "failures.jsonl").is_file() else []
-    load_report = (json.loads((folder / "load_report.json").read_text(encoding="utf-8"))
-                   if (folder / "load_report.json").is_file() else None)
-    stats = json.loads((folder / "stats.json").read_text(encoding="utf-8")) if (folder / "stats.json").is_file() else {}
-    return SavedRun(folder, meta, frame, clusters, tree, embeddings, failures, load_report, stats)
+
+    def read_json(name: str) -> dict[str, Any]:
+        return json.loads((folder / name).read_text(encoding="utf-8")) if (folder / name).is_file() else {}
+
+    return SavedRun(folder, meta, frame, clusters, tree, embeddings, failures, read_json("load_report.json") or None,
+                    read_json("stats.json"),
+                    read_json("privacy.json"))

@@ -41,6 +41,13 @@ class FakeProvider(CustomLLM):
             return " English.\n"
         if prompt.rstrip().endswith("the concern level is"):
             return " 2\n"
+        if "privacy reviewer" in prompt and "Group name:" in prompt:  # the privacy auditor
+            last = prompt.rsplit("Group name:", 1)[1]
+            if "@" in last or "Secret" in last or re.search(r"\d{3}", last):
+                return " It names one person and how to reach them.\nRating: 1\n"
+            if "Clinic" in last:
+                return " It names one business.\nRating: 2\n"
+            return " A general topic with nothing identifying.\nRating: 5\n"
         if "Number of categories:" in prompt:  # hierarchy step c: one category per leading word pair
             last = prompt.rsplit("\nClusters:\n", 1)[1]
             high = int(re.search(r"Number of categories: \d+ to (\d+)", last).group(1))

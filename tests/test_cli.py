@@ -32,7 +32,8 @@ def test_run_writes_results_and_a_warm_rerun_is_free(tmp_path, fake_llm, capsys)
     assert second["llm_calls"] == 0 and second["embedding_calls"] == 0 and second["cache_hits"] >= 31
     assert main([*args, "--levels", "3,2", "--hierarchy", "keywords", "--out", str(tmp_path / "kw")]) == 0
     third = json.loads(capsys.readouterr().out.splitlines()[0])
-    assert third["clusters_per_level"] == [4, 3, 2] and third["llm_calls"] == 0
+    # only the auditor calls the model: the 3 + 2 new keyword-named parents (the 4 base clusters are cached)
+    assert third["clusters_per_level"] == [4, 3, 2] and third["llm_calls"] == 5
     import clio_lab
 
     run = clio_lab.load_run(tmp_path / "kw")

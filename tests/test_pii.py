@@ -99,19 +99,19 @@ def test_facet_answers_with_personal_details_are_reasked_then_redacted(tmp_path,
     fake_llm.leak_first = 1  # the first answer leaks; its re-ask is clean
     res = clio_lab.extract_facets(convs, llm=llm, cache=tmp_path / "a", embedder=fake_embedder, pii=detector,
                                   progress=False)
-    assert res.pii["request"] == {"reasked_for_pii": 1, "redacted": 0}
+    assert res.pii["request"] == {"checked": 3, "reasked_for_pii": 1, "redacted": 0}
     assert not any("@" in v for v in res.values["request"]) and not res.failures
     fake_llm.leak_first = 100  # every answer leaks: kept, redacted, counted, never a failure
     res = clio_lab.extract_facets(convs, llm=llm, cache=tmp_path / "b", embedder=fake_embedder, pii=detector,
                                   progress=False)
-    assert res.pii["request"] == {"reasked_for_pii": 3, "redacted": 3} and not res.failures
+    assert res.pii["request"] == {"checked": 3, "reasked_for_pii": 3, "redacted": 3} and not res.failures
     assert all("<EMAIL_ADDRESS>" in v and "dana" not in v for v in res.values["request"])
     fake_llm.reset()
     again = clio_lab.extract_facets(convs, llm=llm, cache=tmp_path / "b", embedder=fake_embedder, pii=detector,
                                     progress=False)
     assert fake_llm.calls == 0 and again.pii == res.pii and again.values == res.values  # counted from the cache
     off = clio_lab.extract_facets(convs, llm=llm, cache=None, embedder=fake_embedder, pii=False, progress=False)
-    assert off.pii["request"] == {"reasked_for_pii": 0, "redacted": 0}
+    assert off.pii["request"] == {"checked": 0, "reasked_for_pii": 0, "redacted": 0}
 
 
 def test_cluster_names_with_personal_details_are_redacted(fake_llm, fake_embedder, detector):

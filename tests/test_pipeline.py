@@ -32,9 +32,13 @@ def test_pipeline_result_holds_every_stage(tmp_path, fake_llm, fake_embedder, de
     naming_calls = stats["llm_by_step"]["naming"]["calls"]
     tree_calls = stats["llm_by_step"]["hierarchy"]["calls"]
     assert stats["conversations"] == 40 and stats["llm_by_step"]["facets"]["calls"] == 40
-    assert naming_calls >= 5 and tree_calls >= 5 and stats["llm_calls"] == 40 + naming_calls + tree_calls
+    audit_calls = stats["llm_by_step"]["privacy_audit"]["calls"]
+    assert audit_calls == 7  # every released cluster (5 base, 2 top) audited once
+    assert naming_calls >= 5 and tree_calls >= 5
+    assert stats["llm_calls"] == 40 + naming_calls + tree_calls + audit_calls
     assert stats["failed_items"] == len(res.names.failures) + len(res.hierarchy.failures)
-    assert set(stats["seconds"]) == {"facets", "embed", "cluster", "naming", "hierarchy", "projection"}
+    assert set(stats["seconds"]) == {"facets", "embed", "cluster", "naming", "hierarchy", "audit", "privacy_check",
+                                     "projection"}
     assert stats["clusters_per_level"] == [5, 2]  # geometric default: about sqrt(5) on top
     # each conversation with its cluster at every level, and its place on the map (PCA under 50 points)
     assert {"level_0", "level_0_name", "level_1", "level_1_name", "x", "y"} <= set(df.columns)
@@ -102,7 +106,7 @@ def test_failed_items_are_recorded_and_rerun(tmp_path, fake_llm, fake_embedder, 
     fake_llm.garbage_first = 3 * 3  # one at a time: the first three conversations fail all three attempts
     serial = LLM(model="fake/m", prompt_style="completion", max_concurrency=1)
     res = run_pipeline(demo_convs[:10], llm=serial, embedder=fake_embedder, cache=tmp_path, progress=False,
-                       embed_on="summary")
+                       embed_on="summary", min_conversations=None, min_users=None)
     s = res.stats()
     assert s["failed_items"] == 3 and s["failures_by_step"] == {"facets": 3}
     assert sum(1 for src in res.embedded_from if src == "text (summary failed)") == 3
@@ -113,7 +117,8 @@ def test_failed_items_are_recorded_and_rerun(tmp_path, fake_llm, fake_embedder, 
     again = _run(demo_convs[:10], tmp_path, fake_embedder, embed_on="summary")
     assert again.stats()["llm_calls"] == 0 and again.stats()["failed_items"] == 3  # known failures, no new calls
     retried = run_pipeline(demo_convs[:10], llm=LLM(model="fake/m", prompt_style="completion", retry_failed=True),
-                           embedder=fake_embedder, cache=tmp_path, progress=False, embed_on="summary")
+                           embedder=fake_embedder, cache=tmp_path, progress=False, embed_on="summary",
+                           min_conversations=None, min_users=None)
     assert retried.llm_stats["facets"].calls == 3 and retried.stats()["failed_items"] == 0
 
 

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from clio_lab.hierarchy import Hierarchy, Node
 from clio_lab.privacy import WITHHELD_NAME, apply_thresholds
@@ -52,3 +53,64 @@ def test_thresholds_of_one_change_nothing():
     tree, users = _tree()
     gated, report = apply_thresholds(tree, users, min_conversations=1, min_users=1)
     assert gated.to_tree() == tree.to_tree() and report.withheld_conversations == 0
+
+
+def _exported_text(folder) -> str:
+    """Everything a run folder holds, as text (Parquet read back through pandas)."""
+    import pandas as pd
+
+    parts = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix == ".parquet":
+            parts.append(pd.read_parquet(path).to_csv())
+        elif path.suffix in (".csv", ".json", ".jsonl", ".html"):
+            parts.append(path.read_text(encoding="utf-8"))
+    return "\n".join(parts)
+
+
+def test_every_run_writes_a_privacy_report_and_raw_text_stays_home(tmp_path, fake_llm, fake_embedder, demo_convs):
+    import json
+
+    import clio_lab
+    from clio_lab import LLM
+
+    kw = dict(llm=LLM(model="fake/m", prompt_style="completion"), embedder=fake_embedder, cache=tmp_path / "c",
+              k=4, min_conversations=None, min_users=None, progress=False)
+    res = clio_lab.run_pipeline(demo_convs, **kw)
+    out = res.save(tmp_path / "run")
+    privacy = json.loads((out / "privacy.json").read_text())
+    planted = sum(bool(c.metadata.get("pii")) for c in demo_convs)
+    raw = privacy["stages"]["raw_conversations"]
+    assert raw["checked"] == 40 and not raw["sampled"] and raw["with_pii"] == planted > 0
+    assert privacy["stages"]["facet_answers"]["checked"] == 40
+    assert privacy["stages"]["released_cluster_texts"] == {"checked": 2 * (4 + 2), "with_pii": 0}
+    assert privacy["auditor"]["ran"] and sum(privacy["auditor"]["histogram"].values()) == 4 + 2
+    assert privacy["raw_text"]["shown"] is False and privacy["thresholds"]["min_conversations"] == 1
+    html = (out / "report.html").read_text()
+    assert "<h2>Privacy</h2>" in html and "Privacy auditor (fake/m)" in html and "privacy 5/5" in html
+    assert clio_lab.load_run(out).privacy() == privacy
+    # no user message reaches any file of the run
+    exported = _exported_text(out)
+    messages = [m.content for c in demo_convs for m in c.messages if m.role == "user" and len(m.content) >= 25]
+    assert messages and not [m for m in messages if m in exported]
+    # opting in puts each conversation's own text in the exports, and the run says so
+    shown = clio_lab.run_pipeline(demo_convs, **kw, show_raw=True).save(tmp_path / "raw")
+    assert any(m in _exported_text(shown) for m in messages)
+    assert json.loads((shown / "privacy.json").read_text())["raw_text"]["shown"] is True
+    assert json.loads((shown / "run.json").read_text())["config"]["show_raw"] is True
+    assert "text" in clio_lab.load_run(shown).frame.columns
+
+
+def test_the_auditor_can_be_turned_off_and_the_report_says_why(tmp_path, fake_llm, fake_embedder, demo_convs):
+    import clio_lab
+    from clio_lab import LLM
+
+    res = clio_lab.run_pipeline(demo_convs[:20], llm=LLM(model="fake/m", prompt_style="completion"),
+                                embedder=fake_embedder, cache=None, k=2, audit=False, min_conversations=None,
+                                min_users=None, progress=False)
+    assert res.audit is None and "privacy_audit" not in res.llm_stats
+    assert res.privacy()["auditor"] == {"ran": False, "why": "turned off (audit=False)"}
+    assert res.clusters_frame()["privacy_score"].isna().all()
+    with pytest.raises(ValueError, match="audit must be"):
+        clio_lab.run_pipeline(demo_convs[:5], llm=LLM(model="fake/m", prompt_style="completion"),
+                              embedder=fake_embedder, cache=None, audit="yes", progress=False)

@@ -1,0 +1,160 @@
+"""The privacy auditor (Clio's last privacy layer): a model rates each cluster's name and description on the
+paper's 1 to 5 scale, and clusters rated below the acceptable level are withheld.
+
+The scale (prompt: ``prompts/privacy_audit.j2``, worked examples: ``prompts/examples/privacy_audit.jsonl``):
+
+1. identifies a specific individual;
+2. identifies a specific organisation, business or small group;
+3. narrows down to a group of a few thousand people;
+4. could identify someone only with a lot of further context;
+5. not identifying at all.
+
+The paper keeps clusters rated 3 and above (:data:`DEFAULT_MIN_SCORE`). Every score keeps the model's one-line
+justification. A cluster whose audit fails (no valid rating after the re-ask) is withheld, not released:
+the auditor fails closed, and the failure is recorded. The gating itself is done by
+:func:`clio_lab.privacy.apply_thresholds` (``audit=``), so that thresholds and auditor withhold clusters the
+same way.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .cache import CacheLike, resolve_cache
+from .hierarchy import Hierarchy
+from .llm.client import LLM, CallStats, LLMTask, ParseError
+from .llm.prompts import PromptLibrary
+
+STEP_VERSION = 1
+DEFAULT_MIN_SCORE = 3
+SCALE = {1: "identifies a specific individual", 2: "identifies a specific organisation or small group",
+         3: "narrows to a group of a few thousand people", 4: "identifiable only with much more context",
+         5: "not identifying"}
+_RATING = re.compile(r"\bRating:\s*\**\s*([1-5])\b")  # on its own line (base models) or the same one (chat)
+
+
+@dataclass
+class AuditScore:
+    """One cluster's audit: ``score`` 1-5 (``None`` when the audit failed or the node was not audited),
+    the model's reason, and ``status``: ``"rated"``, ``"failed"`` or ``"not audited"`` (fixed names such as
+    the unclustered group, which hold no model-written text)."""
+
+    node: str
+    score: int | None
+    reason: str
+    status: str
+
+
+@dataclass
+class Audit:
+    """Scores per node id, the minimum acceptable score, failures and the model's costs."""
+
+    scores: dict[str, AuditScore]
+    min_score: int = DEFAULT_MIN_SCORE
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    stats: CallStats = field(default_factory=CallStats)
+
+    def withheld(self) -> dict[str, str]:
+        """Node ids the auditor withholds, with the reason kind: ``"auditor"`` (rated below the minimum) or
+        ``"auditor failed"`` (no valid rating: withheld, failing closed)."""
+        out = {}
+        for nid, s in self.scores.items():
+            if s.status == "failed":
+                out[nid] = "auditor failed"
+            elif s.status == "rated" and s.score is not None and s.score < self.min_score:
+                out[nid] = "auditor"
+        return out
+
+    def histogram(self, nodes: Iterable[str] | None = None) -> dict[str, int]:
+        """Clusters per score ``"1"``..``"5"`` plus ``"failed"``, over ``nodes`` (default: every audited one)."""
+        wanted = set(self.scores) if nodes is None else set(nodes)
+        out = {str(s): 0 for s in SCALE} | {"failed": 0}
+        for nid, s in self.scores.items():
+            if nid not in wanted or s.status == "not audited":
+                continue
+            out["failed" if s.status == "failed" else str(s.score)] += 1
+        return out
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([asdict(s) for s in self.scores.values()])
+
+
+def parse_audit(raw: str) -> dict[str, Any]:
+    """Parse ``<reason>\\nRating: <1-5>`` (the answer after the ``Reason:`` pre-fill).
+
+    Example:
+        >>> parse_audit("A common topic with nothing identifying.\\nRating: 5")
+        {'score': 5, 'reason': 'A common topic with nothing identifying.'}
+    """
+    text = raw.strip()
+    match = _RATING.search(text)
+    if not match:
+        raise ParseError(f"no 'Rating: 1-5' line in {text[:120]!r}")
+    reason = " ".join(text[: match.start()].replace("Reason:", " ").split())
+    if len(reason.split()) < 3:
+        raise ParseError(f"no reason before the rating: {text[:120]!r}")
+    return {"score": int(match.group(1)), "reason": reason}
+
+
+def _audit_task(nid: str, name: str, description: str, lib: PromptLibrary, examples: list[dict[str, Any]],
+                random_state: int) -> LLMTask:
+    def render(seed: int):
+        shown = list(examples)
+        random.Random(f"{random_state}:{nid}:{name}:{seed}").shuffle(shown)  # no score favoured by position
+        return lib.render("privacy_audit.j2", prefill="Reason:", prefill_joiner="\n", examples=shown, group_name=name,
+                          group_description=description, stop=("\n\n", "\nGroup name"))
+
+    return LLMTask(item_id=nid, prompt=render(0), parse=parse_audit,
+                   retry_prompt=lambda attempt, error: render(attempt + 1), max_tokens=80,
+                   key_parts={"step": "privacy_audit", "version": STEP_VERSION})
+
+
+def audit_clusters(
+    tree: Hierarchy,
+    *,
+    nodes: Iterable[str] | None = None,
+    min_score: int = DEFAULT_MIN_SCORE,
+    llm: LLM | str | None = None,
+    cache: CacheLike | str = "default",
+    prompts: PromptLibrary | str | None = None,
+    random_state: int = 0,
+    progress: bool = True,
+) -> Audit:
+    """Rate every cluster's name and description (or only ``nodes``, e.g. those that pass the thresholds).
+
+    Nodes with a fixed name (the unclustered group) or already withheld are not sent to the model.
+
+    Example:
+        >>> audit = audit_clusters(result.hierarchy)  # doctest: +SKIP
+        >>> audit.histogram()  # doctest: +SKIP
+        {'1': 0, '2': 1, '3': 2, '4': 5, '5': 13, 'failed': 0}
+    """
+    if not 1 <= int(min_score) <= 5:
+        raise ValueError(f"min_score must be between 1 and 5, not {min_score!r}")
+    model = llm if isinstance(llm, LLM) else LLM(model=llm) if llm else LLM()
+    lib = prompts if isinstance(prompts, PromptLibrary) else PromptLibrary(prompts)
+    examples = lib.examples("privacy_audit", required=("name", "description", "reason", "score"))
+    wanted = list(tree.nodes) if nodes is None else list(nodes)
+    scores: dict[str, AuditScore] = {}
+    tasks = []
+    for nid in wanted:
+        node = tree.nodes[nid]
+        if node.method in ("fixed", "withheld"):
+            scores[nid] = AuditScore(nid, None, "fixed name, no model-written text", "not audited")
+            continue
+        tasks.append(_audit_task(nid, node.name, node.description, lib, examples, random_state))
+    outcomes, stats = model.run(tasks, cache=resolve_cache(cache), desc="privacy audit", progress=progress)
+    failures = []
+    for o in outcomes:
+        if o.ok:
+            scores[o.item_id] = AuditScore(o.item_id, int(o.value["score"]), o.value["reason"], "rated")
+        else:
+            scores[o.item_id] = AuditScore(o.item_id, None, "", "failed")
+            failures.append({"id": o.item_id, "step": "privacy_audit", "reason": o.error, "raw": o.raw})
+    return Audit(scores, int(min_score), failures, stats)

@@ -1,0 +1,96 @@
+"""The privacy auditor: parsing, scoring through the real LLM path (fake provider), gating, failing closed."""
+
+import json
+
+import numpy as np
+import pytest
+
+from clio_lab import LLM
+from clio_lab.auditor import audit_clusters, parse_audit
+from clio_lab.hierarchy import Hierarchy, Node
+from clio_lab.llm.client import ParseError
+from clio_lab.privacy import UNDER_WITHHELD, WITHHELD_NAME, apply_thresholds
+
+LLM_FAKE = LLM(model="fake/m", prompt_style="completion")
+
+
+def test_parse_audit_reads_reason_then_rating_on_one_or_two_lines():
+    assert parse_audit(" A general topic with nothing identifying.\nRating: 5") == {
+        "score": 5, "reason": "A general topic with nothing identifying."}
+    assert parse_audit("Reason: It names one clinic and its staff. Rating: **2**")["score"] == 2  # chat models
+    for bad in ("Rating: 5", "A general topic shared by many.", "It is fine really.\nRating: 7", ""):
+        with pytest.raises(ParseError):
+            parse_audit(bad)
+
+
+def _tree():
+    """Two top nodes. Base: a harmless cluster, one naming a person's e-mail (rated 1), one naming a clinic
+    (rated 2), and one more harmless; top B's own name holds an address (rated 1)."""
+    nodes = {
+        "0.0": Node("0.0", 0, 0, "Plan weekly family meals", "The users asked for meal plans.", 4, "llm", "1.0"),
+        "0.1": Node("0.1", 0, 1, "Write to dana.whitfield@example.com", "The user wrote to Dana.", 3, "llm", "1.0"),
+        "0.2": Node("0.2", 0, 2, "Email the staff of Brightwater Clinic", "Staff notes.", 2, "llm", "1.0"),
+        "0.3": Node("0.3", 0, 3, "Fix Python loops", "The users asked about loops.", 5, "llm", "1.1"),
+        "1.0": Node("1.0", 1, 0, "Everyday writing and planning", "Plans and letters.", 9, "llm", None,
+                    ["0.0", "0.1", "0.2"]),
+        "1.1": Node("1.1", 1, 1, "Help for the user at 157 Rue des Lilas", "Code help.", 5, "llm", None, ["0.3"]),
+    }
+    base = np.array([0] * 4 + [1] * 3 + [2] * 2 + [3] * 5)
+    tree = Hierarchy(nodes, base)
+    tree.check()
+    return tree
+
+
+def test_low_scores_are_withheld_with_their_descendants_and_counted(tmp_path, fake_llm):
+    tree = _tree()
+    audit = audit_clusters(tree, llm=LLM_FAKE, cache=tmp_path, progress=False)
+    assert {k: s.score for k, s in audit.scores.items()} == {"0.0": 5, "0.1": 1, "0.2": 2, "0.3": 5, "1.0": 5,
+                                                             "1.1": 1}
+    assert all(s.reason and s.status == "rated" for s in audit.scores.values())
+    assert audit.histogram() == {"1": 2, "2": 1, "3": 0, "4": 0, "5": 3, "failed": 0}
+    assert audit.withheld() == {"0.1": "auditor", "0.2": "auditor", "1.1": "auditor"}
+    gated, report = apply_thresholds(tree, None, min_conversations=1, min_users=1, audit=audit)
+    gated.check()
+    names = {n.name for n in gated.nodes.values()}
+    assert names == {"Plan weekly family meals", "Everyday writing and planning", WITHHELD_NAME}
+    # 0.3 is harmless but sits under the withheld top B: withheld with it
+    assert report.reasons == {"auditor": 3, UNDER_WITHHELD: 1}
+    assert report.withheld_conversations == 3 + 2 + 5
+    assert sum(n.size for n in gated.top) == 14  # nobody lost
+    assert report.audit["histogram_released"] == {"1": 0, "2": 0, "3": 0, "4": 0, "5": 2, "failed": 0}
+    # the paper's minimum is 3; a looser minimum of 2 releases the clinic
+    loose = audit_clusters(tree, llm=LLM_FAKE, cache=tmp_path, min_score=2, progress=False)
+    assert loose.stats.calls == 0 and set(loose.withheld()) == {"0.1", "1.1"}  # answered from the cache
+
+
+def test_an_audit_that_fails_withholds_the_cluster_and_is_recorded(tmp_path, fake_llm):
+    tree = _tree()
+    fake_llm.garbage_first = 100
+    audit = audit_clusters(tree, nodes=["0.0", "1.0"], llm=LLM_FAKE, cache=tmp_path, progress=False)
+    assert {s.status for s in audit.scores.values()} == {"failed"} and len(audit.failures) == 2
+    assert audit.histogram() == {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0, "failed": 2}
+    gated, report = apply_thresholds(tree, None, min_conversations=1, min_users=1, audit=audit)
+    assert report.reasons["auditor failed"] == 2
+    assert "Plan weekly family meals" not in {n.name for n in gated.nodes.values()}
+    fake_llm.reset()  # a failure is never cached as a success: with retry_failed the model is asked again
+    again = audit_clusters(tree, nodes=["0.0"], llm=LLM(model="fake/m", prompt_style="completion", retry_failed=True),
+                           cache=tmp_path, progress=False)
+    assert fake_llm.calls == 1 and again.scores["0.0"].score == 5
+
+
+def test_fixed_names_are_not_sent_to_the_model(tmp_path, fake_llm):
+    nodes = {"0.-1": Node("0.-1", 0, -1, "Unclustered conversations", "Not clustered.", 2, "fixed"),
+             "0.0": Node("0.0", 0, 0, "Fix Python loops", "Loops.", 3, "llm")}
+    tree = Hierarchy(nodes, np.array([-1, -1, 0, 0, 0]))
+    audit = audit_clusters(tree, llm=LLM_FAKE, cache=None, progress=False)
+    assert fake_llm.calls == 1 and audit.scores["0.-1"].status == "not audited"
+    assert audit.histogram() == {"1": 0, "2": 0, "3": 0, "4": 0, "5": 1, "failed": 0}
+    with pytest.raises(ValueError, match="min_score"):
+        audit_clusters(tree, llm=LLM_FAKE, cache=None, min_score=6, progress=False)
+
+
+def test_the_auditor_prompt_shuffles_its_examples_per_cluster(tmp_path, fake_llm):
+    audit_clusters(_tree(), nodes=["0.0", "0.3"], llm=LLM_FAKE, cache=None, progress=False)
+    first, second = (p.split("Group name: ")[1:-1] for p in fake_llm.prompts)
+    assert sorted(first) == sorted(second) and first != second
+    assert json.dumps(first).count("Rating: 1") == 2  # every worked example shown, in another order
