@@ -10,7 +10,10 @@ The scale (prompt: ``prompts/privacy_audit.j2``, worked examples: ``prompts/exam
 5. not identifying at all.
 
 The paper keeps clusters rated 3 and above (:data:`DEFAULT_MIN_SCORE`). Every score keeps the model's one-line
-justification. A cluster whose audit fails (no valid rating after the re-ask) is withheld, not released:
+justification. The prompt shows the worked examples nearest the cluster's text by embedding, nearest last
+(:data:`N_EXAMPLES`): with the bundled 270M base model, all examples in a fixed or shuffled order gave 73%
+agreement with hand labels (it rated almost everything 2); the nearest ones gave 90%
+(``benchmarks/auditor_agreement.py``, BENCHMARKS.md). A cluster whose audit fails (no valid rating after the re-ask) is withheld, not released:
 the auditor fails closed, and the failure is recorded. The gating itself is done by
 :func:`clio_lab.privacy.apply_thresholds` (``audit=``), so that thresholds and auditor withhold clusters the
 same way.
@@ -24,6 +27,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .cache import CacheLike, resolve_cache
 from .hierarchy import Hierarchy
 from .llm.client import LLM, CallStats, LLMTask, ParseError
@@ -31,6 +36,7 @@ from .llm.prompts import PromptLibrary
 
 STEP_VERSION = 1
 DEFAULT_MIN_SCORE = 3
+N_EXAMPLES = 8
 SCALE = {1: "identifies a specific individual", 2: "identifies a specific organisation or small group",
          3: "narrows to a group of a few thousand people", 4: "identifiable only with much more context",
          5: "not identifying"}
@@ -104,9 +110,12 @@ def parse_audit(raw: str) -> dict[str, Any]:
 
 def _audit_task(nid: str, name: str, description: str, lib: PromptLibrary, examples: list[dict[str, Any]],
                 random_state: int) -> LLMTask:
+    """``examples``: the worked examples to show, nearest the cluster last; a re-ask shows them shuffled."""
+
     def render(seed: int):
         shown = list(examples)
-        random.Random(f"{random_state}:{nid}:{name}:{seed}").shuffle(shown)  # no score favoured by position
+        if seed:
+            random.Random(f"{random_state}:{nid}:{name}:{seed}").shuffle(shown)
         return lib.render("privacy_audit.j2", prefill="Reason:", prefill_joiner="\n", examples=shown, group_name=name,
                           group_description=description, stop=("\n\n", "\nGroup name"))
 
@@ -124,11 +133,15 @@ def audit_clusters(
     cache: CacheLike | str = "default",
     prompts: PromptLibrary | str | None = None,
     random_state: int = 0,
+    embedder: Any = None,
+    n_examples: int = N_EXAMPLES,
     progress: bool = True,
 ) -> Audit:
     """Rate every cluster's name and description (or only ``nodes``, e.g. those that pass the thresholds).
 
-    Nodes with a fixed name (the unclustered group) or already withheld are not sent to the model.
+    Nodes with a fixed name (the unclustered group) or already withheld are not sent to the model. The
+    ``n_examples`` worked examples nearest each cluster's text (by ``embedder``, default the bundled one) are
+    shown, nearest last.
 
     Example:
         >>> audit = audit_clusters(result.hierarchy)  # doctest: +SKIP
@@ -141,15 +154,27 @@ def audit_clusters(
     lib = prompts if isinstance(prompts, PromptLibrary) else PromptLibrary(prompts)
     examples = lib.examples("privacy_audit", required=("name", "description", "reason", "score"))
     wanted = list(tree.nodes) if nodes is None else list(nodes)
+    store = resolve_cache(cache)
     scores: dict[str, AuditScore] = {}
-    tasks = []
+    todo = []
     for nid in wanted:
         node = tree.nodes[nid]
         if node.method in ("fixed", "withheld"):
             scores[nid] = AuditScore(nid, None, "fixed name, no model-written text", "not audited")
-            continue
-        tasks.append(_audit_task(nid, node.name, node.description, lib, examples, random_state))
-    outcomes, stats = model.run(tasks, cache=resolve_cache(cache), desc="privacy audit", progress=progress)
+        else:
+            todo.append(node)
+    tasks = []
+    if todo:
+        from .embeddings import embed, get_embedder
+
+        emb = get_embedder(embedder)
+        E = embed([f"{e['name']}. {e['description']}" for e in examples], emb, cache=store)
+        Q = embed([f"{n.name}. {n.description}" for n in todo], emb, cache=store)
+        for node, q in zip(todo, Q, strict=True):
+            nearest = np.argsort(-(E @ q), kind="stable")[:n_examples][::-1]  # nearest last
+            tasks.append(_audit_task(node.id, node.name, node.description, lib, [examples[i] for i in nearest],
+                                     random_state))
+    outcomes, stats = model.run(tasks, cache=store, desc="privacy audit", progress=progress)
     failures = []
     for o in outcomes:
         if o.ok:

@@ -384,7 +384,7 @@ def run_pipeline(
         t = time.perf_counter()
         audited = audit_clusters(full_tree, nodes=[nid for nid in tree.nodes if nid in full_tree.nodes],
                                  min_score=min_audit_score, llm=model, cache=store, prompts=prompts,
-                                 random_state=random_state, progress=progress)
+                                 random_state=random_state, embedder=emb, progress=progress)
         tree, thr = apply_thresholds(full_tree, users, **gate, audit=audited)
         timings["audit"] = time.perf_counter() - t
     raw_pii = released_pii = None

@@ -1,6 +1,6 @@
 """The privacy auditor: parsing, scoring through the real LLM path (fake provider), gating, failing closed."""
 
-import json
+import re
 
 import numpy as np
 import pytest
@@ -41,9 +41,9 @@ def _tree():
     return tree
 
 
-def test_low_scores_are_withheld_with_their_descendants_and_counted(tmp_path, fake_llm):
+def test_low_scores_are_withheld_with_their_descendants_and_counted(tmp_path, fake_llm, fake_embedder):
     tree = _tree()
-    audit = audit_clusters(tree, llm=LLM_FAKE, cache=tmp_path, progress=False)
+    audit = audit_clusters(tree, llm=LLM_FAKE, cache=tmp_path, embedder=fake_embedder, progress=False)
     assert {k: s.score for k, s in audit.scores.items()} == {"0.0": 5, "0.1": 1, "0.2": 2, "0.3": 5, "1.0": 5,
                                                              "1.1": 1}
     assert all(s.reason and s.status == "rated" for s in audit.scores.values())
@@ -59,14 +59,15 @@ def test_low_scores_are_withheld_with_their_descendants_and_counted(tmp_path, fa
     assert sum(n.size for n in gated.top) == 14  # nobody lost
     assert report.audit["histogram_released"] == {"1": 0, "2": 0, "3": 0, "4": 0, "5": 2, "failed": 0}
     # the paper's minimum is 3; a looser minimum of 2 releases the clinic
-    loose = audit_clusters(tree, llm=LLM_FAKE, cache=tmp_path, min_score=2, progress=False)
+    loose = audit_clusters(tree, llm=LLM_FAKE, cache=tmp_path, min_score=2, embedder=fake_embedder,
+                           progress=False)
     assert loose.stats.calls == 0 and set(loose.withheld()) == {"0.1", "1.1"}  # answered from the cache
 
 
-def test_an_audit_that_fails_withholds_the_cluster_and_is_recorded(tmp_path, fake_llm):
+def test_an_audit_that_fails_withholds_the_cluster_and_is_recorded(tmp_path, fake_llm, fake_embedder):
     tree = _tree()
     fake_llm.garbage_first = 100
-    audit = audit_clusters(tree, nodes=["0.0", "1.0"], llm=LLM_FAKE, cache=tmp_path, progress=False)
+    audit = audit_clusters(tree, nodes=["0.0", "1.0"], llm=LLM_FAKE, cache=tmp_path, embedder=fake_embedder, progress=False)
     assert {s.status for s in audit.scores.values()} == {"failed"} and len(audit.failures) == 2
     assert audit.histogram() == {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0, "failed": 2}
     gated, report = apply_thresholds(tree, None, min_conversations=1, min_users=1, audit=audit)
@@ -74,23 +75,29 @@ def test_an_audit_that_fails_withholds_the_cluster_and_is_recorded(tmp_path, fak
     assert "Plan weekly family meals" not in {n.name for n in gated.nodes.values()}
     fake_llm.reset()  # a failure is never cached as a success: with retry_failed the model is asked again
     again = audit_clusters(tree, nodes=["0.0"], llm=LLM(model="fake/m", prompt_style="completion", retry_failed=True),
-                           cache=tmp_path, progress=False)
+                           cache=tmp_path, embedder=fake_embedder, progress=False)
     assert fake_llm.calls == 1 and again.scores["0.0"].score == 5
 
 
-def test_fixed_names_are_not_sent_to_the_model(tmp_path, fake_llm):
+def test_fixed_names_are_not_sent_to_the_model(tmp_path, fake_llm, fake_embedder):
     nodes = {"0.-1": Node("0.-1", 0, -1, "Unclustered conversations", "Not clustered.", 2, "fixed"),
              "0.0": Node("0.0", 0, 0, "Fix Python loops", "Loops.", 3, "llm")}
     tree = Hierarchy(nodes, np.array([-1, -1, 0, 0, 0]))
-    audit = audit_clusters(tree, llm=LLM_FAKE, cache=None, progress=False)
+    audit = audit_clusters(tree, llm=LLM_FAKE, cache=None, embedder=fake_embedder, progress=False)
     assert fake_llm.calls == 1 and audit.scores["0.-1"].status == "not audited"
     assert audit.histogram() == {"1": 0, "2": 0, "3": 0, "4": 0, "5": 1, "failed": 0}
     with pytest.raises(ValueError, match="min_score"):
-        audit_clusters(tree, llm=LLM_FAKE, cache=None, min_score=6, progress=False)
+        audit_clusters(tree, llm=LLM_FAKE, cache=None, min_score=6, embedder=fake_embedder, progress=False)
 
 
-def test_the_auditor_prompt_shuffles_its_examples_per_cluster(tmp_path, fake_llm):
-    audit_clusters(_tree(), nodes=["0.0", "0.3"], llm=LLM_FAKE, cache=None, progress=False)
-    first, second = (p.split("Group name: ")[1:-1] for p in fake_llm.prompts)
-    assert sorted(first) == sorted(second) and first != second
-    assert json.dumps(first).count("Rating: 1") == 2  # every worked example shown, in another order
+def test_the_auditor_shows_the_worked_examples_nearest_each_cluster_nearest_last(fake_llm):
+    from clio_lab.llm.prompts import PromptLibrary
+
+    audit_clusters(_tree(), nodes=["0.1", "0.3"], llm=LLM_FAKE, cache=None, n_examples=4, progress=False)
+    pool = PromptLibrary().examples("privacy_audit", required=("name",))
+    shown = [re.findall(r"^Group name: (.+)$", p, flags=re.M)[:-1] for p in fake_llm.prompts]
+    assert [len(s) for s in shown] == [4, 4] and shown[0] != shown[1]
+    assert all(name in {e["name"] for e in pool} for s in shown for name in s)
+    # for the cluster naming Dana's e-mail address, the nearest example (shown last) is one rated 1
+    score = {e["name"]: e["score"] for e in pool}
+    assert score[shown[0][-1]] == 1 and score[shown[1][-1]] == 5
