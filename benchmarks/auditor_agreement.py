@@ -4,8 +4,11 @@
 
 ``benchmarks/data/audit_labels.jsonl`` holds 30 cluster names and descriptions labelled by hand on the paper's
 1-5 scale (none of them is one of the prompt's worked examples): 16 harmless (4-5), 14 that name a person,
-contact details, an address, an id or a small organisation (1-2). Caveat: both sets were written by the same
-hand, in the same style, so the figure flatters the auditor on other data. A cluster should be withheld when its
+contact details, an address, an id or a small organisation (1-2). Caveat: the labelled texts and the prompt's
+examples were written by the same hand, in the same style, which flatters the auditor. A second set,
+``audit_demo_clusters.jsonl``, holds the 17 names and descriptions the local model wrote for the bundled
+corpus in one `make demo` run (keyword fallbacks included), all read and labelled harmless (5): there, every
+withheld cluster is a false alarm that costs the analyst a cluster. A cluster should be withheld when its
 label is below ``--min-score``; the auditor withholds it when its score is below, or it cannot rate it
 (it fails closed). Prints agreement (the paper: 98% on 1,237 examples), the confusion counts, each
 label's scores, and time per cluster. Runs with no cache, so every figure is a fresh model call.
@@ -24,7 +27,8 @@ from clio_lab import LLM
 from clio_lab.auditor import audit_clusters
 from clio_lab.hierarchy import Hierarchy, Node
 
-DATA = Path(__file__).resolve().parent / "data" / "audit_labels.jsonl"
+DATA = Path(__file__).resolve().parent / "data"
+SETS = ("audit_labels.jsonl", "audit_demo_clusters.jsonl")
 
 
 def main() -> None:
@@ -32,7 +36,13 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="LiteLLM model name (default: the local model)")
     ap.add_argument("--min-score", type=int, default=3)
     args = ap.parse_args()
-    items = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for name in SETS:
+        evaluate(name, args)
+
+
+def evaluate(set_name: str, args: argparse.Namespace) -> None:
+    path = DATA / set_name
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     nodes = {f"0.{i}": Node(f"0.{i}", 0, i, it["name"], it["description"], 1, "llm") for i, it in enumerate(items)}
     tree = Hierarchy(nodes, np.arange(len(items)))
     llm = LLM(model=args.model) if args.model else LLM()
@@ -51,7 +61,7 @@ def main() -> None:
         tn += not should and not did
         by_label.setdefault(it["label"], []).append(str(s.score) if s.score else "failed")
     n = len(items)
-    print(f"model {llm.model}, min score {args.min_score}, {n} labelled cluster texts, "
+    print(f"\n{set_name}: model {llm.model}, min score {args.min_score}, {n} labelled cluster texts, "
           f"{seconds / n:.2f} s per cluster")
     print(f"agreement: {100 * (tp + tn) / n:.1f}% (paper: 98%)")
     print(f"identifying texts withheld: {tp}/{tp + fn}; harmless texts withheld: {fp}/{fp + tn}; "

@@ -12,8 +12,8 @@ The scale (prompt: ``prompts/privacy_audit.j2``, worked examples: ``prompts/exam
 The paper keeps clusters rated 3 and above (:data:`DEFAULT_MIN_SCORE`). Every score keeps the model's one-line
 justification. The prompt shows the worked examples nearest the cluster's text by embedding, nearest last
 (:data:`N_EXAMPLES`): with the bundled 270M base model, all examples in a fixed or shuffled order gave 73%
-agreement with hand labels (it rated almost everything 2); the nearest ones gave 90%
-(``benchmarks/auditor_agreement.py``, BENCHMARKS.md). A cluster whose audit fails (no valid rating after the re-ask) is withheld, not released:
+agreement with hand labels (it rated almost everything 2); the nearest ones, rating first, gave 90% on hand
+labels and 88% on the demo run's own cluster texts (``benchmarks/auditor_agreement.py``, BENCHMARKS.md). A cluster whose audit fails (no valid rating after the re-ask) is withheld, not released:
 the auditor fails closed, and the failure is recorded. The gating itself is done by
 :func:`clio_lab.privacy.apply_thresholds` (``audit=``), so that thresholds and auditor withhold clusters the
 same way.
@@ -40,7 +40,7 @@ N_EXAMPLES = 8
 SCALE = {1: "identifies a specific individual", 2: "identifies a specific organisation or small group",
          3: "narrows to a group of a few thousand people", 4: "identifiable only with much more context",
          5: "not identifying"}
-_RATING = re.compile(r"\bRating:\s*\**\s*([1-5])\b")  # on its own line (base models) or the same one (chat)
+_RATING = re.compile(r"(?:Rating:)?\s*\**\s*([1-5])\b\**\.?")
 
 
 @dataclass
@@ -53,6 +53,7 @@ class AuditScore:
     score: int | None
     reason: str
     status: str
+    asks: list[int] = field(default_factory=list)  # every rating the model gave (a low one is asked twice)
 
 
 @dataclass
@@ -92,36 +93,38 @@ class Audit:
 
 
 def parse_audit(raw: str) -> dict[str, Any]:
-    """Parse ``<reason>\\nRating: <1-5>`` (the answer after the ``Reason:`` pre-fill).
+    """Parse ``<1-5>\nReason: <reason>`` (the answer after the ``Rating:`` pre-fill; chat models may repeat
+    the pre-fill and write it on one line).
 
     Example:
-        >>> parse_audit("A common topic with nothing identifying.\\nRating: 5")
+        >>> parse_audit(" 5\nReason: A common topic with nothing identifying.")
         {'score': 5, 'reason': 'A common topic with nothing identifying.'}
     """
     text = raw.strip()
-    match = _RATING.search(text)
+    match = _RATING.match(text)
     if not match:
-        raise ParseError(f"no 'Rating: 1-5' line in {text[:120]!r}")
-    reason = " ".join(text[: match.start()].replace("Reason:", " ").split())
+        raise ParseError(f"no rating from 1 to 5 at the start of {text[:120]!r}")
+    reason = " ".join(text[match.end():].replace("Reason:", " ").split()).strip(" -:")
     if len(reason.split()) < 3:
-        raise ParseError(f"no reason before the rating: {text[:120]!r}")
+        raise ParseError(f"no reason after the rating: {text[:120]!r}")
     return {"score": int(match.group(1)), "reason": reason}
 
 
 def _audit_task(nid: str, name: str, description: str, lib: PromptLibrary, examples: list[dict[str, Any]],
-                random_state: int) -> LLMTask:
-    """``examples``: the worked examples to show, nearest the cluster last; a re-ask shows them shuffled."""
+                random_state: int, ask: int = 0) -> LLMTask:
+    """``examples``: the worked examples to show, nearest the cluster last; a re-ask, and the confirming
+    second ask (``ask=1``), show them shuffled."""
 
     def render(seed: int):
         shown = list(examples)
         if seed:
             random.Random(f"{random_state}:{nid}:{name}:{seed}").shuffle(shown)
-        return lib.render("privacy_audit.j2", prefill="Reason:", prefill_joiner="\n", examples=shown, group_name=name,
+        return lib.render("privacy_audit.j2", prefill="Rating:", prefill_joiner="\n", examples=shown, group_name=name,
                           group_description=description, stop=("\n\n", "\nGroup name"))
 
-    return LLMTask(item_id=nid, prompt=render(0), parse=parse_audit,
-                   retry_prompt=lambda attempt, error: render(attempt + 1), max_tokens=80,
-                   key_parts={"step": "privacy_audit", "version": STEP_VERSION})
+    return LLMTask(item_id=nid, prompt=render(10 * ask), parse=parse_audit,
+                   retry_prompt=lambda attempt, error: render(10 * ask + attempt + 1), max_tokens=80,
+                   key_parts={"step": "privacy_audit", "version": STEP_VERSION, "ask": ask})
 
 
 def audit_clusters(
@@ -135,13 +138,17 @@ def audit_clusters(
     random_state: int = 0,
     embedder: Any = None,
     n_examples: int = N_EXAMPLES,
+    confirm: bool = True,
     progress: bool = True,
 ) -> Audit:
     """Rate every cluster's name and description (or only ``nodes``, e.g. those that pass the thresholds).
 
     Nodes with a fixed name (the unclustered group) or already withheld are not sent to the model. The
     ``n_examples`` worked examples nearest each cluster's text (by ``embedder``, default the bundled one) are
-    shown, nearest last.
+    shown, nearest last. With ``confirm`` (default), a rating below ``min_score`` is asked a second time with
+    the examples shuffled and the cluster is withheld only if that rating is also below it (the kept score is
+    the higher of the two; both are in ``AuditScore.asks``). With the bundled 270M model this cut false alarms
+    on harmless texts while every identifying text stayed withheld (``benchmarks/auditor_agreement.py``).
 
     Example:
         >>> audit = audit_clusters(result.hierarchy)  # doctest: +SKIP
@@ -164,6 +171,7 @@ def audit_clusters(
         else:
             todo.append(node)
     tasks = []
+    examples_for: dict[str, list[dict[str, Any]]] = {}
     if todo:
         from .embeddings import embed, get_embedder
 
@@ -172,14 +180,32 @@ def audit_clusters(
         Q = embed([f"{n.name}. {n.description}" for n in todo], emb, cache=store)
         for node, q in zip(todo, Q, strict=True):
             nearest = np.argsort(-(E @ q), kind="stable")[:n_examples][::-1]  # nearest last
-            tasks.append(_audit_task(node.id, node.name, node.description, lib, [examples[i] for i in nearest],
+            examples_for[node.id] = [examples[i] for i in nearest]
+            tasks.append(_audit_task(node.id, node.name, node.description, lib, examples_for[node.id],
                                      random_state))
     outcomes, stats = model.run(tasks, cache=store, desc="privacy audit", progress=progress)
     failures = []
     for o in outcomes:
         if o.ok:
-            scores[o.item_id] = AuditScore(o.item_id, int(o.value["score"]), o.value["reason"], "rated")
+            scores[o.item_id] = AuditScore(o.item_id, int(o.value["score"]), o.value["reason"], "rated",
+                                           [int(o.value["score"])])
         else:
             scores[o.item_id] = AuditScore(o.item_id, None, "", "failed")
             failures.append({"id": o.item_id, "step": "privacy_audit", "reason": o.error, "raw": o.raw})
+    # A rating below the minimum is asked once more with the examples in another order, and stands only if
+    # confirmed: the local model's false alarms vary with the order, its true ones do not (measured).
+    low = {t.item_id: t for t in tasks if scores[t.item_id].status == "rated" and scores[t.item_id].score < min_score}
+    if low and confirm:
+        by_id = {n.id: n for n in todo}
+        second = [_audit_task(nid, by_id[nid].name, by_id[nid].description, lib, examples_for[nid], random_state,
+                              ask=1) for nid in low]
+        confirmed, stats2 = model.run(second, cache=store, desc="privacy audit: confirm", progress=progress)
+        stats.add(stats2)
+        for o in confirmed:
+            first = scores[o.item_id]
+            if o.ok:
+                asks = [*first.asks, int(o.value["score"])]
+                better = int(o.value["score"]) > int(first.score)
+                scores[o.item_id] = AuditScore(o.item_id, max(asks), o.value["reason"] if better else first.reason,
+                                               "rated", asks)
     return Audit(scores, int(min_score), failures, stats)

@@ -32,6 +32,7 @@ class FakeProvider(CustomLLM):
         self.garbage_first: int = 0       # answer with unusable text for this many calls
         self.drop_name_first: int = 0     # write a naming answer's description but stop before its Name: line
         self.leak_first: int = 0          # put a personal e-mail address into this many answers
+        self.low_audit_first: int = 0     # rate this many harmless clusters 2 (an auditor's false alarm)
         self.delay: float = 0.0           # seconds per call
         self.in_flight = 0
         self.max_in_flight = 0
@@ -44,10 +45,13 @@ class FakeProvider(CustomLLM):
         if "privacy reviewer" in prompt and "Group name:" in prompt:  # the privacy auditor
             last = prompt.rsplit("Group name:", 1)[1]
             if "@" in last or "Secret" in last or re.search(r"\d{3}", last):
-                return " It names one person and how to reach them.\nRating: 1\n"
+                return " 1\nReason: It names one person and how to reach them.\n"
             if "Clinic" in last:
-                return " It names one business.\nRating: 2\n"
-            return " A general topic with nothing identifying.\nRating: 5\n"
+                return " 2\nReason: It names one business.\n"
+            if self.low_audit_first > 0:
+                self.low_audit_first -= 1
+                return " 2\nReason: It might point to a small group.\n"
+            return " 5\nReason: A general topic with nothing identifying.\n"
         if "Number of categories:" in prompt:  # hierarchy step c: one category per leading word pair
             last = prompt.rsplit("\nClusters:\n", 1)[1]
             high = int(re.search(r"Number of categories: \d+ to (\d+)", last).group(1))

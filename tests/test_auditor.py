@@ -14,11 +14,12 @@ from clio_lab.privacy import UNDER_WITHHELD, WITHHELD_NAME, apply_thresholds
 LLM_FAKE = LLM(model="fake/m", prompt_style="completion")
 
 
-def test_parse_audit_reads_reason_then_rating_on_one_or_two_lines():
-    assert parse_audit(" A general topic with nothing identifying.\nRating: 5") == {
+def test_parse_audit_reads_rating_then_reason_on_one_or_two_lines():
+    assert parse_audit(" 5\nReason: A general topic with nothing identifying.") == {
         "score": 5, "reason": "A general topic with nothing identifying."}
-    assert parse_audit("Reason: It names one clinic and its staff. Rating: **2**")["score"] == 2  # chat models
-    for bad in ("Rating: 5", "A general topic shared by many.", "It is fine really.\nRating: 7", ""):
+    assert parse_audit("Rating: **2** Reason: It names one clinic and its staff.")["score"] == 2  # chat models
+    for bad in ("5", "Reason: A general topic shared by many.", "7\nReason: It is fine really.", "15 people",
+                ""):
         with pytest.raises(ParseError):
             parse_audit(bad)
 
@@ -96,8 +97,25 @@ def test_the_auditor_shows_the_worked_examples_nearest_each_cluster_nearest_last
     audit_clusters(_tree(), nodes=["0.1", "0.3"], llm=LLM_FAKE, cache=None, n_examples=4, progress=False)
     pool = PromptLibrary().examples("privacy_audit", required=("name",))
     shown = [re.findall(r"^Group name: (.+)$", p, flags=re.M)[:-1] for p in fake_llm.prompts]
-    assert [len(s) for s in shown] == [4, 4] and shown[0] != shown[1]
+    # the third prompt confirms the low rating of the first cluster: the same examples, in another order
+    assert [len(s) for s in shown] == [4, 4, 4] and shown[0] != shown[1]
+    assert sorted(shown[2]) == sorted(shown[0]) and shown[2] != shown[0]
     assert all(name in {e["name"] for e in pool} for s in shown for name in s)
     # for the cluster naming Dana's e-mail address, the nearest example (shown last) is one rated 1
     score = {e["name"]: e["score"] for e in pool}
     assert score[shown[0][-1]] == 1 and score[shown[1][-1]] == 5
+
+
+def test_a_low_rating_stands_only_when_a_second_ask_confirms_it(tmp_path, fake_llm, fake_embedder):
+    tree = _tree()
+    fake_llm.low_audit_first = 1  # a false alarm on the first harmless cluster; the second ask rates it 5
+    audit = audit_clusters(tree, nodes=["0.0", "0.1"], llm=LLM_FAKE, cache=None, embedder=fake_embedder,
+                           progress=False)
+    assert audit.scores["0.0"].asks == [2, 5] and audit.scores["0.0"].score == 5
+    assert audit.scores["0.1"].asks == [1, 1] and audit.withheld() == {"0.1": "auditor"}
+    assert fake_llm.calls == 4 and audit.stats.calls == 4
+    fake_llm.reset()
+    fake_llm.low_audit_first = 1
+    strict = audit_clusters(tree, nodes=["0.0"], llm=LLM_FAKE, cache=None, embedder=fake_embedder, confirm=False,
+                            progress=False)
+    assert strict.scores["0.0"].asks == [2] and strict.withheld() == {"0.0": "auditor"}
