@@ -11,12 +11,16 @@ The scale (prompt: ``prompts/privacy_audit.j2``, worked examples: ``prompts/exam
 
 The paper keeps clusters rated 3 and above (:data:`DEFAULT_MIN_SCORE`). Every score keeps the model's one-line
 justification. The prompt shows the worked examples nearest the cluster's text by embedding, nearest last
-(:data:`N_EXAMPLES`): with the bundled 270M base model, all examples in a fixed or shuffled order gave 73%
-agreement with hand labels (it rated almost everything 2); the nearest ones, rating first, gave 90% on hand
-labels and 88% on the demo run's own cluster texts (``benchmarks/auditor_agreement.py``, BENCHMARKS.md). A cluster whose audit fails (no valid rating after the re-ask) is withheld, not released:
-the auditor fails closed, and the failure is recorded. The gating itself is done by
-:func:`clio_lab.privacy.apply_thresholds` (``audit=``), so that thresholds and auditor withhold clusters the
-same way.
+(:data:`N_EXAMPLES`), and asks for the rating first; a rating below the minimum is asked again with the
+examples shuffled and stands only when confirmed. With the bundled 270M base model, all examples in a
+shuffled order gave 73% agreement with hand labels (it rated almost everything 2); as built, 93% on hand
+labels (every identifying text withheld) and 82% on the demo run's own cluster texts
+(``benchmarks/auditor_agreement.py``, BENCHMARKS.md).
+
+A cluster whose audit fails (no valid rating after the re-ask) is treated as rated below the minimum: the
+auditor fails closed, and the failure is recorded. The gating itself is done by
+:func:`clio_lab.privacy.apply_thresholds` (``audit=``): a base cluster below the minimum is withheld like one
+below the thresholds; a higher-level category keeps its place but loses its name and description.
 """
 
 from __future__ import annotations
@@ -166,7 +170,7 @@ def audit_clusters(
     todo = []
     for nid in wanted:
         node = tree.nodes[nid]
-        if node.method in ("fixed", "withheld"):
+        if node.method == "fixed" or node.method.startswith("withheld"):
             scores[nid] = AuditScore(nid, None, "fixed name, no model-written text", "not audited")
         else:
             todo.append(node)

@@ -22,7 +22,7 @@ from .facets import FacetResults, extract_facets, user_text
 from .hierarchy import Hierarchy, build_hierarchy, check_levels
 from .llm.client import LLM, CallStats
 from .naming import ClusterLabels, central_texts, label_clusters
-from .privacy import DEFAULT_MIN_CONVERSATIONS, DEFAULT_MIN_USERS, apply_thresholds
+from .privacy import DEFAULT_MIN_CONVERSATIONS, DEFAULT_MIN_USERS, apply_thresholds, is_withheld
 from .projection import project
 from .records import Conversation, LoadReport
 
@@ -126,13 +126,14 @@ class PipelineResult:
                 idx = np.flatnonzero(at == node.index)
                 n_users.append(len({u for u in users[idx] if u}) if has_users else None)
                 # a withheld cluster: only its size may be shown
-                central.append([] if node.method == "withheld" else
+                central.append([] if is_withheld(node.method) else
                                central_texts(idx, self.embeddings, summaries, n_examples))
         df["n_users"] = n_users
         df["central_summaries"] = central
         scores = self.audit.scores if self.audit else {}
         df["privacy_score"] = [scores[i].score if i in scores else None for i in df["id"]]
-        df["privacy_reason"] = [scores[i].reason if i in scores else None for i in df["id"]]
+        df["privacy_reason"] = [scores[i].reason if i in scores and not is_withheld(m) else None
+                                for i, m in zip(df["id"], df["method"], strict=True)]
         return df
 
     def privacy(self) -> dict[str, Any]:
@@ -167,6 +168,7 @@ class PipelineResult:
             },
             "thresholds": {k: thr.get(k) for k in ("min_conversations", "min_users", "user_ids_present")},
             "withheld": {"clusters_per_level": thr.get("withheld_clusters_per_level"),
+                         "names_only_per_level": thr.get("names_withheld_per_level"),
                          "by_reason": thr.get("withheld_by_reason"),
                          "conversations": thr.get("withheld_conversations_at_base")},
             "auditor": {"ran": True, "model": self.config["llm"]["model"], **(thr.get("audit") or {})}
@@ -395,7 +397,7 @@ def run_pipeline(
         raw_pii = ({**input_redaction, "checked": len(conversations), "sampled": False,
                     "with_pii": input_redaction["conversations_with_pii"]} if input_redaction else
                    scan_conversations(conversations, detector, cache=store, random_state=random_state))
-        texts = [t for n in tree.nodes.values() if n.method not in ("fixed", "withheld")
+        texts = [t for n in tree.nodes.values() if n.method != "fixed" and not is_withheld(n.method)
                  for t in (n.name, n.description)]
         released_pii = {"checked": len(texts), "with_pii": sum(detector.has_pii(t) for t in texts)}
         timings["privacy_check"] = time.perf_counter() - t

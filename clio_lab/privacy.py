@@ -30,6 +30,15 @@ DEFAULT_MIN_CONVERSATIONS = 10
 DEFAULT_MIN_USERS = 5
 WITHHELD_NAME = "Other (withheld)"
 UNDER_WITHHELD = "under a withheld cluster"
+MASKED_NAME = "Category name withheld"
+MASKED_DESCRIPTION = ("The privacy auditor withheld this category's name and description; the clusters under it "
+                      "passed the thresholds and were audited on their own.")
+MASKED_METHOD = "withheld name"
+
+
+def is_withheld(method: str) -> bool:
+    """A node whose own text is not shown: an "Other (withheld)" node or a category whose name was withheld."""
+    return method.startswith("withheld")
 WITHHELD_DESCRIPTION = "Conversations in clusters below the privacy thresholds; only their number is shown."
 
 
@@ -43,12 +52,14 @@ class ThresholdReport:
     # clusters withheld for "conversations", "users", "both", "auditor" or "auditor failed"
     reasons: dict[str, int] = field(default_factory=dict)
     audit: dict[str, Any] | None = None  # the auditor's minimum and score histograms, when it ran
+    names_withheld: dict[int, int] = field(default_factory=dict)  # per level: categories shown without their text
 
     def as_dict(self) -> dict[str, Any]:
         return {"min_conversations": self.min_conversations, "min_users": self.min_users,
                 "user_ids_present": self.user_ids_present,
                 "withheld_clusters_per_level": {str(k): v for k, v in sorted(self.withheld_clusters.items())},
                 "withheld_conversations_at_base": self.withheld_conversations, "withheld_by_reason": self.reasons,
+                "names_withheld_per_level": {str(k): v for k, v in sorted(self.names_withheld.items())},
                 "audit": self.audit}
 
 
@@ -58,9 +69,12 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
                      audit: Audit | None = None) -> tuple[Hierarchy, ThresholdReport]:
     """The gated tree and what was withheld (counts only).
 
-    With an ``audit`` (:func:`~clio_lab.auditor.audit_clusters` of the same tree), clusters the auditor rated
-    below its minimum, or could not rate, are withheld as well (reasons ``"auditor"``, ``"auditor failed"``),
-    with their descendants; a cluster below the thresholds counts under its threshold reason.
+    With an ``audit`` (:func:`~clio_lab.auditor.audit_clusters` of the same tree), base clusters the auditor
+    rated below its minimum, or could not rate, are withheld as well (reasons ``"auditor"``, ``"auditor
+    failed"``). A higher-level category that fails the audit keeps its place and size but loses its name and
+    description (:data:`MASKED_NAME`; reasons ``"auditor (name only)"``): its text failed, not its members,
+    and the clusters under it passed the thresholds and were audited on their own. A cluster below the
+    thresholds counts under its threshold reason.
 
     Example:
         >>> gated, report = apply_thresholds(result.hierarchy, result.user_ids)  # doctest: +SKIP
@@ -77,6 +91,7 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
     report = ThresholdReport(min_conversations, min_users, present)
 
     passes: dict[str, bool] = {}
+    masked: set[str] = set()
     by_audit = audit.withheld() if audit is not None else {}
     for lvl in range(tree.n_levels):
         at = tree.labels_at(lvl)
@@ -86,6 +101,13 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
             few_conv, few_users = n_conv < min_conversations, n_users < min_users
             reason = ("both" if few_conv and few_users else "conversations" if few_conv else "users"
                       if few_users else by_audit.get(node.id))
+            if reason is not None and lvl > 0 and reason.startswith("auditor"):
+                # a category's text failed the audit, not its members: its name is withheld, the clusters
+                # under it (audited on their own) stay
+                masked.add(node.id)
+                report.names_withheld[lvl] = report.names_withheld.get(lvl, 0) + 1
+                report.reasons[f"{reason} (name only)"] = report.reasons.get(f"{reason} (name only)", 0) + 1
+                reason = None
             passes[node.id] = reason is None
             if reason is not None:
                 report.withheld_clusters[lvl] = report.withheld_clusters.get(lvl, 0) + 1
@@ -98,14 +120,17 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
                 report.withheld_clusters[lvl] = report.withheld_clusters.get(lvl, 0) + 1
                 report.reasons[UNDER_WITHHELD] = report.reasons.get(UNDER_WITHHELD, 0) + 1
     if audit is not None:
-        released = [nid for nid, ok in passes.items() if ok]
+        released = [nid for nid, ok in passes.items() if ok and nid not in masked]  # texts shown
         report.audit = {"min_score": audit.min_score, "histogram": audit.histogram(),
                         "histogram_released": audit.histogram(released)}
 
     nodes: dict[str, Node] = {}
     # released nodes, copied; their children lists are rebuilt below
     for nid, node in tree.nodes.items():
-        if passes[nid]:
+        if passes[nid] and nid in masked:
+            nodes[nid] = Node(node.id, node.level, node.index, MASKED_NAME, MASKED_DESCRIPTION, node.size,
+                              MASKED_METHOD, node.parent, [], [])
+        elif passes[nid]:
             nodes[nid] = Node(node.id, node.level, node.index, node.name, node.description, node.size, node.method,
                               node.parent, [], list(node.keywords))
     # each passing parent (or the top) collects its withheld children into one chain of "Other (withheld)" nodes

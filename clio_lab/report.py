@@ -120,7 +120,9 @@ def _privacy_html(privacy: dict) -> str:
             f"{'#c0392b' if k == 'failed' or int(k) < auditor.get('min_score', 3) else '#4c78a8'};"
             f"width:{int(200 * v / most)}px'></span> {v}</td></tr>" for k, v in counts.items())
         hist = (f"<p>Privacy auditor ({e(str(auditor.get('model')))}): clusters rated below "
-                f"{auditor.get('min_score')} on the 1-5 scale, or that it could not rate, are withheld.</p>"
+                f"{auditor.get('min_score')} on the 1-5 scale, or that it could not rate, are withheld (a category "
+                f"keeps its place under a neutral name, the clusters under it audited on their own). Released "
+                f"texts by score: {e(json.dumps(auditor.get('histogram_released') or {}))}.</p>"
                 f"<table style='width:auto'><tr><th>score</th><th>clusters</th></tr>{bars}</table>")
     else:
         hist = f"<p>Privacy auditor: off ({e(str(auditor.get('why')))}).</p>"
