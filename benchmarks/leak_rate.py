@@ -57,10 +57,13 @@ def survives(kind: str, value: str, text: str) -> bool:
 
 
 def measure(convs, result) -> dict:
-    frame = result.to_frame()
-    answers = {cid: " ".join(str(frame.loc[i, f]) for f in result.facets.values
-                             if isinstance(frame.loc[i, f], str)) for i, cid in enumerate(frame["id"])}
+    # every answer as written, withheld clusters included (the exports drop those; this counts the stage)
+    answers = {cid: " ".join(v[i] for v in result.facets.values.values() if isinstance(v[i], str))
+               for i, cid in enumerate(result.facets.ids)}
+    answered = {cid for cid, a in answers.items() if a}
     planted = [(c.id, p["kind"], p["value"]) for c in convs for p in c.metadata.get("pii", [])]
+    raw = {c.id: "\n".join(m.content for m in c.messages) for c in convs}
+    control = sum(survives(kind, value, raw[cid]) for cid, kind, value in planted)
     by_kind: dict[str, list[bool]] = {}
     leaky_convs = set()
     for cid, kind, value in planted:
@@ -73,7 +76,8 @@ def measure(convs, result) -> dict:
     texts = [t for _, r in released.iterrows() for t in (r["name"], r["description"], *r["central_summaries"])]
     blob = "\n".join(texts)
     cluster_leaks = sorted({(kind, value) for _, kind, value in planted if survives(kind, value, blob)})
-    return {"planted": len(planted), "facet_leaks": sum(sum(v) for v in by_kind.values()), "by_kind": by_kind,
+    return {"planted": len(planted), "control": control,
+            "planted_answered": sum(cid in answered for cid, _, _ in planted), "facet_leaks": sum(sum(v) for v in by_kind.values()), "by_kind": by_kind,
             "conversations": len(convs), "with_planted": len({p[0] for p in planted}), "leaky": len(leaky_convs),
             "cluster_texts": len(texts), "cluster_leaks": cluster_leaks,
             "released": int((released["level"] == 0).sum()), "privacy": result.privacy()}
@@ -94,19 +98,21 @@ def main() -> None:
         m = measure(convs, result)
         m["seconds"] = time.perf_counter() - start
         rows.append((redact, m))
-    print(f"{args.data}: {len(convs)} conversations, model {llm.model}")
-    print("| pre-LLM redaction | planted values surviving in facet answers | conversations with a surviving value "
+    print(f"{args.data}: {len(convs)} conversations, model {llm.model}; control: the matcher finds "
+          f"{rows[0][1]['control']}/{rows[0][1]['planted']} planted values in the raw conversations")
+    print("| pre-LLM redaction | planted values surviving in facet answers (of those in answered conversations) | conversations with a surviving value "
           "| planted values in released cluster texts | base clusters released | seconds |")
     print("|---|---|---|---|---|---|")
     for redact, m in rows:
-        print(f"| {'on' if redact else 'off'} | {m['facet_leaks']}/{m['planted']} "
-              f"({100 * m['facet_leaks'] / m['planted']:.1f}%) | {m['leaky']}/{m['conversations']} "
+        print(f"| {'on' if redact else 'off'} | {m['facet_leaks']}/{m['planted_answered']} "
+              f"({100 * m['facet_leaks'] / max(m['planted_answered'], 1):.1f}%) | {m['leaky']}/{m['conversations']} "
               f"({100 * m['leaky'] / m['conversations']:.1f}%; {m['with_planted']} hold planted values) "
               f"| {len(m['cluster_leaks'])} in {m['cluster_texts']} texts | {m['released']} | {m['seconds']:.0f} |")
     for redact, m in rows:
         kinds = ", ".join(f"{k} {sum(v)}/{len(v)}" for k, v in sorted(m["by_kind"].items()))
         stages = m["privacy"]["stages"]
-        print(f"\nredaction {'on' if redact else 'off'}: surviving by kind: {kinds}")
+        print(f"\nredaction {'on' if redact else 'off'}: surviving by kind: {kinds} ({m['planted_answered']} planted "
+              f"values are in conversations whose answers did not fail)")
         print(f"  detector, raw conversations: {stages['raw_conversations']['with_pii']}/"
               f"{stages['raw_conversations']['checked']}; facet answers flagged when written: "
               f"{stages['facet_answers']['with_pii_when_written']}/{stages['facet_answers']['checked']}; released "
