@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= local,cluster,privacy,data,server,notebooks,dev
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lab bench lint clean
+.PHONY: setup demo test lab bench lint clean js
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ lab: setup
 
 bench: setup
 	$(BIN)/python benchmarks/throughput.py
+
+# Rebuild the widgets' ES modules (committed under clio_lab/widgets/static/) from js/src with npm's esbuild.
+js:
+	cd js && npm ci --no-audit --no-fund && npm run build
 
 lint: setup
 	$(BIN)/ruff check clio_lab tests benchmarks

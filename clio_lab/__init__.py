@@ -11,6 +11,7 @@ The pipeline is a chain of plain, cached functions, each usable alone in a noteb
     xy = clio_lab.project(X)                                         # step 6: 2-D map (UMAP)
     result = clio_lab.run_pipeline(convs)              # all of the above, in order
     result.save("runs/demo"); run = clio_lab.load_run("runs/demo")
+    clio_lab.explore(run)                              # the linked tree, map and details (Jupyter)
 """
 
 import os as _os
@@ -19,6 +20,7 @@ import os as _os
 _os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from .auditor import audit_clusters  # noqa: E402
 from .cache import Cache, make_key  # noqa: E402
 from .clustering import Clustering, cluster, default_k  # noqa: E402
 from .embeddings import LiteLLMEmbedder, SentenceTransformerEmbedder, embed, get_embedder  # noqa: E402
@@ -28,9 +30,19 @@ from .llm import DEFAULT_LOCAL_MODEL, LLM, PromptLibrary  # noqa: E402
 from .loaders import RecordError, load_conversations  # noqa: E402
 from .naming import ClusterLabels, keyword_labels, label_clusters  # noqa: E402
 from .pipeline import PipelineResult, run_pipeline  # noqa: E402
+from .privacy import apply_thresholds  # noqa: E402
 from .projection import project  # noqa: E402
 from .records import Conversation, LoadReport, Message  # noqa: E402
 from .runs import SavedRun, load_run, save_run  # noqa: E402
+
+
+def explore(run, **kwargs):
+    """Open the linked cluster tree, map and details on a run in Jupyter (see :class:`clio_lab.widgets.Explorer`;
+    needs the ``notebooks`` extra)."""
+    from .widgets import explore as _explore
+
+    return _explore(run, **kwargs)
+
 
 __version__ = "0.1.0"
 
@@ -39,5 +51,5 @@ __all__ = [
     "embed", "get_embedder", "FacetResults", "FacetSpec", "extract_facets", "LLM", "DEFAULT_LOCAL_MODEL",
     "PromptLibrary", "RecordError", "load_conversations", "PipelineResult", "run_pipeline", "Conversation",
     "LoadReport", "Message", "ClusterLabels", "keyword_labels", "label_clusters", "project", "Hierarchy", "build_hierarchy", "level_sizes", "SavedRun", "load_run",
-    "save_run", "__version__",
+    "save_run", "audit_clusters", "apply_thresholds", "explore", "__version__",
 ]
