@@ -64,7 +64,8 @@ class Explorer(W.VBox):
                  else [""] * len(self.frame))
 
         self.tree = ClusterTree(tree=self._tree_nodes(run.hierarchy.to_tree()["children"]))
-        self.map = ClusterMap(height=height)
+        n = len(self.frame)
+        self.map = ClusterMap(height=height, point_size=7 if n < 2_000 else 4 if n < 50_000 else 2)
         self.map.set_points(self.frame[["x", "y"]].to_numpy(), labels=hover)
         self.color_options = [(f"clusters, level {i}" + (" (top)" if i == self.n_levels - 1 else " (base)" if i == 0
                                                           else ""), f"level_{i}") for i in range(self.n_levels)]
@@ -75,8 +76,9 @@ class Explorer(W.VBox):
             raise ValueError(f"color_by must be one of {[v for _, v in self.color_options]}, not {default!r}")
         self.color = W.Dropdown(options=self.color_options, value=default, description="Colour by",
                                 layout=W.Layout(width="340px"))
-        self.details = W.HTML(layout=W.Layout(width="300px", max_height=f"{height + 80}px", overflow="auto"))
-        self.tree.layout = W.Layout(width="300px")
+        self.details = W.HTML(layout=W.Layout(width="320px", max_height=f"{height + 80}px", overflow="auto"))
+        self.details.add_class("clio-details")
+        self.tree.layout = W.Layout(width="300px", flex="none")
         self.map.layout = W.Layout(flex="1 1 auto", min_width="300px")
 
         self.color.observe(lambda change: self._recolour(change["new"]), names="value")
@@ -102,7 +104,10 @@ class Explorer(W.VBox):
         if col.map(lambda v: isinstance(v, list | dict | np.ndarray)).any():
             return False
         n = col.nunique(dropna=True)
-        return n >= 1 and (n <= 40 or col.dtype.kind in "if")
+        if col.dtype.kind in "if":
+            return n >= 1
+        # text: a few repeated values (a language, a topic), not one free-text answer per conversation
+        return 1 <= n <= min(40, max(2, len(col) // 2))
 
     def members(self, node_id: str) -> np.ndarray:
         """Indices of the map's points that belong to node ``node_id``."""
@@ -151,8 +156,18 @@ class Explorer(W.VBox):
         return f"<div style='margin:6px 0'><b style='font-size:12px'>{html.escape(title)}</b>{rows}</div>"
 
     def _facet_bars(self, sub) -> str:
-        cols = [v for _, v in self.color_options if not v.startswith("level_")]
-        return "".join(self._bars(sub[c], c) for c in cols if sub[c].nunique(dropna=True) <= 40)
+        import pandas as pd
+
+        out = []
+        for c in [v for _, v in self.color_options if not v.startswith("level_")]:
+            col = sub[c]
+            if col.dtype.kind in "if" and col.nunique(dropna=True) > MAX_CATEGORIES_FOR_BARS:
+                # numbers: five ranges over the whole run, so that two selections compare
+                edges = np.unique(np.quantile(self.frame[c].dropna().astype(float), np.linspace(0, 1, 6)))
+                col = pd.cut(col.astype(float), edges, include_lowest=True).map(
+                    lambda iv: f"{iv.left:.4g} – {iv.right:.4g}" if iv == iv else None)
+            out.append(self._bars(col, c))
+        return "".join(out)
 
     def _show_node(self, node_id: str, idx: np.ndarray) -> None:
         row = self.clusters.loc[node_id]

@@ -1,0 +1,189 @@
+"""The Explorer in a real browser: JupyterLab on 127.0.0.1, Debian's Chromium driven by Playwright.
+
+A notebook builds an Explorer on a small saved run (fake model, fake embedder) whose names and summaries
+carry markup. The test checks that the tree shows the run's cluster names, that clicking a node highlights
+its points (the map's pixels change) and fills the details panel, that colouring by a facet changes the
+colours and the legend, and that no markup runs. Screenshots go to $CLIO_LAB_SCREENSHOTS (default: the
+test's temporary folder). ``.ci/run`` installs Chromium with apt-get when it is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("anywidget")
+playwright = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = os.environ.get("CLIO_LAB_CHROMIUM", "/usr/bin/chromium")
+XSS_NAME = "<img src=x onerror=\"window.__xss=1\">"
+XSS_SUMMARY = "<script>window.__xss2=1</script>"
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _make_run(folder: Path, fake_embedder, demo_convs) -> dict:
+    import clio_lab
+    from clio_lab import LLM
+
+    res = clio_lab.run_pipeline(demo_convs, llm=LLM(model="fake/m", prompt_style="completion"),
+                                embedder=fake_embedder, cache=folder / "cache", k=5, min_conversations=None,
+                                min_users=None, progress=False)
+    base = res.hierarchy.level(0)[0]
+    base.name = XSS_NAME  # markup as data: must show as text, never run
+    # a point that no other point covers (equal texts get equal fake embeddings) carries a markup summary
+    d = np.linalg.norm(res.coords[:, None] - res.coords[None], axis=-1) + np.eye(len(res.coords)) * 1e9
+    lone = int(np.argmax(d.min(axis=1)))
+    res.facets.values["request"][lone] = XSS_SUMMARY
+    res.save(folder / "run")
+    return {"top": [n.name for n in res.hierarchy.top], "base": base.name, "lone": lone}
+
+
+def _notebook(path: Path, run_dir: Path) -> None:
+    cells = [
+        "import clio_lab\n"
+        f"ex = clio_lab.explore({str(run_dir)!r}, height=420)\n"
+        "ex",
+    ]
+    nb = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": c}
+                    for c in cells],
+          "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(nb), encoding="utf-8")
+
+
+@pytest.fixture
+def lab(tmp_path, fake_llm, fake_embedder, demo_convs):
+    info = _make_run(tmp_path, fake_embedder, demo_convs)
+    _notebook(tmp_path / "explore.ipynb", tmp_path / "run")
+    port, token = _free_port(), "clio-test-token"
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
+         "--ServerApp.disable_check_xsrf=True", "--allow-root", "--LabApp.news_url=", "--LabServerApp.extension_manager=readonly"],
+        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "w"))
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError((tmp_path / "lab.log").read_text()[-3000:]) from None
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("JupyterLab did not start within 90 s: " + (tmp_path / "lab.log").read_text()[-3000:])
+    yield {"url": f"{base}/lab/tree/explore.ipynb?token={token}", **info}
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _shots(tmp_path: Path) -> Path:
+    out = Path(os.environ.get("CLIO_LAB_SCREENSHOTS") or tmp_path / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def test_explorer_in_jupyterlab(lab, tmp_path):
+    shots = _shots(tmp_path)
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--no-first-run", "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(lab["url"])
+        page.wait_for_selector(".jp-Notebook", timeout=120_000)
+        # a cell run before the kernel has connected is dropped: wait for it, and run again if nothing shows
+        page.wait_for_function("() => /Idle/.test(document.querySelector('.jp-StatusBar-Widget, #jp-main-statusbar')"
+                               "?.textContent || '')", timeout=120_000)
+        for attempt in range(3):
+            page.locator(".jp-Cell").first.click()
+            page.keyboard.press("Shift+Enter")
+            try:
+                page.wait_for_selector(".clio-tree-row", timeout=60_000)
+                break
+            except playwright.TimeoutError:
+                page.screenshot(path=str(shots / f"explorer_not_shown_{attempt}.png"), full_page=True)
+                if attempt == 2:
+                    raise
+        page.wait_for_selector(".clio-map[data-first-draw-ms]", timeout=60_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(shots / "explorer.png"), full_page=True)
+
+        # the tree shows the run's top-level names
+        rows = page.locator(".clio-tree-row .clio-tree-name")
+        shown = rows.all_text_contents()
+        assert set(lab["top"]) <= set(shown), (lab["top"], shown)
+
+        # clicking a node selects it, fills the details panel and highlights its points
+        canvas = page.locator(".clio-map-canvas")
+        before = canvas.screenshot()
+        target = lab["top"][0]
+        page.locator(".clio-tree-row", has_text=target).first.click()
+        page.wait_for_selector(".clio-tree-row.selected")
+        details = page.locator(".widget-html-content").filter(has_text="Privacy:")
+        details.wait_for(timeout=30_000)
+        assert target in details.inner_text()
+        page.wait_for_timeout(500)
+        after = canvas.screenshot()
+        assert after != before, "selecting a node did not change the map"
+        page.screenshot(path=str(shots / "explorer_node_selected.png"), full_page=True)
+
+        # colouring by a facet changes the colours and the legend
+        page.locator(".widget-dropdown select").select_option(label="facet: meta_language")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.clio-map-legend-label')].some(e => e.textContent === 'English')",
+            timeout=30_000)
+        page.wait_for_timeout(500)
+        recoloured = canvas.screenshot()
+        assert recoloured != after, "colouring by a facet did not change the map"
+        page.screenshot(path=str(shots / "explorer_by_language.png"), full_page=True)
+
+        # hovering a point shows its summary, as text (this one's summary is markup)
+        box = canvas.bounding_box()
+        px, py = page.evaluate("i => document.querySelector('.clio-map').__clioPlot.getScreenPosition(i)",
+                               lab["lone"])
+        page.mouse.move(box["x"] + px, box["y"] + py)
+        tip = page.locator(".clio-map-tip")
+        tip.wait_for(state="visible", timeout=10_000)
+        assert tip.text_content() == XSS_SUMMARY
+        page.screenshot(path=str(shots / "explorer_hover.png"), full_page=True)
+
+        # markup in a name and in a summary is shown as text and never runs
+        page.locator(".clio-tree-row").first.locator(".clio-tree-toggle").click()  # open the first top node
+        page.locator(".clio-tree-search").fill("onerror")
+        page.wait_for_timeout(300)
+        names = page.locator(".clio-tree-row .clio-tree-name").all_text_contents()
+        assert XSS_NAME in names, names
+        assert page.locator(".clio-tree img, .clio-map-tip script, .clio-details script").count() == 0
+        assert page.evaluate("() => window.__xss === undefined && window.__xss2 === undefined")
+        page.screenshot(path=str(shots / "explorer_markup_as_text.png"), full_page=True)
+        assert not [e for e in errors if "clio" in e.lower()], errors
+        browser.close()
+    if os.environ.get("CLIO_LAB_SCREENSHOTS"):
+        shutil.copy(tmp_path / "lab.log", shots / "lab.log")
