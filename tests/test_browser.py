@@ -9,14 +9,8 @@ test's temporary folder). ``.ci/run`` installs Chromium with apt-get when it is 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +19,12 @@ import pytest
 pytest.importorskip("anywidget")
 playwright = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = os.environ.get("CLIO_LAB_CHROMIUM", "/usr/bin/chromium")
+from clio_lab.widgets.lab import CHROMIUM, CHROMIUM_ARGS, open_notebook, run_cell, running_lab, write_notebook  # noqa: E402
+
 XSS_NAME = "<img src=x onerror=\"window.__xss=1\">"
 XSS_SUMMARY = "<script>window.__xss2=1</script>"
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _make_run(folder: Path, fake_embedder, demo_convs) -> dict:
@@ -52,52 +41,16 @@ def _make_run(folder: Path, fake_embedder, demo_convs) -> dict:
     lone = int(np.argmax(d.min(axis=1)))
     res.facets.values["request"][lone] = XSS_SUMMARY
     res.save(folder / "run")
-    return {"top": [n.name for n in res.hierarchy.top], "base": base.name, "lone": lone}
-
-
-def _notebook(path: Path, run_dir: Path) -> None:
-    cells = [
-        "import clio_lab\n"
-        f"ex = clio_lab.explore({str(run_dir)!r}, height=420)\n"
-        "ex",
-    ]
-    nb = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": c}
-                    for c in cells],
-          "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    path.write_text(json.dumps(nb), encoding="utf-8")
+    return {"top": [n.name for n in res.hierarchy.top], "base_name": base.name, "lone": lone}
 
 
 @pytest.fixture
 def lab(tmp_path, fake_llm, fake_embedder, demo_convs):
     info = _make_run(tmp_path, fake_embedder, demo_convs)
-    _notebook(tmp_path / "explore.ipynb", tmp_path / "run")
-    port, token = _free_port(), "clio-test-token"
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
-         "--ServerApp.disable_check_xsrf=True", "--allow-root", "--LabApp.news_url=", "--LabServerApp.extension_manager=readonly"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "w"))
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError((tmp_path / "lab.log").read_text()[-3000:]) from None
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("JupyterLab did not start within 90 s: " + (tmp_path / "lab.log").read_text()[-3000:])
-    yield {"url": f"{base}/lab/tree/explore.ipynb?token={token}", **info}
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    write_notebook(tmp_path / "explore.ipynb", [
+        f"import clio_lab\nex = clio_lab.explore({str(tmp_path / 'run')!r}, height=420)\nex"])
+    with running_lab(tmp_path) as server:
+        yield {**server, **info}
 
 
 def _shots(tmp_path: Path) -> Path:
@@ -109,28 +62,12 @@ def _shots(tmp_path: Path) -> Path:
 def test_explorer_in_jupyterlab(lab, tmp_path):
     shots = _shots(tmp_path)
     with playwright.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(lab["url"])
-        page.wait_for_selector(".jp-Notebook", timeout=120_000)
-        # a cell run before the kernel has connected is dropped: wait for it, and run again if nothing shows
-        page.wait_for_function("() => /Idle/.test(document.querySelector('.jp-StatusBar-Widget, #jp-main-statusbar')"
-                               "?.textContent || '')", timeout=120_000)
-        for attempt in range(3):
-            page.locator(".jp-Cell").first.click()
-            page.keyboard.press("Shift+Enter")
-            try:
-                page.wait_for_selector(".clio-tree-row", timeout=60_000)
-                break
-            except playwright.TimeoutError:
-                page.screenshot(path=str(shots / f"explorer_not_shown_{attempt}.png"), full_page=True)
-                if attempt == 2:
-                    raise
+        open_notebook(page, lab, "explore.ipynb")
+        run_cell(page, 0, ".clio-tree-row", screenshot=shots / "explorer_not_shown.png")
         page.wait_for_selector(".clio-map[data-first-draw-ms]", timeout=60_000)
         page.wait_for_timeout(500)
         page.screenshot(path=str(shots / "explorer.png"), full_page=True)
@@ -186,4 +123,4 @@ def test_explorer_in_jupyterlab(lab, tmp_path):
         assert not [e for e in errors if "clio" in e.lower()], errors
         browser.close()
     if os.environ.get("CLIO_LAB_SCREENSHOTS"):
-        shutil.copy(tmp_path / "lab.log", shots / "lab.log")
+        shutil.copy(lab["log"], shots / "lab.log")

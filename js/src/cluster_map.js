@@ -80,7 +80,10 @@ function render({ model, el: root }) {
 
   async function init() {
     const { width } = frame.getBoundingClientRect();
+    const data = points();
     plot = createScatterplot({
+      // above 50,000 points: square points, no alpha blending (regl-scatterplot's fast path)
+      performanceMode: nPoints > 50000,
       canvas,
       width: Math.max(width, 100),
       height: model.get("height"),
@@ -118,7 +121,7 @@ function render({ model, el: root }) {
     });
     // tests and the benchmark reach the plot here (screen positions of points, redraw timing)
     Object.defineProperty(root, "__clioPlot", { value: plot, configurable: true });
-    await plot.draw(points(), { zDataType: "categorical" });
+    await plot.draw(data, { zDataType: "categorical" });
     root.dataset.firstDrawMs = String(Math.round(performance.now() - started));
     applyHighlight();
     drawLegend();
