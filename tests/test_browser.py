@@ -3,7 +3,8 @@
 A notebook builds an Explorer on a small saved run (fake model, fake embedder) whose names and summaries
 carry markup. The test checks that the tree shows the run's cluster names, that clicking a node highlights
 its points (the map's pixels change) and fills the details panel, that colouring by a facet changes the
-colours and the legend, and that no markup runs. Screenshots go to $CLIO_LAB_SCREENSHOTS (default: the
+colours and the legend, that hovering shows a summary and clicking or lassoing points reaches Python, and
+that no markup runs. Screenshots go to $CLIO_LAB_SCREENSHOTS (default: the
 test's temporary folder). ``.ci/run`` installs Chromium with apt-get when it is missing.
 """
 
@@ -110,6 +111,18 @@ def test_explorer_in_jupyterlab(lab, tmp_path):
         tip.wait_for(state="visible", timeout=10_000)
         assert tip.text_content() == XSS_SUMMARY
         page.screenshot(path=str(shots / "explorer_hover.png"), full_page=True)
+        # clicking it selects it: the selection reaches Python, which fills the details with its breakdown
+        page.mouse.click(box["x"] + px, box["y"] + py)
+        page.locator(".widget-html-content").filter(has_text="1 selected conversations").wait_for(timeout=30_000)
+        # a lasso over the whole view selects every point, and the selection reaches Python. (Drawn with
+        # regl-scatterplot's lassoSelect: Playwright's shift + drag did not start its lasso in headless Chromium.)
+        page.evaluate("() => document.querySelector('.clio-map').__clioPlot.lassoSelect("
+                      "[[-1.2, -1.2], [1.2, -1.2], [1.2, 1.2], [-1.2, 1.2]], { isGl: true })")
+        page.screenshot(path=str(shots / "explorer_lasso.png"), full_page=True)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.widget-html-content')].some(e => {"
+            "  const m = e.textContent.match(/(\\d+) selected conversations/); return m && +m[1] > 1; })",
+            timeout=30_000)
 
         # markup in a name and in a summary is shown as text and never runs
         page.locator(".clio-tree-row").first.locator(".clio-tree-toggle").click()  # open the first top node
