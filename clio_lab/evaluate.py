@@ -72,3 +72,99 @@ def reconstruction_accuracy(truth: Sequence[Any], labels: Sequence[Any],
         out["by_group"] = {g: {"accuracy": float(correct[groups == g].mean()), "n": int((groups == g).sum())}
                            for g in sorted(set(groups.tolist()))}
     return out
+
+
+# ------------------------------------------------------------------------------------------ PII leak rate
+# words too common to identify anyone on their own, when a planted address or employer is split into parts
+_COMMON_PARTS = {"street", "road", "avenue", "rue", "des", "del", "calle", "rua", "das", "lane", "springfield", "the",
+                 "and", "gmbh", "ltd", "inc", "group", "services", "solutions", "systems", "labs", "company"}
+
+
+def planted_parts(kind: str, value: str) -> list[str]:
+    """Distinctive pieces of a planted personal detail that would point to it on their own: a name's words of
+    4+ letters, an address's or employer's uncommon words, an e-mail's local part.
+
+    Example:
+        >>> planted_parts("name", "Elena Lindqvist")
+        ['Elena', 'Lindqvist']
+    """
+    import re
+
+    if kind == "name":
+        return [w for w in value.split() if len(w) >= 4]
+    if kind in ("address", "employer"):
+        return [w for w in re.findall(r"[A-Za-zÀ-ÿ]{4,}", value.split(",")[0]) if w.lower() not in _COMMON_PARTS]
+    if kind == "email":
+        return [value.split("@")[0]]
+    return []
+
+
+def survives(kind: str, value: str, text: str) -> bool:
+    """Whether a planted value survives into ``text``: the value itself (any case), its digits (6 or more) as
+    one run of the text's digits, or one of its :func:`planted_parts` as a word.
+
+    Example:
+        >>> survives("phone", "+1 555 0191 4088", "call 1-555-0191-4088 today")
+        True
+        >>> survives("name", "James Schulz", "help a user write a letter")
+        False
+    """
+    import re
+
+    low = text.lower()
+    if value.lower() in low:
+        return True
+    digits = re.sub(r"\D", "", value)
+    if len(digits) >= 6 and digits in re.sub(r"\D", "", text):
+        return True
+    return any(re.search(rf"\b{re.escape(p.lower())}\b", low) for p in planted_parts(kind, value))
+
+
+def leak_rates(conversations: Sequence[Any], result: Any) -> dict[str, Any]:
+    """How many planted personal details (``metadata["pii"]``: ``kind`` and ``value`` per span, as the bundled
+    and synthetic corpora carry) survive each stage of a run.
+
+    - ``raw``: found in the conversations themselves (a control of the matcher; should be all of them);
+    - ``facet_answers``: in each conversation's own answers, every text facet, as written (withheld clusters
+      included); counted over the values whose conversation has at least one answer;
+    - ``released_cluster_texts``: names, descriptions and central summaries of every cluster the run shows,
+      against every planted value of the corpus.
+
+    Example:
+        >>> leak_rates(convs, result)["facet_answers"]["share"]  # doctest: +SKIP
+        0.0
+    """
+    answers = {cid: " ".join(v[i] for v in result.facets.values.values() if isinstance(v[i], str))
+               for i, cid in enumerate(result.facets.ids)}
+    planted = [(c.id, p["kind"], p["value"]) for c in conversations for p in c.metadata.get("pii", [])]
+    raw = {c.id: "\n".join(m.content for m in c.messages) for c in conversations}
+    by_kind: dict[str, list[int]] = {}
+    leaky: set[str] = set()
+    answered = [(cid, kind, value) for cid, kind, value in planted if answers.get(cid)]
+    for cid, kind, value in answered:
+        hit = survives(kind, value, answers[cid])
+        counts = by_kind.setdefault(kind, [0, 0])
+        counts[0] += hit
+        counts[1] += 1
+        if hit:
+            leaky.add(cid)
+    clusters = result.clusters_frame()
+    shown = clusters[~clusters["method"].str.startswith("withheld")]
+    texts = [t for _, r in shown.iterrows() for t in (r["name"], r["description"], *r["central_summaries"])]
+    blob = "\n".join(texts)
+    cluster_leaks = sorted({(kind, value) for _, kind, value in planted if survives(kind, value, blob)})
+
+    def share(k: int, n: int) -> float | None:
+        return round(k / n, 4) if n else None
+
+    found_raw = sum(survives(kind, value, raw[cid]) for cid, kind, value in planted)
+    n_leaks = sum(k for k, _ in by_kind.values())
+    return {
+        "planted": len(planted), "conversations_with_planted": len({p[0] for p in planted}),
+        "raw": {"found": found_raw, "share": share(found_raw, len(planted))},
+        "facet_answers": {"values": len(answered), "surviving": n_leaks, "share": share(n_leaks, len(answered)),
+                          "conversations_with_a_surviving_value": len(leaky),
+                          "by_kind": {k: {"surviving": v[0], "values": v[1]} for k, v in sorted(by_kind.items())}},
+        "released_cluster_texts": {"texts": len(texts), "surviving": len(cluster_leaks),
+                                   "kinds": sorted({k for k, _ in cluster_leaks})},
+    }

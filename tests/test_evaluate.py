@@ -27,3 +27,26 @@ def test_reconstruction_accuracy_assigns_each_cluster_its_majority_category():
     assert r["by_group"] == {"en": {"accuracy": 1.0, "n": 5}, "de": {"accuracy": 0.6, "n": 5}}  # 7 and 9 wrong
     # finer clusters than categories are not penalised: that is what "assigned" means in the paper
     assert reconstruction_accuracy(truth, list(range(10)))["accuracy"] == 1.0
+
+
+def test_leak_rates_count_planted_values_per_stage_and_the_pii_check_removes_them(tmp_path, fake_llm, fake_embedder):
+    import clio_lab
+    from clio_lab import LLM
+    from clio_lab.evaluate import leak_rates, survives
+
+    assert survives("id_number", "558-21-2318", "id 558212318") and not survives("email", "a.b@x.org", "a letter")
+    email = "dana.whitfield@example.com"  # the address the fake model plants in its answers
+    convs = [clio_lab.Conversation(id=str(i), user_id=f"u{i}", messages=[clio_lab.Message(
+        role="user", content=f"please fix my python loop number {i}, mail {email}")],
+        metadata={"pii": [{"kind": "email", "value": email}]}) for i in range(12)]
+    kw = dict(llm=LLM(model="fake/m", prompt_style="completion"), embedder=fake_embedder, k=2, audit=False,
+              min_conversations=None, min_users=None, naming="keywords", progress=False)
+    fake_llm.leak_first = 100
+    leaky = leak_rates(convs, clio_lab.run_pipeline(convs, cache=tmp_path / "a", pii=False, **kw))
+    assert leaky["raw"] == {"found": 12, "share": 1.0}
+    assert leaky["facet_answers"]["surviving"] == 12 and leaky["facet_answers"]["share"] == 1.0
+    assert leaky["released_cluster_texts"]["surviving"] == 1  # the same address in the central summaries
+    fake_llm.reset()
+    fake_llm.leak_first = 100
+    checked = leak_rates(convs, clio_lab.run_pipeline(convs, cache=tmp_path / "b", pii=True, **kw))
+    assert checked["facet_answers"]["surviving"] == 0 and checked["released_cluster_texts"]["surviving"] == 0
