@@ -40,6 +40,29 @@ def cluster_scores(truth: Sequence[Any], labels: Sequence[Any]) -> dict[str, flo
     }
 
 
+def scores_by_level(tree: Any, truth: Sequence[Any]) -> Any:
+    """ACC, NMI, ARI and V-measure of every level of a hierarchy (a :class:`~clio_lab.hierarchy.Hierarchy`,
+    e.g. ``result.hierarchy``) against one ground truth (e.g. the known top categories), plus each level's
+    cluster count: where in the tree the known structure is recovered best. Conversations in withheld or
+    unclustered nodes keep their node's label (one group each), so nothing is dropped from the score.
+
+    Returns a DataFrame with one row per level (0 = base clusters).
+
+    Example:
+        >>> scores_by_level(result.hierarchy, [c.metadata["topic"] for c in convs])  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    truth = list(truth)
+    if len(truth) != len(tree.base_labels):
+        raise ValueError(f"truth ({len(truth)}) must align with the tree's conversations ({len(tree.base_labels)})")
+    rows = []
+    for lvl in range(tree.n_levels):
+        labels = tree.labels_at(lvl)
+        rows.append({"level": lvl, "clusters": len(set(labels.tolist())), **cluster_scores(truth, labels)})
+    return pd.DataFrame(rows)
+
+
 def reconstruction_accuracy(truth: Sequence[Any], labels: Sequence[Any],
                             groups: Sequence[Any] | None = None) -> dict[str, Any]:
     """Clio's supervised reconstruction accuracy (section 4.1): each base cluster is assigned the known

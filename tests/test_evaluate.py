@@ -50,3 +50,21 @@ def test_leak_rates_count_planted_values_per_stage_and_the_pii_check_removes_the
     fake_llm.leak_first = 100
     checked = leak_rates(convs, clio_lab.run_pipeline(convs, cache=tmp_path / "b", pii=True, **kw))
     assert checked["facet_answers"]["surviving"] == 0 and checked["released_cluster_texts"]["surviving"] == 0
+
+
+def test_scores_by_level_score_every_level_of_a_tree():
+    import numpy as np
+
+    from clio_lab.evaluate import scores_by_level
+    from clio_lab.hierarchy import Hierarchy, Node
+
+    nodes = {"0.0": Node("0.0", 0, 0, "a1", "", 2, "llm", "1.0"), "0.1": Node("0.1", 0, 1, "a2", "", 2, "llm", "1.0"),
+             "0.2": Node("0.2", 0, 2, "b", "", 2, "llm", "1.1"),
+             "1.0": Node("1.0", 1, 0, "A", "", 4, "llm", None, ["0.0", "0.1"]),
+             "1.1": Node("1.1", 1, 1, "B", "", 2, "llm", None, ["0.2"])}
+    tree = Hierarchy(nodes, np.array([0, 0, 1, 1, 2, 2]))
+    df = scores_by_level(tree, ["a", "a", "a", "a", "b", "b"])
+    assert df["clusters"].tolist() == [3, 2] and df["level"].tolist() == [0, 1]
+    assert df.loc[1, "acc"] == 1.0 and df.loc[1, "nmi"] == 1.0 and df.loc[0, "acc"] < 1.0
+    with pytest.raises(ValueError, match="align"):
+        scores_by_level(tree, ["a"])
