@@ -143,6 +143,9 @@ class Cache:
     def __contains__(self, key: str) -> bool:
         return key in self._dc or ("npy:" + key) in self._dc
 
+    def __bool__(self) -> bool:  # an empty cache is still a cache (``if cache:`` must not turn it off)
+        return True
+
     def __len__(self) -> int:
         return len(self._dc)
 

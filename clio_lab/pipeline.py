@@ -340,7 +340,7 @@ def run_pipeline(
         from .pii import PIIDetector, redact_conversations
 
         t = time.perf_counter()
-        conversations, input_redaction = redact_conversations(conversations, detector or PIIDetector())
+        conversations, input_redaction = redact_conversations(conversations, detector or PIIDetector(), cache=store)
         timings["redact_input"] = time.perf_counter() - t
     calls0, hits0 = COUNTER.calls, COUNTER.cache_hits
 
@@ -415,7 +415,7 @@ def run_pipeline(
               "pii_check": detector.get_params() if detector is not None else None, "redact_input": redact_input,
               "thresholds": {"min_conversations": min_conversations, "min_users": min_users},
               "audit": audited is not None, "min_audit_score": min_audit_score, "audit_off_reason": audit_off,
-              "show_raw": bool(show_raw), "cache": str(store.directory) if store else None}
+              "show_raw": bool(show_raw), "cache": str(store.directory) if store is not None else None}
     llm_stats = {"facets": fac.stats}
     if names:
         llm_stats["naming"] = names.stats

@@ -146,3 +146,30 @@ def test_input_redaction_hides_details_from_every_model_call(tmp_path, fake_llm,
     assert red["conversations_with_pii"] == 12 and red["findings_by_kind"]["EMAIL_ADDRESS"] >= 1
     assert res.config["redact_input"] is True
     assert convs[0].messages[0].content != res.conversations[0].messages[0].content  # the caller's data untouched
+
+
+def test_input_redaction_is_cached_per_message(tmp_path, detector, demo_convs):
+    from dataclasses import dataclass
+
+    from clio_lab import Cache
+    from clio_lab.pii import redact_conversations
+
+    @dataclass
+    class Counting(PIIDetector):
+        calls: int = 0
+
+        def redact(self, text):
+            self.calls += 1
+            return super().redact(text)
+
+    counting = Counting()
+    store = Cache(tmp_path)
+    first, counts = redact_conversations(demo_convs, counting, cache=store)
+    n = counting.calls
+    # each distinct message text is redacted once (the corpus repeats assistant replies)
+    assert n == len({m.content for c in demo_convs for m in c.messages}) and counts["conversations_with_pii"] > 0
+    again, counts_again = redact_conversations(demo_convs, counting, cache=store)
+    assert counting.calls == n and counts_again == counts  # nothing redacted twice
+    assert [c.messages for c in again] == [c.messages for c in first]
+    uncached, _ = redact_conversations(demo_convs, detector)
+    assert [c.messages for c in uncached] == [c.messages for c in first]
