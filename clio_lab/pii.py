@@ -280,6 +280,36 @@ def pii_counts(outcomes: Iterable[Any], checked: bool = True) -> dict[str, int]:
     return {"checked": ok if checked else 0, "reasked_for_pii": flagged, "redacted": redacted}
 
 
+REDACTION_VERSION = 1
+
+
+def _redaction(text: str, detector: PIIDetector, cache: Any, params: dict[str, Any] | None) -> tuple[str, list[str]]:
+    """A message's redacted text and the kinds found in it, cached (with a ``cache``) under its text and the
+    detector's settings; the redacted text is stored only when something was found. Shared by the pre-LLM
+    redaction and the raw scan, so a corpus is read by the detector once."""
+    from .cache import make_key
+
+    key = make_key(step="pii_redact", version=REDACTION_VERSION, detector=params, text=text) \
+        if cache is not None else None
+    hit = cache.get(key) if key is not None else None
+    if hit is None:
+        red = detector.redact(text)
+        hit = {"kinds": [f.entity for f in red.findings], "text": red.text if red.changed else None}
+        if key is not None:
+            cache.set(key, hit)
+    return hit["text"] or text, hit["kinds"]
+
+
+def _tally(kinds_per_conversation: Iterable[list[str]]) -> tuple[int, dict[str, int]]:
+    """Conversations with any finding, and findings by kind."""
+    flagged, by_kind = 0, {}
+    for kinds in kinds_per_conversation:
+        flagged += bool(kinds)
+        for kind in kinds:
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+    return flagged, dict(sorted(by_kind.items()))
+
+
 def redact_conversations(conversations: Sequence[Any], detector: PIIDetector, *,
                          cache: Any = None) -> tuple[list[Any], dict[str, Any]]:
     """Copies of the conversations with personal details redacted in every message, before any model sees
@@ -287,65 +317,37 @@ def redact_conversations(conversations: Sequence[Any], detector: PIIDetector, *,
     (user ids feed the aggregation thresholds and never reach a model). With a ``cache``, each message's
     redaction is kept under its text and the detector's settings (the detector reads about 65 messages a
     second on 2 cores, so a re-run of a large corpus would otherwise pay for it again)."""
-    from .cache import make_key
-
     params = detector.get_params() if cache is not None else None
-    out, flagged, by_kind = [], 0, {}
+    out, found = [], []
     for conv in conversations:
-        messages, found = [], False
-        for m in conv.messages:
-            key = make_key(step="redact", version=SCAN_VERSION, detector=params, text=m.content) if cache is not None else None
-            hit = cache.get(key) if key is not None else None
-            if hit is None:
-                red = detector.redact(m.content)
-                hit = {"text": red.text, "kinds": [f.entity for f in red.findings]}
-                if key is not None:
-                    cache.set(key, hit)
-            for kind in hit["kinds"]:
-                by_kind[kind] = by_kind.get(kind, 0) + 1
-            found = found or bool(hit["kinds"])
-            messages.append(m.model_copy(update={"content": hit["text"]}) if hit["kinds"] else m)
-        flagged += found
-        out.append(conv.model_copy(update={"messages": messages}) if found else conv)
-    return out, {"conversations": len(out), "conversations_with_pii": flagged,
-                 "findings_by_kind": dict(sorted(by_kind.items()))}
-
-
-SCAN_VERSION = 1
+        reds = [_redaction(m.content, detector, cache, params) for m in conv.messages]
+        found.append([k for _, kinds in reds for k in kinds])
+        if found[-1]:
+            conv = conv.model_copy(update={"messages": [m.model_copy(update={"content": text}) if kinds else m
+                                                        for m, (text, kinds) in zip(conv.messages, reds, strict=True)]})
+        out.append(conv)
+    flagged, by_kind = _tally(found)
+    return out, {"conversations": len(out), "conversations_with_pii": flagged, "findings_by_kind": by_kind}
 
 
 def scan_conversations(conversations: Sequence[Any], detector: PIIDetector, *, cache: Any = None,
                        sample: int | None = 1000, random_state: int = 0) -> dict[str, Any]:
     """How many raw conversations hold detected personal details (the privacy report's first stage).
 
-    Every message is checked; findings are cached per conversation (kinds only, never values). Above
-    ``sample`` conversations a seeded random sample is checked (the detector reads about 65 messages a
-    second on 2 CPU cores) and the share is an estimate; ``sample=None`` checks them all.
+    Every message is checked; findings are cached per message (kinds only, and the redacted text where
+    something was found; the same entries serve :func:`redact_conversations`). Above ``sample`` conversations
+    a seeded random sample is checked (the detector reads about 65 messages a second on 2 CPU cores) and the
+    share is an estimate; ``sample=None`` checks them all.
     """
     import random
-
-    from .cache import make_key
 
     idx = list(range(len(conversations)))
     if sample is not None and len(idx) > sample:
         idx = sorted(random.Random(random_state).sample(idx, sample))
-    params = detector.get_params()
-    flagged, by_kind = 0, {}
-    for i in idx:
-        conv = conversations[i]
-        key = make_key(step="pii_scan", version=SCAN_VERSION, detector=params,
-                       messages=[[m.role, m.content] for m in conv.messages])
-        kinds = cache.get(key) if cache is not None else None
-        if kinds is None:
-            kinds = {}
-            for m in conv.messages:
-                for f in detector.find(m.content):
-                    kinds[f.entity] = kinds.get(f.entity, 0) + 1
-            if cache is not None:
-                cache.set(key, kinds)
-        flagged += bool(kinds)
-        for kind, count in kinds.items():
-            by_kind[kind] = by_kind.get(kind, 0) + count
+    params = detector.get_params() if cache is not None else None
+    found = [[kind for m in conversations[i].messages for kind in _redaction(m.content, detector, cache, params)[1]]
+             for i in idx]
+    flagged, by_kind = _tally(found)
     return {"conversations": len(conversations), "checked": len(idx), "sampled": len(idx) < len(conversations),
             "with_pii": flagged, "share": round(flagged / len(idx), 4) if idx else None,
-            "findings_by_kind": dict(sorted(by_kind.items()))}
+            "findings_by_kind": by_kind}
