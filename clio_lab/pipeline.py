@@ -22,7 +22,13 @@ from .facets import FacetResults, extract_facets, user_text
 from .hierarchy import Hierarchy, build_hierarchy, check_levels
 from .llm.client import LLM, CallStats
 from .naming import ClusterLabels, central_texts, label_clusters
-from .privacy import DEFAULT_MIN_CONVERSATIONS, DEFAULT_MIN_USERS, apply_thresholds, is_withheld
+from .privacy import (
+    DEFAULT_MIN_CONVERSATIONS,
+    DEFAULT_MIN_USERS,
+    apply_thresholds,
+    is_withheld,
+    threshold_reasons,
+)
 from .projection import project
 from .records import Conversation, LoadReport
 
@@ -378,17 +384,17 @@ def run_pipeline(
     full_tree = tree
     users = [c.user_id for c in conversations]
     gate = dict(min_conversations=min_conversations or 1, min_users=min_users or 1)
-    tree, thr = apply_thresholds(full_tree, users, **gate)
     audited = None
     audit_off = None if (audit is True or (audit == "auto" and naming)) else \
         ("turned off (audit=False)" if audit is False else "no cluster names in this run")
-    if audit_off is None:
+    if audit_off is None:  # only clusters that pass the thresholds are shown, so only they are audited
         t = time.perf_counter()
-        audited = audit_clusters(full_tree, nodes=[nid for nid in tree.nodes if nid in full_tree.nodes],
+        below = threshold_reasons(full_tree, users, **gate)
+        audited = audit_clusters(full_tree, nodes=[nid for nid in full_tree.nodes if nid not in below],
                                  min_score=min_audit_score, llm=model, cache=store, prompts=prompts,
                                  random_state=random_state, embedder=emb, progress=progress)
-        tree, thr = apply_thresholds(full_tree, users, **gate, audit=audited)
         timings["audit"] = time.perf_counter() - t
+    tree, thr = apply_thresholds(full_tree, users, **gate, audit=audited)
     raw_pii = released_pii = None
     if detector is not None:
         from .pii import scan_conversations

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_MIN_CONVERSATIONS = 10
 DEFAULT_MIN_USERS = 5
 WITHHELD_NAME = "Other (withheld)"
-UNDER_WITHHELD = "under a withheld cluster"
+WITHHELD_DESCRIPTION = "Conversations in clusters below the privacy thresholds; only their number is shown."
 MASKED_NAME = "Category name withheld"
 MASKED_DESCRIPTION = ("The privacy auditor withheld this category's name and description; the clusters under it "
                       "passed the thresholds and were audited on their own.")
@@ -39,7 +39,6 @@ MASKED_METHOD = "withheld name"
 def is_withheld(method: str) -> bool:
     """A node whose own text is not shown: an "Other (withheld)" node or a category whose name was withheld."""
     return method.startswith("withheld")
-WITHHELD_DESCRIPTION = "Conversations in clusters below the privacy thresholds; only their number is shown."
 
 
 @dataclass
@@ -63,6 +62,29 @@ class ThresholdReport:
                 "audit": self.audit}
 
 
+def threshold_reasons(tree: Hierarchy, user_ids: Sequence[str | None] | None = None, *,
+                      min_conversations: int = DEFAULT_MIN_CONVERSATIONS,
+                      min_users: int = DEFAULT_MIN_USERS) -> dict[str, str]:
+    """Why each cluster below the thresholds is withheld: ``"conversations"``, ``"users"`` or ``"both"``
+    (clusters that pass are absent). Without user ids each conversation counts as its own user."""
+    n = len(tree.base_labels)
+    users = list(user_ids) if user_ids is not None else [None] * n
+    if len(users) != n:
+        raise ValueError(f"user_ids ({len(users)}) must align with the tree's conversations ({n})")
+    present = any(u for u in users)
+    users_arr = np.array([u if (u and present) else f"__conversation_{i}" for i, u in enumerate(users)], dtype=object)
+    out: dict[str, str] = {}
+    for lvl in range(tree.n_levels):
+        at = tree.labels_at(lvl)
+        for node in tree.level(lvl):
+            members = at == node.index
+            few_conv = int(members.sum()) < min_conversations
+            few_users = len(set(users_arr[members].tolist())) < min_users
+            if few_conv or few_users:
+                out[node.id] = "both" if few_conv and few_users else "conversations" if few_conv else "users"
+    return out
+
+
 def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = None, *,
                      min_conversations: int = DEFAULT_MIN_CONVERSATIONS,
                      min_users: int = DEFAULT_MIN_USERS,
@@ -81,44 +103,27 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
         >>> report.withheld_conversations  # doctest: +SKIP
         23
     """
+    below = threshold_reasons(tree, user_ids, min_conversations=min_conversations, min_users=min_users)
     base = np.asarray(tree.base_labels)
-    n = len(base)
-    users = list(user_ids) if user_ids is not None else [None] * n
-    if len(users) != n:
-        raise ValueError(f"user_ids ({len(users)}) must align with the tree's conversations ({n})")
-    present = any(u for u in users)
-    users_arr = np.array([u if (u and present) else f"__conversation_{i}" for i, u in enumerate(users)], dtype=object)
-    report = ThresholdReport(min_conversations, min_users, present)
-
+    report = ThresholdReport(min_conversations, min_users, user_ids is not None and any(u for u in user_ids))
+    # Only thresholds and the auditor's verdict on base clusters remove a node. Thresholds are monotone and a
+    # category failing the audit only loses its text, so a withheld node's descendants are all withheld too.
     passes: dict[str, bool] = {}
     masked: set[str] = set()
     by_audit = audit.withheld() if audit is not None else {}
-    for lvl in range(tree.n_levels):
-        at = tree.labels_at(lvl)
-        for node in tree.level(lvl):
-            members = at == node.index
-            n_conv, n_users = int(members.sum()), len(set(users_arr[members].tolist()))
-            few_conv, few_users = n_conv < min_conversations, n_users < min_users
-            reason = ("both" if few_conv and few_users else "conversations" if few_conv else "users"
-                      if few_users else by_audit.get(node.id))
-            if reason is not None and lvl > 0 and reason.startswith("auditor"):
-                # a category's text failed the audit, not its members: its name is withheld, the clusters
-                # under it (audited on their own) stay
-                masked.add(node.id)
-                report.names_withheld[lvl] = report.names_withheld.get(lvl, 0) + 1
-                report.reasons[f"{reason} (name only)"] = report.reasons.get(f"{reason} (name only)", 0) + 1
-                reason = None
-            passes[node.id] = reason is None
-            if reason is not None:
-                report.withheld_clusters[lvl] = report.withheld_clusters.get(lvl, 0) + 1
-                report.reasons[reason] = report.reasons.get(reason, 0) + 1
-    # a cluster under a withheld one is withheld with it (the auditor is not monotone as thresholds are)
-    for lvl in range(tree.n_levels - 2, -1, -1):
-        for node in tree.level(lvl):
-            if passes[node.id] and node.parent is not None and not passes[node.parent]:
-                passes[node.id] = False
-                report.withheld_clusters[lvl] = report.withheld_clusters.get(lvl, 0) + 1
-                report.reasons[UNDER_WITHHELD] = report.reasons.get(UNDER_WITHHELD, 0) + 1
+    for nid, node in tree.nodes.items():
+        reason = below.get(nid) or by_audit.get(nid)
+        if reason is not None and node.level > 0 and nid not in below:
+            # a category's text failed the audit, not its members: its name is withheld, the clusters
+            # under it (audited on their own) stay
+            masked.add(nid)
+            report.names_withheld[node.level] = report.names_withheld.get(node.level, 0) + 1
+            report.reasons[f"{reason} (name only)"] = report.reasons.get(f"{reason} (name only)", 0) + 1
+            reason = None
+        passes[nid] = reason is None
+        if reason is not None:
+            report.withheld_clusters[node.level] = report.withheld_clusters.get(node.level, 0) + 1
+            report.reasons[reason] = report.reasons.get(reason, 0) + 1
     if audit is not None:
         released = [nid for nid, ok in passes.items() if ok and nid not in masked]  # texts shown
         report.audit = {"min_score": audit.min_score, "histogram": audit.histogram(),
