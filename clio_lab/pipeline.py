@@ -146,12 +146,11 @@ class PipelineResult:
         """The run's privacy report (``privacy.json``): per stage, how many items held detected personal
         details; the thresholds; what was withheld and why (counts only); the auditor's scores."""
         detector = self.config.get("pii_check")
-        facet_pii = self.facets.pii
-        name_pii = {k: (self.names.pii if self.names else {}).get(k, 0) + (self.hierarchy.pii if self.hierarchy
-                                                                        else {}).get(k, 0)
-                    for k in ("checked", "reasked_for_pii", "redacted")}
 
-        def stage(checked: int, flagged: int, redacted: int) -> dict[str, Any]:
+        def stage(*counts: dict[str, int]) -> dict[str, Any]:
+            """Counts of pii_counts() added up (several facets; names and parents)."""
+            checked, flagged, redacted = (sum(c.get(k, 0) for c in counts)
+                                          for k in ("checked", "reasked_for_pii", "redacted"))
             return {"checked": checked, "with_pii_when_written": flagged,
                     "share_when_written": round(flagged / checked, 4) if checked else None,
                     "kept_redacted": redacted}
@@ -166,10 +165,9 @@ class PipelineResult:
             "stages": {
                 "raw_conversations": self.raw_pii,
                 "model_input_redacted": self.input_redaction,
-                "facet_answers": stage(sum(v.get("checked", 0) for v in facet_pii.values()),
-                                       sum(v.get("reasked_for_pii", 0) for v in facet_pii.values()),
-                                       sum(v.get("redacted", 0) for v in facet_pii.values())),
-                "cluster_texts": stage(name_pii["checked"], name_pii["reasked_for_pii"], name_pii["redacted"]),
+                "facet_answers": stage(*self.facets.pii.values()),
+                "cluster_texts": stage(self.names.pii if self.names else {},
+                                       self.hierarchy.pii if self.hierarchy else {}),
                 "released_cluster_texts": self.released_pii,
             },
             "thresholds": {k: thr.get(k) for k in ("min_conversations", "min_users", "user_ids_present")},

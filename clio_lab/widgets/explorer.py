@@ -96,7 +96,7 @@ class Explorer(W.VBox):
     # ----------------------------------------------------------------------------------------- helpers
     def _tree_nodes(self, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{"id": n["id"], "name": n["name"], "size": int(n["size"]), "description": n["description"],
-                 "withheld": n["name"] == WITHHELD_NAME or is_withheld(n["method"]),
+                 "withheld": is_withheld(n["method"]),
                  "children": self._tree_nodes(n.get("children") or [])} for n in nodes]
 
     def _colourable(self, column: str) -> bool:
@@ -193,10 +193,7 @@ class Explorer(W.VBox):
             + (self._facet_bars(sub) if len(sub) else ""))
 
     def _show_overview(self) -> None:
-        privacy = {}
-        if hasattr(self.run, "privacy"):
-            privacy = self.run.privacy() or {}
-        withheld = (privacy.get("withheld") or {}).get("conversations")
+        withheld = (self.run.privacy().get("withheld") or {}).get("conversations")
         self.details.value = (
             f"<h4 style='margin:4px 0'>{len(self.frame):,} conversations</h4>"
             "<p style='font-size:12px;color:#555'>Click a cluster in the tree to highlight its conversations; "
