@@ -42,6 +42,11 @@ class FakeProvider(CustomLLM):
             return " English.\n"
         if prompt.rstrip().endswith("the concern level is"):
             return " 2\n"
+        if "in the voice of a real user" in prompt:  # the synthetic corpus rewrite
+            message = prompt.rsplit("\nMessage: ", 1)[1].split("\nKeep:", 1)[0]
+            if "Python" in message:  # loses the details it was asked to keep (when there are any)
+                return " I need help with some code that keeps crashing.\n"
+            return f" ok so basically: {message.lower()[:1]}{message[1:]}\n"
         if "privacy reviewer" in prompt and "Group name:" in prompt:  # the privacy auditor
             last = prompt.rsplit("Group name:", 1)[1]
             if "@" in last or "Secret" in last or re.search(r"\d{3}", last):
