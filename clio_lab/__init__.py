@@ -26,6 +26,7 @@ from .clustering import Clustering, cluster, default_k  # noqa: E402
 from .embeddings import LiteLLMEmbedder, SentenceTransformerEmbedder, embed, get_embedder  # noqa: E402
 from .facets import FacetResults, FacetSpec, extract_facets  # noqa: E402
 from .hierarchy import Hierarchy, build_hierarchy, level_sizes  # noqa: E402
+from .judge import judge_hierarchy  # noqa: E402
 from .llm import DEFAULT_LOCAL_MODEL, LLM, PromptLibrary  # noqa: E402
 from .loaders import RecordError, load_conversations  # noqa: E402
 from .naming import ClusterLabels, keyword_labels, label_clusters  # noqa: E402
@@ -51,5 +52,5 @@ __all__ = [
     "embed", "get_embedder", "FacetResults", "FacetSpec", "extract_facets", "LLM", "DEFAULT_LOCAL_MODEL",
     "PromptLibrary", "RecordError", "load_conversations", "PipelineResult", "run_pipeline", "Conversation",
     "LoadReport", "Message", "ClusterLabels", "keyword_labels", "label_clusters", "project", "Hierarchy", "build_hierarchy", "level_sizes", "SavedRun", "load_run",
-    "save_run", "audit_clusters", "apply_thresholds", "explore", "__version__",
+    "save_run", "audit_clusters", "apply_thresholds", "judge_hierarchy", "explore", "__version__",
 ]

@@ -1,6 +1,7 @@
 """Metrics against ground truth: clustering accuracy (Hungarian matching), NMI, ARI and V-measure.
 
-Used by the benchmarks and the validation notebooks; scores are fractions in [0, 1].
+Used by the benchmarks and the validation notebooks; scores are fractions in [0, 1]. The LLM-judge checks of a
+hierarchy live in :mod:`clio_lab.judge` and are re-exported here as :func:`judge_hierarchy`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from .judge import JudgeReport, judge_hierarchy  # noqa: F401  (part of the evaluation API)
 
 
 def cluster_accuracy(truth: Sequence[Any], labels: Sequence[Any]) -> float:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 # top category -> sub category -> (English templates, {language: template}, fillers for {x})
 TAXONOMY: dict[str, dict[str, tuple[list[str], dict[str, str], list[str]]]] = {
     "software_development": {
@@ -456,14 +458,20 @@ def _rewrite_task(record: dict[str, Any], lib: Any, examples: list[dict[str, Any
 
 
 def rewrite_with_llm(records: list[dict[str, Any]], *, llm: Any = None, cache: Any = "default",
-                     prompts: Any = None, progress: bool = True) -> list[dict[str, Any]]:
+                     prompts: Any = None, embedder: Any = None, min_similarity: float = 0.6,
+                     progress: bool = True) -> list[dict[str, Any]]:
     """Have a model reword each conversation's first user message, through the same LLM layer (and cache) as
     the pipeline, so that a synthetic corpus reads less like its templates. Planted details must survive word
     for word; their spans are found again in the new text.
 
     A message is kept as it was when the model's answer fails validation (too short, a copy of a worked example,
-    a planted detail lost) after its re-asks; ``metadata["rewrite"]`` says which: ``"llm"`` or ``"kept: <why>"``.
-    Ground-truth labels are untouched. Returns new records; the input is not changed.
+    a planted detail lost) after its re-asks, or when it drifted from the request: its embedding's cosine
+    similarity to the original (``embedder``, default the bundled one) is below ``min_similarity``, since a
+    rewrite about another topic would make the ground-truth label wrong. ``metadata["rewrite"]`` says which:
+    ``"llm"`` or ``"kept: <why>"``. Labels are untouched. Returns new records; the input is not changed.
+
+    Use a capable model: the bundled 270M base model passed validation on 14 of 20 varied messages, several of
+    them about something else (a student looking for a job, for an e-mail request), so the drift check matters.
 
     Example:
         >>> rewritten = rewrite_with_llm(generate_corpus(50, varied=True),
@@ -479,11 +487,15 @@ def rewrite_with_llm(records: list[dict[str, Any]], *, llm: Any = None, cache: A
     lib = prompts if isinstance(prompts, PromptLibrary) else PromptLibrary(prompts)
     examples = lib.examples("synthetic_rewrite", required=("message", "rewritten"))
     tasks = [_rewrite_task(r, lib, examples) for r in records]
-    outcomes, _ = model.run(tasks, cache=resolve_cache(cache), desc="rewrite", progress=progress)
+    store = resolve_cache(cache)
+    outcomes, _ = model.run(tasks, cache=store, desc="rewrite", progress=progress)
+    similarity = _similarities(records, outcomes, embedder, store)
     out = []
-    for record, outcome in zip(records, outcomes, strict=True):
+    for record, outcome, sim in zip(records, outcomes, similarity, strict=True):
         new = copy.deepcopy(record)
-        if outcome.ok:
+        if outcome.ok and sim < min_similarity:
+            new["metadata"]["rewrite"] = f"kept: drifted from the request (similarity {sim:.2f})"
+        elif outcome.ok:
             text = outcome.value
             new["messages"][0]["content"] = text
             for span in new["metadata"]["pii"]:
@@ -495,3 +507,18 @@ def rewrite_with_llm(records: list[dict[str, Any]], *, llm: Any = None, cache: A
             new["metadata"]["rewrite"] = f"kept: {outcome.error}"
         out.append(new)
     return out
+
+
+def _similarities(records: list[dict[str, Any]], outcomes: list[Any], embedder: Any, store: Any) -> list[float]:
+    """Cosine similarity of each accepted rewrite to its original first message (1.0 where none was accepted)."""
+    from .embeddings import embed, get_embedder
+
+    done = [i for i, o in enumerate(outcomes) if o.ok]
+    sims = [1.0] * len(records)
+    if done:
+        emb = get_embedder(embedder)
+        A = embed([records[i]["messages"][0]["content"] for i in done], emb, cache=store)
+        B = embed([outcomes[i].value for i in done], emb, cache=store)
+        for i, a, b in zip(done, A, B, strict=True):
+            sims[i] = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+    return sims

@@ -20,6 +20,23 @@ from litellm import CustomLLM, ModelResponse
 from litellm.types.utils import Choices, Message, Usage
 
 
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]{5,}", text.lower())} - {"user's", "overall", "request", "assistant",
+                                                                   "users", "asked"}
+
+
+def _judge_answer(prompt: str) -> str:
+    """Fit: Yes when the item shares a word of 5+ letters with the group; best: the group sharing most words."""
+    last = prompt.rsplit("\nItem: ", 1)[1]
+    item, rest = last.split("\n", 1)
+    if "Belongs:" in prompt.rsplit("\nItem: ", 1)[1] or prompt.rstrip().endswith("Belongs:"):
+        group = rest.split("Group:", 1)[1]
+        return " Yes\n" if _words(item) & _words(group) else " No\n"
+    groups = re.findall(r"^([A-Z])\. (.+)$", rest, flags=re.M)
+    best = max(groups, key=lambda g: len(_words(item) & _words(g[1])))
+    return f" {best[0]}\n"
+
+
 class FakeProvider(CustomLLM):
     def __init__(self) -> None:
         super().__init__()
@@ -42,9 +59,15 @@ class FakeProvider(CustomLLM):
             return " English.\n"
         if prompt.rstrip().endswith("the concern level is"):
             return " 2\n"
+        if "reviewer checks a grouping" in prompt or "reviewer sorts conversations" in prompt:  # the LLM judge
+            return _judge_answer(prompt)
+        if "reviewer checks that the groups" in prompt:
+            last = prompt.rsplit("Group 1:", 1)[1]
+            one, two = last.split("Group 2:", 1)
+            return " Same\n" if one.split(".")[0].strip() == two.split(".")[0].strip() else " Different\n"
         if "in the voice of a real user" in prompt:  # the synthetic corpus rewrite
             message = prompt.rsplit("\nMessage: ", 1)[1].split("\nKeep:", 1)[0]
-            if "Python" in message:  # loses the details it was asked to keep (when there are any)
+            if re.search(r"Python|SQL|CSS|Excel|React|pandas", message):  # answers about something else
                 return " I need help with some code that keeps crashing.\n"
             return f" ok so basically: {message.lower()[:1]}{message[1:]}\n"
         if "privacy reviewer" in prompt and "Group name:" in prompt:  # the privacy auditor
