@@ -89,10 +89,11 @@ def _fit(X: np.ndarray, method: str, k: int | None, random_state: int, params: d
         except ImportError as exc:  # pragma: no cover
             raise ImportError("HDBSCAN needs `pip install 'clio-lab[cluster]'`") from exc
         reduce_dims = params.pop("reduce_dims", 5)
+        n_neighbors = int(params.pop("n_neighbors", 15))
         if reduce_dims and len(X) >= 50 and X.shape[1] > reduce_dims:
             from .projection import umap_reduce
 
-            X = umap_reduce(X, random_state=random_state, n_components=int(reduce_dims))
+            X = umap_reduce(X, random_state=random_state, n_components=int(reduce_dims), n_neighbors=n_neighbors)
         defaults = {"min_cluster_size": default_min_cluster_size(len(X)), "min_samples": 5, "metric": "euclidean"}
         return hdbscan.HDBSCAN(**{**defaults, **params}).fit_predict(X.astype(np.float64))
     raise ValueError(f"unknown clustering method {method!r}: use 'kmeans', 'hdbscan' or a clusterer object")
@@ -117,7 +118,8 @@ def cluster(
         random_state: seed; the same seed gives the same labels.
         cache: a :class:`~clio_lab.cache.Cache`, a folder, ``"default"`` or ``None``.
         **params: passed to the clusterer (e.g. ``min_cluster_size`` for HDBSCAN, or ``reduce_dims=None`` to
-            run HDBSCAN on the raw embeddings instead of their 5-D UMAP reduction).
+            run HDBSCAN on the raw embeddings instead of their 5-D UMAP reduction; ``n_neighbors``, default
+            15, is that reduction's UMAP neighbourhood).
 
     Example:
         >>> from sklearn.datasets import make_blobs

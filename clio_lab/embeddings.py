@@ -134,13 +134,46 @@ class LiteLLMEmbedder:
         return np.asarray(rows, dtype=np.float32)
 
 
+@dataclass
+class HashingEmbedder:
+    """A bag of hashed words or character n-grams (scikit-learn's ``HashingVectorizer``), no model at all.
+
+    A baseline to compare learned embedders against: fast, deterministic per text (so it caches like the
+    others), blind to synonyms. ``analyzer="char_wb"`` with ``ngram_range=(3, 5)`` copes better with
+    inflected and mixed languages.
+
+    Example:
+        >>> X = HashingEmbedder(n_features=256).encode(["a red apple", "a green apple"])
+        >>> X.shape
+        (2, 256)
+    """
+
+    n_features: int = 1024
+    analyzer: str = "word"
+    ngram_range: tuple[int, int] = (1, 2)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"kind": "hashing", "n_features": self.n_features, "analyzer": self.analyzer,
+                "ngram_range": list(self.ngram_range)}
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        vec = HashingVectorizer(n_features=self.n_features, analyzer=self.analyzer, ngram_range=self.ngram_range,
+                                alternate_sign=False, norm="l2")
+        return vec.transform(list(texts)).toarray().astype(np.float32)
+
+
 def get_embedder(model: str | Embedder | None = None, **kwargs: Any) -> Embedder:
-    """An embedder from a name: a LiteLLM embedding model when the name has a provider prefix that
-    sentence-transformers does not use (``openai/``, ``cohere/``, ...), else sentence-transformers."""
+    """An embedder from a name: ``"hashing"`` for :class:`HashingEmbedder`, a LiteLLM embedding model when the
+    name has a provider prefix that sentence-transformers does not use (``openai/``, ``cohere/``, ...), else
+    sentence-transformers."""
     if model is None:
         return SentenceTransformerEmbedder(**kwargs)
     if not isinstance(model, str):
         return model
+    if model == "hashing":
+        return HashingEmbedder(**kwargs)
     provider = model.split("/", 1)[0] if "/" in model else ""
     litellm_providers = {"openai", "azure", "cohere", "voyage", "mistral", "bedrock", "vertex_ai", "gemini",
                          "ollama", "hosted_vllm", "huggingface", "jina_ai", "nvidia_nim", "together_ai"}

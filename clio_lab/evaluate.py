@@ -6,7 +6,7 @@ hierarchy live in :mod:`clio_lab.judge` and are re-exported here as :func:`judge
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,75 @@ def scores_by_level(tree: Any, truth: Sequence[Any]) -> Any:
         labels = tree.labels_at(lvl)
         rows.append({"level": lvl, "clusters": len(set(labels.tolist())), **cluster_scores(truth, labels)})
     return pd.DataFrame(rows)
+
+
+def compare_settings(embeddings: Mapping[str, np.ndarray], truth: Sequence[Any], settings: Sequence[Mapping[str, Any]],
+                     *, seeds: Sequence[int] = (0,), cache: Any = "default") -> Any:
+    """Cluster every embedding with every setting and seed, and score each against ``truth``: the sweep behind
+    the hyper-parameter notebook.
+
+    Args:
+        embeddings: name -> ``(n, d)`` array, all of the same items (e.g. raw text and summaries embedded).
+        truth: the known class of each item.
+        settings: keyword arguments for :func:`clio_lab.cluster`, e.g. ``{"method": "kmeans", "k": 30}`` or
+            ``{"method": "hdbscan", "min_cluster_size": 10, "n_neighbors": 15}``.
+        seeds: random states; one row per seed.
+
+    Returns a DataFrame: ``embedding``, every setting's keys, ``seed``, ``clusters``, ``noise`` (share left
+    unclustered; counted as one more group in the scores, as the pipeline shows it), ``acc``, ``nmi``,
+    ``ari``, ``v_measure`` and ``seconds`` (0 when answered from the cache).
+
+    Example:
+        >>> compare_settings({"raw": X}, truth, [{"method": "kmeans", "k": k} for k in (10, 20)])  # doctest: +SKIP
+    """
+    import time
+
+    import pandas as pd
+
+    from .clustering import cluster
+
+    truth = list(truth)
+    rows = []
+    for name, X in embeddings.items():
+        if len(X) != len(truth):
+            raise ValueError(f"embeddings[{name!r}] has {len(X)} rows but truth has {len(truth)}")
+        for setting in settings:
+            for seed in seeds:
+                start = time.perf_counter()
+                result = cluster(X, random_state=seed, cache=cache, **dict(setting))
+                rows.append({"embedding": name, **setting, "seed": seed, "clusters": result.n_clusters,
+                             "noise": round(result.n_noise / len(truth), 4),
+                             **cluster_scores(truth, result.labels), "seconds": time.perf_counter() - start})
+    return pd.DataFrame(rows)
+
+
+def map_quality(X: np.ndarray, coords: np.ndarray, truth: Sequence[Any] | None = None, *, n_neighbors: int = 10,
+                sample: int = 3000, random_state: int = 0) -> dict[str, float]:
+    """How faithful a 2-D map is to the embeddings: ``trustworthiness`` (scikit-learn's: do points that are
+    near on the map lie near in the embedding space? 1 is perfect) and, with ``truth``, ``knn_agreement_2d``
+    and ``knn_agreement_full``: the share of each point's ``n_neighbors`` nearest neighbours with its own class,
+    on the map and in the full space (a map that keeps classes together scores close to the full space).
+    Computed on at most ``sample`` points.
+
+    Example:
+        >>> map_quality(X, result.coords, topics)  # doctest: +SKIP
+        {'trustworthiness': 0.93, 'knn_agreement_2d': 0.71, 'knn_agreement_full': 0.78}
+    """
+    from sklearn.manifold import trustworthiness
+    from sklearn.neighbors import NearestNeighbors
+
+    idx = np.arange(len(X))
+    if len(X) > sample:
+        idx = np.sort(np.random.default_rng(random_state).choice(len(X), size=sample, replace=False))
+    Xs, Cs = np.asarray(X)[idx], np.asarray(coords)[idx]
+    k = min(n_neighbors, len(idx) - 2)
+    out = {"trustworthiness": round(float(trustworthiness(Xs, Cs, n_neighbors=k)), 4)}
+    if truth is not None:
+        t = np.asarray(list(truth), dtype=object)[idx]
+        for name, space in (("knn_agreement_2d", Cs), ("knn_agreement_full", Xs)):
+            nn = NearestNeighbors(n_neighbors=k + 1).fit(space).kneighbors(space, return_distance=False)[:, 1:]
+            out[name] = round(float((t[nn] == t[:, None]).mean()), 4)
+    return out
 
 
 def reconstruction_accuracy(truth: Sequence[Any], labels: Sequence[Any],

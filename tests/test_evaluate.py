@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from clio_lab.evaluate import cluster_accuracy, cluster_scores
@@ -68,3 +69,38 @@ def test_scores_by_level_score_every_level_of_a_tree():
     assert df.loc[1, "acc"] == 1.0 and df.loc[1, "nmi"] == 1.0 and df.loc[0, "acc"] < 1.0
     with pytest.raises(ValueError, match="align"):
         scores_by_level(tree, ["a"])
+
+
+def test_compare_settings_scores_every_embedding_setting_and_seed():
+    from sklearn.datasets import make_blobs
+
+    from clio_lab.evaluate import compare_settings
+
+    X, y = make_blobs(n_samples=150, centers=3, cluster_std=0.5, random_state=0)
+    noise = np.random.default_rng(0).normal(size=X.shape)
+    frame = compare_settings({"blobs": X, "noise": noise}, y,
+                             [{"method": "kmeans", "k": 3}, {"method": "kmeans", "k": 6},
+                              {"method": "hdbscan", "min_cluster_size": 10, "reduce_dims": None}],
+                             seeds=(0, 1), cache=None)
+    assert len(frame) == 2 * 3 * 2
+    assert {"embedding", "method", "k", "min_cluster_size", "seed", "clusters", "noise", "acc", "nmi"} <= set(frame)
+    best = frame[(frame["embedding"] == "blobs") & (frame["k"] == 3)]
+    assert (best["acc"] == 1.0).all() and (best["clusters"] == 3).all()
+    assert frame[frame["embedding"] == "noise"]["nmi"].max() < 0.2
+    with pytest.raises(ValueError, match="rows"):
+        compare_settings({"short": X[:10]}, y, [{"method": "kmeans", "k": 3}], cache=None)
+
+
+def test_map_quality_tells_a_faithful_map_from_a_shuffled_one():
+    from sklearn.datasets import make_blobs
+
+    from clio_lab.evaluate import map_quality
+
+    plane, y = make_blobs(n_samples=300, centers=4, n_features=2, random_state=1)
+    X = np.hstack([plane, 0.1 * np.random.default_rng(1).normal(size=(300, 8))])  # the map keeps the plane
+    good = plane
+    bad = np.random.default_rng(0).permutation(good)
+    q_good, q_bad = map_quality(X, good, y), map_quality(X, bad, y)
+    assert q_good["trustworthiness"] > 0.85 > 0.6 > q_bad["trustworthiness"]
+    assert q_good["knn_agreement_2d"] > 0.9 > 0.4 > q_bad["knn_agreement_2d"]
+    assert q_good["knn_agreement_full"] == q_bad["knn_agreement_full"] > 0.9

@@ -1,0 +1,184 @@
+"""Altair charts of a run and of validation figures, and their export to PNG, SVG and PDF, all offline.
+
+Every chart takes plain results (a :class:`~clio_lab.pipeline.PipelineResult` or a saved run, DataFrames or the
+dicts that :mod:`clio_lab.evaluate` returns) and returns an ``altair.Chart``; nothing here calls a model.
+Withheld clusters appear as the run shows them: pooled as "Other (withheld)", their members not drawn on the map.
+
+Altair's default renderer loads Vega from a CDN, so :func:`enable_offline` switches Jupyter to a renderer that
+needs no network (the interactive one with Vega bundled by vl-convert, or static SVG). :func:`save_chart`
+writes files with vl-convert, which also works offline. Maps are sampled to ``max_points`` points: a PNG of a
+large scatter costs about a second per 1,000 points.
+
+Example:
+    >>> chart = cluster_sizes(result)  # doctest: +SKIP
+    >>> save_chart(chart, "figures/cluster_sizes")  # doctest: +SKIP
+    [PosixPath('figures/cluster_sizes.png'), PosixPath('figures/cluster_sizes.svg'), ...]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from .privacy import WITHHELD_NAME as WITHHELD_LABEL
+
+WIDTH = 480
+
+
+def enable_offline(interactive: bool = True) -> str:
+    """Render charts in Jupyter with no network: ``"jupyter"`` (interactive; Vega bundled locally by vl-convert,
+    needs anywidget) or ``"svg"`` (static, shows anywhere). Returns the renderer's name."""
+    if interactive:
+        try:
+            alt.renderers.enable("jupyter", offline=True)
+            return "jupyter"
+        except ImportError:  # anywidget missing: static pictures still work
+            pass
+    alt.renderers.enable("svg")
+    return "svg"
+
+
+def _frames(run: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return run.to_frame(), run.clusters_frame()
+
+
+def _top_level(clusters: pd.DataFrame) -> int:
+    return int(clusters["level"].max())
+
+
+def _names_at(frame: pd.DataFrame, level: int) -> pd.Series:
+    """Each conversation's cluster name at ``level`` (withheld clusters already share one name)."""
+    return frame[f"level_{level}_name"].astype(str)
+
+
+def cluster_sizes(run: Any, *, level: int = 0, top: int = 20, title: str | None = None) -> alt.Chart:
+    """Horizontal bars: conversations per cluster at ``level`` (largest ``top``; withheld ones pooled)."""
+    frame, clusters = _frames(run)
+    counts = _names_at(frame, level).value_counts().rename_axis("cluster").reset_index(name="conversations")
+    counts = counts.head(top)
+    return alt.Chart(counts, title=title or f"Conversations per cluster (level {level})").mark_bar().encode(
+        x=alt.X("conversations:Q", title="conversations"),
+        y=alt.Y("cluster:N", sort="-x", title=None, axis=alt.Axis(labelLimit=320)),
+        color=alt.condition(alt.datum.cluster == WITHHELD_LABEL, alt.value("#bbbbbb"), alt.value("#4c78a8")),
+        tooltip=["cluster", "conversations"],
+    ).properties(width=WIDTH)
+
+
+def facet_breakdown(run: Any, facet: str, *, level: int | None = None, top: int = 12,
+                    title: str | None = None) -> alt.Chart:
+    """Stacked bars: the share of each value of ``facet`` (a column of ``run.to_frame()``, e.g. ``language``)
+    within each cluster at ``level`` (default: the top of the tree)."""
+    frame, clusters = _frames(run)
+    if facet not in frame:
+        raise KeyError(f"no facet {facet!r} in this run; columns: {sorted(frame.columns)}")
+    level = _top_level(clusters) if level is None else level
+    data = pd.DataFrame({"cluster": _names_at(frame, level), facet: frame[facet].astype(str)})
+    data = data[data["cluster"] != WITHHELD_LABEL]
+    keep = data[facet].value_counts().index[:top]
+    data[facet] = data[facet].where(data[facet].isin(keep), "other")
+    counts = data.groupby(["cluster", facet]).size().reset_index(name="conversations")
+    return alt.Chart(counts, title=title or f"{facet} by cluster (level {level})").mark_bar().encode(
+        x=alt.X("conversations:Q", stack="normalize", title="share of conversations", axis=alt.Axis(format="%")),
+        y=alt.Y("cluster:N", title=None, axis=alt.Axis(labelLimit=320)),
+        color=alt.Color(f"{facet}:N", title=facet),
+        tooltip=["cluster", facet, "conversations"],
+    ).properties(width=WIDTH)
+
+
+def conversation_map(run: Any, *, colour: str | None = None, max_points: int = 3000, random_state: int = 0,
+                     title: str | None = None) -> alt.Chart:
+    """The 2-D map of conversations, one dot each (members of withheld clusters are not drawn), coloured by a
+    column of ``run.to_frame()`` (default: the top-level cluster name). Sampled to ``max_points``."""
+    frame, clusters = _frames(run)
+    top = _top_level(clusters)
+    colour = colour or f"level_{top}_name"
+    shown = frame[frame["level_0"] >= -1] if "level_0" in frame else frame
+    data = pd.DataFrame({"x": shown["x"], "y": shown["y"], colour: shown[colour].astype(str),
+                         "request": shown.get("request", pd.Series(index=shown.index, dtype=object))})
+    if len(data) > max_points:
+        data = data.sample(max_points, random_state=random_state)
+    return alt.Chart(data, title=title or "Map of conversations").mark_circle(size=30, opacity=0.75).encode(
+        x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None),
+        color=alt.Color(f"{colour}:N", title=colour.replace("_", " "), legend=alt.Legend(labelLimit=260)),
+        tooltip=[colour, "request"],
+    ).properties(width=WIDTH, height=WIDTH)
+
+
+def scores_chart(frame: pd.DataFrame, x: str, *, metrics: Sequence[str] = ("acc", "nmi", "ari"),
+                 colour: str | None = None, title: str | None = None) -> alt.Chart:
+    """Lines of clustering scores (mean over seeds, as :func:`clio_lab.evaluate.compare_settings` returns them)
+    against parameter ``x``, one panel per metric, coloured by ``colour`` (e.g. ``embedding``)."""
+    keys = [x] + ([colour] if colour else [])
+    data = frame.groupby(keys, dropna=False)[list(metrics)].mean().reset_index()
+    data = data.melt(id_vars=keys, value_vars=list(metrics), var_name="metric", value_name="score")
+    base = alt.Chart(data).mark_line(point=True).encode(
+        x=alt.X(f"{x}:Q" if pd.api.types.is_numeric_dtype(data[x]) else f"{x}:N", title=x.replace("_", " ")),
+        y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 1]), title=None),
+        tooltip=[*keys, "metric", alt.Tooltip("score:Q", format=".3f")],
+        **({"color": alt.Color(f"{colour}:N", title=colour)} if colour else {}),
+    ).properties(width=200, height=180)
+    return base.facet(column=alt.Column("metric:N", title=None), title=title or f"Scores against {x}")
+
+
+def recovery_chart(recovery: Mapping[str, Any], *, paper: float | None = 0.94, title: str | None = None) -> alt.Chart:
+    """Reconstruction accuracy per group (``reconstruction_accuracy(...)["by_group"]``) as bars, with the overall
+    figure, chance, and the paper's figure (94% on its synthetic set) as rules."""
+    rows = [{"group": g, "accuracy": v["accuracy"], "n": v["n"]} for g, v in recovery["by_group"].items()]
+    rows.insert(0, {"group": "all", "accuracy": recovery["accuracy"], "n": sum(r["n"] for r in rows)})
+    bars = alt.Chart(pd.DataFrame(rows)).mark_bar().encode(
+        x=alt.X("group:N", sort=None, title=None), y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]),
+                                                           axis=alt.Axis(format="%")),
+        color=alt.condition(alt.datum.group == "all", alt.value("#f58518"), alt.value("#4c78a8")),
+        tooltip=["group", alt.Tooltip("accuracy:Q", format=".1%"), "n"])
+    refs = [{"reference": "chance", "value": recovery["chance"]}]
+    if paper is not None:
+        refs.append({"reference": "paper (synthetic, 94%)", "value": paper})
+    rules = alt.Chart(pd.DataFrame(refs)).mark_rule(strokeDash=[4, 3]).encode(
+        y="value:Q", color=alt.Color("reference:N", scale=alt.Scale(range=["#999999", "#e45756"])))
+    return (bars + rules).properties(width=WIDTH, title=title or "Reconstruction accuracy by language")
+
+
+def leak_chart(leaks: Mapping[str, Any], *, paper: Mapping[str, float] | None = None,
+               title: str | None = None) -> alt.Chart:
+    """Share of planted personal details surviving each stage (``evaluate.leak_rates``), beside the paper's
+    shares of conversations with private information (raw about 10%, after summaries about 1.5%, released
+    clusters 0%) where given. The paper's figures count conversations, these count planted values."""
+    released = leaks["released_cluster_texts"]
+    rows = [{"stage": "raw conversations (control)", "share": leaks["raw"]["share"], "source": "this run"},
+            {"stage": "facet answers", "share": leaks["facet_answers"]["share"], "source": "this run"},
+            {"stage": "released cluster texts", "share": released["surviving"] / max(1, leaks["planted"]),
+             "source": "this run"}]
+    paper = {"raw conversations (control)": 0.10, "facet answers": 0.015, "released cluster texts": 0.0} \
+        if paper is None else paper
+    rows += [{"stage": k, "share": v, "source": "paper"} for k, v in paper.items()]
+    data = pd.DataFrame(rows)
+    return alt.Chart(data, title=title or "Planted personal details surviving each stage").mark_bar().encode(
+        x=alt.X("share:Q", axis=alt.Axis(format="%"), title="share"),
+        y=alt.Y("source:N", title=None),
+        row=alt.Row("stage:N", sort=list(paper), title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+        color=alt.Color("source:N", scale=alt.Scale(domain=["this run", "paper"], range=["#4c78a8", "#bbbbbb"])),
+        tooltip=["stage", "source", alt.Tooltip("share:Q", format=".1%")],
+    ).properties(width=WIDTH - 120)
+
+
+def save_chart(chart: alt.TopLevelMixin, path: str | Path, *, formats: Sequence[str] = ("png", "svg", "pdf"),
+               scale: float = 2.0) -> list[Path]:
+    """Write ``chart`` as ``path.<format>`` for each format with vl-convert (offline; PNG at ``scale`` times
+    the chart's size for print). Returns the paths written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for fmt in formats:
+        if fmt not in ("png", "svg", "pdf", "html", "json"):
+            raise ValueError(f"unknown format {fmt!r}: use png, svg, pdf, html or json")
+        target = path.with_suffix(f".{fmt}")
+        kwargs = {"scale_factor": scale} if fmt == "png" else {}
+        if fmt == "html":
+            kwargs = {"inline": True}  # Vega inside the file: it opens offline
+        chart.save(str(target), **kwargs)
+        out.append(target)
+    return out

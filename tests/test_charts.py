@@ -1,0 +1,70 @@
+"""Charts of a run and of validation figures, and their offline export."""
+
+import altair as alt
+import pandas as pd
+import pytest
+
+import clio_lab
+from clio_lab import LLM, charts
+from clio_lab.evaluate import reconstruction_accuracy
+from clio_lab.privacy import WITHHELD_NAME
+
+
+@pytest.fixture
+def small_run(tmp_path, fake_llm, fake_embedder, demo_convs):
+    convs = [c.model_copy(update={"user_id": f"u{i}"}) for i, c in enumerate(demo_convs)]
+    return clio_lab.run_pipeline(convs, llm=LLM(model="fake/m", prompt_style="completion"), embedder=fake_embedder,
+                                 cache=tmp_path / "c", k=12, min_conversations=4, min_users=4, progress=False)
+
+
+def _data(chart) -> pd.DataFrame:
+    return pd.DataFrame(chart.to_dict()["datasets"][next(iter(chart.to_dict()["datasets"]))])
+
+
+def test_run_charts_hold_the_runs_counts_and_hide_withheld_members(small_run):
+    frame = small_run.to_frame()
+    withheld = int((frame["level_0"] <= -2).sum())
+    assert withheld > 0
+    sizes = _data(charts.cluster_sizes(small_run, top=50))
+    assert sizes["conversations"].sum() == len(frame)
+    assert sizes.set_index("cluster").loc[WITHHELD_NAME, "conversations"] == withheld
+    breakdown = _data(charts.facet_breakdown(small_run, "meta_language", level=0))
+    assert WITHHELD_NAME not in set(breakdown["cluster"])
+    assert breakdown["conversations"].sum() == len(frame) - withheld
+    points = _data(charts.conversation_map(small_run, colour="meta_language"))
+    assert len(points) == len(frame) - withheld
+    assert len(_data(charts.conversation_map(small_run, max_points=10))) == 10
+    with pytest.raises(KeyError, match="no facet 'mood'"):
+        charts.facet_breakdown(small_run, "mood")
+
+
+def test_validation_charts_and_export_to_png_svg_pdf(tmp_path):
+    scores = pd.DataFrame({"k": [5, 5, 10, 10], "seed": [0, 1, 0, 1], "embedding": ["raw"] * 4,
+                           "acc": [0.5, 0.6, 0.7, 0.8], "nmi": [0.4, 0.4, 0.6, 0.6], "ari": [0.2, 0.3, 0.4, 0.5]})
+    chart = charts.scores_chart(scores, "k", colour="embedding")
+    means = _data(chart)
+    assert means[(means["k"] == 10) & (means["metric"] == "acc")]["score"].iloc[0] == pytest.approx(0.75)
+    recovery = reconstruction_accuracy(["a", "a", "b", "b"], [0, 0, 1, 0], groups=["en", "fr", "en", "fr"])
+    rec = charts.recovery_chart(recovery)
+    leaks = {"planted": 10, "raw": {"share": 1.0}, "facet_answers": {"share": 0.1},
+             "released_cluster_texts": {"surviving": 0}}
+    leak = charts.leak_chart(leaks)
+    assert set(_data(leak)["source"]) == {"this run", "paper"}
+    for name, c in (("scores", chart), ("recovery", rec), ("leak", leak)):
+        paths = charts.save_chart(c, tmp_path / "figs" / name)
+        assert [p.suffix for p in paths] == [".png", ".svg", ".pdf"]
+        assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert b"<svg" in paths[1].read_bytes()[:400]
+        assert paths[2].read_bytes()[:5] == b"%PDF-"
+    html = charts.save_chart(rec, tmp_path / "rec", formats=("html",))[0].read_text()
+    assert "cdn.jsdelivr" not in html and "vega" in html  # Vega inside the file: opens offline
+    with pytest.raises(ValueError, match="unknown format"):
+        charts.save_chart(rec, tmp_path / "x", formats=("gif",))
+
+
+def test_offline_renderer_is_not_the_cdn_one():
+    before = alt.renderers.active
+    try:
+        assert charts.enable_offline(interactive=False) == "svg" and alt.renderers.active == "svg"
+    finally:
+        alt.renderers.enable(before)
