@@ -11,10 +11,10 @@ when anything in it is flagged.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import clio_lab
+from clio_lab.evaluate import detection_recall
 from clio_lab.pii import PIIDetector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,30 +27,14 @@ def main() -> None:
     convs = clio_lab.load_conversations(args.data)
     detector = PIIDetector()
     detector.find("warm up the spaCy model")
-    hits: dict[str, list[bool]] = {}
-    clean = alarms = texts = 0
-    start = time.perf_counter()
-    for conv in convs:
-        flagged = False
-        for i, message in enumerate(conv.messages):
-            found = detector.find(message.content)
-            texts += 1
-            flagged = flagged or bool(found)
-            for span in conv.metadata.get("pii", []):
-                if span.get("message", 0) == i:
-                    hits.setdefault(span["kind"], []).append(
-                        any(f.start < span["end"] and f.end > span["start"] for f in found))
-        if not conv.metadata.get("pii"):
-            clean += 1
-            alarms += flagged
-    seconds = time.perf_counter() - start
-    print(f"{args.data}: {len(convs)} conversations, {texts} messages, detector {detector.get_params()}")
+    r = detection_recall(convs, detector)
+    print(f"{args.data}: {len(convs)} conversations, {r['messages']} messages, detector {detector.get_params()}")
     print("| planted kind | found |\n|---|---|")
-    for kind, v in sorted(hits.items()):
-        print(f"| {kind} | {sum(v)}/{len(v)} ({100 * sum(v) / len(v):.0f}%) |")
-    print(f"\nfalse alarms: {alarms} of {clean} conversations with nothing planted ({100 * alarms / max(clean, 1):.1f}%)")
-    print(f"speed: {texts / seconds:.0f} messages/s ({seconds:.1f} s)")
-
+    for kind, v in r["by_kind"].items():
+        print(f"| {kind} | {v['found']}/{v['planted']} ({100 * v['found'] / v['planted']:.0f}%) |")
+    print(f"\nfalse alarms: {r['false_alarms']} of {r['clean']} conversations with nothing planted "
+          f"({100 * r['false_alarms'] / max(r['clean'], 1):.1f}%)")
+    print(f"speed: {r['messages'] / r['seconds']:.0f} messages/s ({r['seconds']:.1f} s)")
 
 if __name__ == "__main__":
     main()

@@ -215,6 +215,43 @@ def survives(kind: str, value: str, text: str) -> bool:
     return any(re.search(rf"\b{re.escape(p.lower())}\b", low) for p in planted_parts(kind, value))
 
 
+def detection_recall(conversations: Sequence[Any], detector: Any) -> dict[str, Any]:
+    """How well a PII detector (:class:`clio_lab.pii.PIIDetector`) finds the planted details of a synthetic
+    corpus: a planted value counts as found when a finding overlaps its span; a conversation with nothing
+    planted counts as a false alarm when anything in it is flagged.
+
+    Returns ``{"by_kind": {kind: {"found", "planted"}}, "found", "planted", "false_alarms", "clean",
+    "messages", "seconds"}``.
+
+    Example:
+        >>> detection_recall(convs, PIIDetector())["by_kind"]["email"]  # doctest: +SKIP
+        {'found': 12, 'planted': 12}
+    """
+    import time
+
+    by_kind: dict[str, list[int]] = {}
+    clean = alarms = messages = 0
+    start = time.perf_counter()
+    for conv in conversations:
+        flagged = False
+        spans = conv.metadata.get("pii", [])
+        for i, message in enumerate(conv.messages):
+            found = detector.find(message.content)
+            messages += 1
+            flagged = flagged or bool(found)
+            for span in (s for s in spans if s.get("message", 0) == i):
+                counts = by_kind.setdefault(span["kind"], [0, 0])
+                counts[0] += any(f.start < span["end"] and f.end > span["start"] for f in found)
+                counts[1] += 1
+        if not spans:
+            clean += 1
+            alarms += flagged
+    return {"by_kind": {k: {"found": v[0], "planted": v[1]} for k, v in sorted(by_kind.items())},
+            "found": sum(v[0] for v in by_kind.values()), "planted": sum(v[1] for v in by_kind.values()),
+            "false_alarms": alarms, "clean": clean, "messages": messages,
+            "seconds": round(time.perf_counter() - start, 2)}
+
+
 def leak_rates(conversations: Sequence[Any], result: Any) -> dict[str, Any]:
     """How many planted personal details (``metadata["pii"]``: ``kind`` and ``value`` per span, as the bundled
     and synthetic corpora carry) survive each stage of a run.

@@ -107,8 +107,11 @@ class _Judge:
         shown = self.examples[name]
 
         def render(attempt: int):
+            # one fixed order first, so the local model's prefix cache serves every ask (shuffled per ask it
+            # took 1.6 s a call on 2 cores); a re-ask sees the examples in another order
             order = list(shown)
-            random.Random(f"{self.random_state}:{item_id}:{attempt}").shuffle(order)
+            if attempt:
+                random.Random(f"{self.random_state}:{item_id}:{attempt}").shuffle(order)
             return self.lib.render(template, prefill=prefill, examples=order, **variables)
 
         return LLMTask(item_id=item_id, prompt=render(0), parse=parse, max_tokens=8,

@@ -317,6 +317,8 @@ def _iter_hf(dataset: Any, report: LoadReport) -> Iterator[tuple[str, Any]]:
 def _detect(source: Any) -> str:
     if hasattr(source, "to_dict") and hasattr(source, "columns"):
         return "dataframe"
+    if isinstance(source, (list, tuple)):
+        return "records"
     if hasattr(source, "features") and hasattr(source, "column_names"):
         return "hf"
     path = Path(source)
@@ -339,10 +341,11 @@ def load_conversations(
     columns: Mapping[str, str] | None = None,
     limit: int | None = None,
 ) -> Conversations:
-    """Load conversations from a file, a pandas DataFrame or a Hugging Face ``datasets.Dataset``.
+    """Load conversations from a file, a pandas DataFrame, a Hugging Face ``datasets.Dataset`` or a list of
+    records (dicts, e.g. from :func:`clio_lab.synthetic.generate_corpus`).
 
     Args:
-        source: a path (``.jsonl``, ``.json``, ``.parquet``), a DataFrame or a Dataset.
+        source: a path (``.jsonl``, ``.json``, ``.parquet``), a DataFrame, a Dataset or a list of dicts.
         format: ``"auto"`` sniffs each record's shape: OpenAI messages, ShareGPT, Claude.ai export,
             ChatGPT export. Name one (``"sharegpt"``, ``"claude"``, ``"chatgpt"``, ``"openai"``) to insist on it.
         on_error: ``"raise"`` stops at the first bad record with an error naming file, line/index and
@@ -361,13 +364,14 @@ def load_conversations(
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
-    known = ("auto", "jsonl", "json", "parquet", "dataframe", "hf", *PARSERS)
+    known = ("auto", "jsonl", "json", "parquet", "dataframe", "hf", "records", *PARSERS)
     if format not in known:
         raise ValueError(f"unknown format {format!r}; use one of {', '.join(known)}")
     # format names either a container (how to read) or a record shape (how to parse); sniff what is not named.
-    container = format if format in ("jsonl", "json", "parquet", "dataframe", "hf") else _detect(source)
-    if container in ("dataframe", "hf"):
-        label = str(getattr(source, "name", None) or ("<DataFrame>" if container == "dataframe" else "<Dataset>"))
+    container = format if format in ("jsonl", "json", "parquet", "dataframe", "hf", "records") else _detect(source)
+    if container in ("dataframe", "hf", "records"):
+        label = str(getattr(source, "name", None) or {"dataframe": "<DataFrame>", "hf": "<Dataset>",
+                                                      "records": "<records>"}[container])
     else:
         label = str(source)
     report = LoadReport(source=label, format=format if format != "auto" else container)
@@ -381,7 +385,7 @@ def load_conversations(
         stream = _iter_frame(pd.read_parquet(source), report)
     elif container == "dataframe":
         stream = _iter_frame(source, report)
-    elif container == "hf":
+    elif container in ("hf", "records"):  # a Dataset, or a list of dicts (e.g. clio_lab.synthetic's records)
         stream = _iter_hf(source, report)
     else:
         raise ValueError(f"unknown format {format!r}")

@@ -50,6 +50,16 @@ _PATTERNS: dict[str, list[tuple[str, str, float]]] = {
         ("ddd-dd-dddd", r"\b\d{3}-\d{2}-\d{4}\b", 0.45),
         ("passport-like", r"\b[A-Z]{1,2}\d{6,9}\b", 0.3),
         ("dotted national id", r"\b\d{2,3}\.\d{3}\.\d{3}-?\d{1,2}\b", 0.45),
+        # Spanish DNI 12345678Z and NIE X1234567L
+        ("letter-checked id", r"\b[XYZ]?\d{7,8}[A-Z]\b", 0.45),
+        # French social security number 1 85 05 78 006 084 36
+        ("French NIR", r"\b[12] ?\d{2} ?\d{2} ?\d{2} ?\d{3} ?\d{3} ?\d{2}\b", 0.5),
+        # UK National Insurance number AB 12 34 56 C
+        ("UK NI", r"\b[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b", 0.5),
+        # German tax id 12 345 678 901, Portuguese NIF 123 456 789: only with a context word (score below 0.5)
+        ("grouped digit id", r"\b\d{2,3}(?: \d{3}){2,3}\b", 0.3),
+        # 9-character document numbers mixing letters and digits (passports, German ID cards): context only
+        ("document number", r"\b(?=[A-Z0-9]{9}\b)(?=[A-Z]*\d)(?=\d*[A-Z])[A-Z0-9]{9}\b", 0.3),
     ],
     "ACCOUNT_NUMBER": [
         ("long digit run", r"\b\d{8,17}\b", 0.2),
@@ -57,12 +67,16 @@ _PATTERNS: dict[str, list[tuple[str, str, float]]] = {
     "PHONE_NUMBER": [
         ("international", r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\w)", 0.55),
         ("grouped digits", r"(?<![\w+-])\(?\d{3}\)?[ .-]\d{3,4}[ .-]\d{4}(?![\w-])", 0.5),
+        # national forms: French 06 12 34 56 78, German 0171 123 4567, Spanish mobile 612 34 56 78 (context helps)
+        ("national trunk prefix", r"(?<![\w+-])0\d{1,4}(?:[ .-]\d{2,4}){2,4}(?![\w-])", 0.45),
+        ("Spanish mobile", r"(?<![\w+-])[6-9]\d{2}(?: \d{2}){3}(?![\w-])", 0.45),
     ],
 }
 _CONTEXT = {
     "STREET_ADDRESS": ["address", "live", "adresse", "dirección", "direccion", "endereço", "moro", "habite", "wohne"],
     "ID_NUMBER": ["id", "identity", "passport", "ssn", "social", "ausweis", "ausweisnummer", "identidad",
-                  "identité", "identidade", "dni", "nif", "cpf", "national"],
+                  "identité", "identidade", "dni", "nif", "cpf", "national", "numéro", "número", "nummer",
+                  "steuer", "insurance", "document", "passeport"],
     "ACCOUNT_NUMBER": ["account", "acct", "iban", "konto", "kontonummer", "cuenta", "compte", "conta", "routing"],
     "PHONE_NUMBER": ["phone", "tel", "telephone", "mobile", "cell", "call", "telefon", "teléfono", "téléphone",
                      "telefone", "número", "numero", "whatsapp"],
@@ -207,7 +221,7 @@ def _non_overlapping(findings: Iterable[PIIFinding]) -> list[PIIFinding]:
     return sorted(chosen, key=lambda f: f.start)
 
 
-_PATTERNS_VERSION = 2  # bump when _PATTERNS or _CONTEXT change: cached checks depend on them
+_PATTERNS_VERSION = 3  # bump when _PATTERNS or _CONTEXT change: cached checks depend on them
 
 
 PII_ERROR = "personal details in the answer"

@@ -243,7 +243,7 @@ LOCAL_FORMATS: dict[str, dict[str, Any]] = {
     "en": {"phone": ["+1 555 01{a2} {a4}", "(555) 01{a1}-{a4}", "555.01{a1}.{a4}", "+44 7700 9{a2}{a1} {a3}"],
            "address": ["{n} {street}, {city}", "Flat {a1}, {n} {street}, {city} {postcode_uk}",
                        "{n} {street} Apt {a1}, {city}, {state} {a5}"],
-           "id_number": ["{a3}-{a2}-{a4}", "{L}{a4}{a4}", "{L}{L} {a2} {a2} {a2} {L}"]},
+           "id_number": ["{a3}-{a2}-{a4}", "{L}{a4}{a4}", "{L}{L} {a2} {a2} {a2} {S}"]},
     "es": {"phone": ["+34 6{a2} {a3} {a3}", "6{a2} {a2} {a2} {a2}"],
            "address": ["Calle {street_es} {n}, {a1}º {L}, {a5} Madrid", "Avenida {street_es} {n}, Sevilla"],
            "id_number": ["{a4}{a4}{L}", "X{a4}{a3}{L}"]},
@@ -270,7 +270,9 @@ def _local_value(rng: random.Random, pattern: str) -> str:
         if key.startswith("a") and key[1:].isdigit():
             return "".join(str(rng.randint(0, 9)) for _ in range(int(key[1:])))
         if key == "L":
-            return rng.choice("ABCDEFGHJKLMNPRSTVWXYZ")
+            return rng.choice("ABCEGHJKLMNPRSTWXYZ")
+        if key == "S":  # a UK National Insurance number ends in A to D
+            return rng.choice("ABCD")
         if key == "n":
             return str(rng.randint(2, 240))
         if key in STREET_STEMS:
