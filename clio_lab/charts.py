@@ -27,6 +27,7 @@ import pandas as pd
 from .privacy import WITHHELD_NAME as WITHHELD_LABEL
 
 WIDTH = 480
+METRIC_NAMES = {"acc": "ACC", "nmi": "NMI", "ari": "ARI", "v_measure": "V-measure"}
 
 
 def enable_offline(interactive: bool = True) -> str:
@@ -115,6 +116,7 @@ def scores_chart(frame: pd.DataFrame, x: str, *, metrics: Sequence[str] = ("acc"
     keys = [x] + ([colour] if colour else [])
     data = frame.groupby(keys, dropna=False)[list(metrics)].mean().reset_index()
     data = data.melt(id_vars=keys, value_vars=list(metrics), var_name="metric", value_name="score")
+    data["metric"] = data["metric"].map(lambda m: METRIC_NAMES.get(m, m))
     base = alt.Chart(data).mark_line(point=True).encode(
         x=alt.X(f"{x}:Q" if pd.api.types.is_numeric_dtype(data[x]) else f"{x}:N", title=x.replace("_", " ")),
         y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 1]), title=None),

@@ -7,7 +7,8 @@ neighbour graph are projected with PCA instead. The result is cached per step li
 
 from __future__ import annotations
 
-from typing import Literal
+import warnings
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,6 +36,13 @@ def umap_reduce(X: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.0, met
         raise ImportError("UMAP needs `pip install 'clio-lab[cluster]'` (umap-learn)") from exc
     reducer = umap.UMAP(n_components=n_components, n_neighbors=min(n_neighbors, len(X) - 1), min_dist=min_dist, metric=metric,
                         random_state=random_state)
+    with warnings.catch_warnings():
+        # umap warns that a fixed random_state forces n_jobs=1 on every fit; reproducibility is the point here
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+        return _fit_umap(reducer, X, random_state, fit_sample, n_components)
+
+
+def _fit_umap(reducer: Any, X: np.ndarray, random_state: int, fit_sample: int, n_components: int) -> np.ndarray:
     if len(X) <= fit_sample:
         return reducer.fit_transform(X).astype(np.float32)
     rng = np.random.default_rng(random_state)

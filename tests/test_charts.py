@@ -43,7 +43,7 @@ def test_validation_charts_and_export_to_png_svg_pdf(tmp_path):
                            "acc": [0.5, 0.6, 0.7, 0.8], "nmi": [0.4, 0.4, 0.6, 0.6], "ari": [0.2, 0.3, 0.4, 0.5]})
     chart = charts.scores_chart(scores, "k", colour="embedding")
     means = _data(chart)
-    assert means[(means["k"] == 10) & (means["metric"] == "acc")]["score"].iloc[0] == pytest.approx(0.75)
+    assert means[(means["k"] == 10) & (means["metric"] == "ACC")]["score"].iloc[0] == pytest.approx(0.75)
     recovery = reconstruction_accuracy(["a", "a", "b", "b"], [0, 0, 1, 0], groups=["en", "fr", "en", "fr"])
     rec = charts.recovery_chart(recovery)
     leaks = {"planted": 10, "raw": {"share": 1.0}, "facet_answers": {"share": 0.1},
