@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= local,cluster,privacy,data,server,notebooks,browser,dev
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lab bench lint clean js
+.PHONY: setup demo test lab bench lint clean js strip
 
 setup: $(STAMP)
 
@@ -37,6 +37,10 @@ bench: setup
 # Rebuild the widgets' ES modules (committed under clio_lab/widgets/static/) from js/src with npm's esbuild.
 js:
 	cd js && npm ci --no-audit --no-fund && npm run build
+
+# Notebooks are kept without outputs, so that their diffs are their code (tests/test_notebooks.py checks).
+strip: setup
+	$(BIN)/jupyter nbconvert --clear-output --inplace --log-level=WARN notebooks/*.ipynb
 
 lint: setup
 	$(BIN)/ruff check clio_lab tests benchmarks

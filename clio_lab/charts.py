@@ -100,6 +100,7 @@ def conversation_map(run: Any, *, colour: str | None = None, max_points: int = 3
     shown = frame[frame["level_0"] >= -1] if "level_0" in frame else frame
     data = pd.DataFrame({"x": shown["x"], "y": shown["y"], colour: shown[colour].astype(str),
                          "request": shown.get("request", pd.Series(index=shown.index, dtype=object))})
+    data["request"] = data["request"].fillna("")  # a failed summary; NaN is not valid JSON for the widget
     if len(data) > max_points:
         data = data.sample(max_points, random_state=random_state)
     return alt.Chart(data, title=title or "Map of conversations").mark_circle(size=30, opacity=0.75).encode(
@@ -131,40 +132,55 @@ def recovery_chart(recovery: Mapping[str, Any], *, paper: float | None = 0.94, t
     figure, chance, and the paper's figure (94% on its synthetic set) as rules."""
     rows = [{"group": g, "accuracy": v["accuracy"], "n": v["n"]} for g, v in recovery["by_group"].items()]
     rows.insert(0, {"group": "all", "accuracy": recovery["accuracy"], "n": sum(r["n"] for r in rows)})
-    bars = alt.Chart(pd.DataFrame(rows)).mark_bar().encode(
-        x=alt.X("group:N", sort=None, title=None), y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]),
-                                                           axis=alt.Axis(format="%")),
+    data = pd.DataFrame(rows)
+    data["label"] = [f"{a:.0%} (n={n})" for a, n in zip(data["accuracy"], data["n"], strict=True)]
+    y = alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="accuracy")
+    x = alt.X("group:N", sort=None, title=None, axis=alt.Axis(labelAngle=0))
+    text = alt.Chart(data).mark_text(dy=-6).encode(x=x, y=y, text="label:N")
+    bars = alt.Chart(data).mark_bar().encode(
+        x=x, y=y,
         color=alt.condition(alt.datum.group == "all", alt.value("#f58518"), alt.value("#4c78a8")),
         tooltip=["group", alt.Tooltip("accuracy:Q", format=".1%"), "n"])
     refs = [{"reference": "chance", "value": recovery["chance"]}]
     if paper is not None:
         refs.append({"reference": "paper (synthetic, 94%)", "value": paper})
     rules = alt.Chart(pd.DataFrame(refs)).mark_rule(strokeDash=[4, 3]).encode(
-        y="value:Q", color=alt.Color("reference:N", scale=alt.Scale(range=["#999999", "#e45756"])))
-    return (bars + rules).properties(width=WIDTH, title=title or "Reconstruction accuracy by language")
+        y=alt.Y("value:Q", title="accuracy"),
+        color=alt.Color("reference:N", scale=alt.Scale(range=["#999999", "#e45756"])))
+    return (bars + text + rules).properties(width=WIDTH, title=title or "Reconstruction accuracy by language")
 
 
 def leak_chart(leaks: Mapping[str, Any], *, paper: Mapping[str, float] | None = None,
                title: str | None = None) -> alt.Chart:
-    """Share of planted personal details surviving each stage (``evaluate.leak_rates``), beside the paper's
-    shares of conversations with private information (raw about 10%, after summaries about 1.5%, released
-    clusters 0%) where given. The paper's figures count conversations, these count planted values."""
-    released = leaks["released_cluster_texts"]
-    rows = [{"stage": "raw conversations (control)", "share": leaks["raw"]["share"], "source": "this run"},
-            {"stage": "facet answers", "share": leaks["facet_answers"]["share"], "source": "this run"},
-            {"stage": "released cluster texts", "share": released["surviving"] / max(1, leaks["planted"]),
-             "source": "this run"}]
-    paper = {"raw conversations (control)": 0.10, "facet answers": 0.015, "released cluster texts": 0.0} \
+    """Share of conversations with a personal detail at each stage, from ``evaluate.leak_rates``: raw
+    conversations with a planted one, conversations whose facet answers still carry one, and released cluster
+    texts (names, descriptions, central summaries) that carry one; beside the paper's shares (raw about 10%,
+    after summarising about 1.5%, released clusters 0%) unless ``paper={}``."""
+    facet, released = leaks["facet_answers"], leaks["released_cluster_texts"]
+    rows = [
+        {"stage": "raw conversations", "share": leaks["conversations_with_planted"] / max(1, leaks["conversations"])},
+        {"stage": "facet answers", "share": facet["conversations_with_a_surviving_value"]
+         / max(1, facet["conversations_answered"])},
+        {"stage": "released cluster texts", "share": released["texts_with_a_value"] / max(1, released["texts"])},
+    ]
+    for r in rows:
+        r["source"] = "this run"
+    paper = {"raw conversations": 0.10, "facet answers": 0.015, "released cluster texts": 0.0} \
         if paper is None else paper
     rows += [{"stage": k, "share": v, "source": "paper"} for k, v in paper.items()]
     data = pd.DataFrame(rows)
-    return alt.Chart(data, title=title or "Planted personal details surviving each stage").mark_bar().encode(
-        x=alt.X("share:Q", axis=alt.Axis(format="%"), title="share"),
-        y=alt.Y("source:N", title=None),
-        row=alt.Row("stage:N", sort=list(paper), title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+    data["label"] = data["share"].map(lambda v: f"{v:.1%}")
+    base = alt.Chart(data).encode(
+        x=alt.X("share:Q", axis=alt.Axis(format="%"), title="share with a personal detail"),
+        y=alt.Y("source:N", title=None, sort=["this run", "paper"]))
+    bars = base.mark_bar().encode(
         color=alt.Color("source:N", scale=alt.Scale(domain=["this run", "paper"], range=["#4c78a8", "#bbbbbb"])),
-        tooltip=["stage", "source", alt.Tooltip("share:Q", format=".1%")],
-    ).properties(width=WIDTH - 120)
+        tooltip=["stage", "source", alt.Tooltip("share:Q", format=".1%")])
+    text = base.mark_text(align="left", dx=4).encode(text="label:N")
+    return (bars + text).properties(width=WIDTH - 120, height=50).facet(
+        row=alt.Row("stage:N", sort=[r["stage"] for r in rows[:3]], title=None,
+                    header=alt.Header(labelAngle=0, labelAlign="left")),
+        title=title or "Personal details at each stage")
 
 
 def save_chart(chart: alt.TopLevelMixin, path: str | Path, *, formats: Sequence[str] = ("png", "svg", "pdf"),

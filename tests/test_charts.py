@@ -46,10 +46,13 @@ def test_validation_charts_and_export_to_png_svg_pdf(tmp_path):
     assert means[(means["k"] == 10) & (means["metric"] == "ACC")]["score"].iloc[0] == pytest.approx(0.75)
     recovery = reconstruction_accuracy(["a", "a", "b", "b"], [0, 0, 1, 0], groups=["en", "fr", "en", "fr"])
     rec = charts.recovery_chart(recovery)
-    leaks = {"planted": 10, "raw": {"share": 1.0}, "facet_answers": {"share": 0.1},
-             "released_cluster_texts": {"surviving": 0}}
+    leaks = {"conversations": 200, "conversations_with_planted": 50,
+             "facet_answers": {"conversations_with_a_surviving_value": 3, "conversations_answered": 150},
+             "released_cluster_texts": {"texts_with_a_value": 0, "texts": 40}}
     leak = charts.leak_chart(leaks)
-    assert set(_data(leak)["source"]) == {"this run", "paper"}
+    shares = _data(leak).set_index(["stage", "source"])["share"]
+    assert shares[("raw conversations", "this run")] == 0.25 and shares[("facet answers", "this run")] == 0.02
+    assert shares[("released cluster texts", "this run")] == 0 and shares[("facet answers", "paper")] == 0.015
     for name, c in (("scores", chart), ("recovery", rec), ("leak", leak)):
         paths = charts.save_chart(c, tmp_path / "figs" / name)
         assert [p.suffix for p in paths] == [".png", ".svg", ".pdf"]

@@ -47,10 +47,16 @@ def test_leak_rates_count_planted_values_per_stage_and_the_pii_check_removes_the
     assert leaky["raw"] == {"found": 12, "share": 1.0}
     assert leaky["facet_answers"]["surviving"] == 12 and leaky["facet_answers"]["share"] == 1.0
     assert leaky["released_cluster_texts"]["surviving"] == 1  # the same address in the central summaries
+    assert leaky["conversations"] == leaky["conversations_with_planted"] == 12
+    assert leaky["facet_answers"]["conversations_with_a_surviving_value"] == 12
+    assert leaky["facet_answers"]["conversations_answered"] == 12
+    released = leaky["released_cluster_texts"]
+    assert 0 < released["texts_with_a_value"] < released["texts"]  # the central summaries, not the keyword names
     fake_llm.reset()
     fake_llm.leak_first = 100
     checked = leak_rates(convs, clio_lab.run_pipeline(convs, cache=tmp_path / "b", pii=True, **kw))
     assert checked["facet_answers"]["surviving"] == 0 and checked["released_cluster_texts"]["surviving"] == 0
+    assert checked["released_cluster_texts"]["texts_with_a_value"] == 0
 
 
 def test_scores_by_level_score_every_level_of_a_tree():
