@@ -2,6 +2,7 @@
 conversations with nothing planted, and speed.
 
     .venv/bin/python benchmarks/pii_detection.py [--data datasets/clio_demo.jsonl]
+    .venv/bin/python benchmarks/pii_detection.py --synthetic 400   # a varied corpus: other countries' formats
 
 The corpus marks each planted value with its span (metadata.pii: start, end, kind, message). A planted value
 counts as found when a finding overlaps its span. A conversation with nothing planted counts as a false alarm
@@ -23,8 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT / "datasets" / "clio_demo.jsonl"))
+    ap.add_argument("--synthetic", type=int, default=0,
+                    help="instead of --data, generate this many conversations with varied=True (seed 7)")
     args = ap.parse_args()
-    convs = clio_lab.load_conversations(args.data)
+    if args.synthetic:
+        from clio_lab.synthetic import generate_corpus
+
+        args.data = f"generate_corpus({args.synthetic}, seed=7, varied=True)"
+        convs = clio_lab.load_conversations(generate_corpus(args.synthetic, seed=7, varied=True))
+    else:
+        convs = clio_lab.load_conversations(args.data)
     detector = PIIDetector()
     detector.find("warm up the spaCy model")
     r = detection_recall(convs, detector)
