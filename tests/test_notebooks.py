@@ -22,6 +22,7 @@ def test_notebooks_are_stored_without_outputs(path):
             assert cell.get("outputs") == [] and cell.get("execution_count") is None, (
                 f"{path.name}: cell {i} has outputs; run `make strip` before committing")
     assert nb["metadata"].get("kernelspec", {}).get("name") == "python3"
+    assert all(cell.get("id") for cell in nb["cells"]), f"{path.name}: a cell without an id (nbformat 4.5)"
 
 
 def test_make_test_runs_every_notebook():
