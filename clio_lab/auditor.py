@@ -35,8 +35,9 @@ import numpy as np
 
 from .cache import CacheLike, resolve_cache
 from .hierarchy import Hierarchy
-from .llm.client import LLM, CallStats, LLMTask, ParseError
-from .llm.prompts import PromptLibrary
+from .llm.client import LLM, CallStats, LLMTask, ParseError, resolve_llm
+from .llm.prompts import PromptLibrary, resolve_prompts
+from .privacy import shows_model_text
 
 STEP_VERSION = 1
 DEFAULT_MIN_SCORE = 3
@@ -161,8 +162,8 @@ def audit_clusters(
     """
     if not 1 <= int(min_score) <= 5:
         raise ValueError(f"min_score must be between 1 and 5, not {min_score!r}")
-    model = llm if isinstance(llm, LLM) else LLM(model=llm) if llm else LLM()
-    lib = prompts if isinstance(prompts, PromptLibrary) else PromptLibrary(prompts)
+    model = resolve_llm(llm)
+    lib = resolve_prompts(prompts)
     examples = lib.examples("privacy_audit", required=("name", "description", "reason", "score"))
     wanted = list(tree.nodes) if nodes is None else list(nodes)
     store = resolve_cache(cache)
@@ -170,7 +171,7 @@ def audit_clusters(
     todo = []
     for nid in wanted:
         node = tree.nodes[nid]
-        if node.method == "fixed" or node.method.startswith("withheld"):
+        if not shows_model_text(node.method):
             scores[nid] = AuditScore(nid, None, "fixed name, no model-written text", "not audited")
         else:
             todo.append(node)

@@ -17,9 +17,9 @@ from typing import Any, Literal
 import numpy as np
 
 from .cache import CacheLike, resolve_cache
-from .llm.client import LLM, CallStats, LLMTask, ParseError
+from .llm.client import LLM, CallStats, LLMTask, ParseError, resolve_llm
 from .llm.local import LOCAL_MAX_CONVERSATION_CHARS
-from .llm.prompts import Prompt, PromptLibrary
+from .llm.prompts import Prompt, PromptLibrary, resolve_prompts
 from .records import Conversation
 
 STEP_VERSION = 1
@@ -238,8 +238,8 @@ def extract_facets(
     from .embeddings import embed
     from .pii import pii_counts, resolve_detector
 
-    model = llm if isinstance(llm, LLM) else LLM(model=llm) if llm else LLM()
-    lib = prompts if isinstance(prompts, PromptLibrary) else PromptLibrary(prompts)
+    model = resolve_llm(llm)
+    lib = resolve_prompts(prompts)
     store = resolve_cache(cache)
     detector = resolve_detector(pii)
     pii_stats: dict[str, dict[str, int]] = {}

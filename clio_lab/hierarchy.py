@@ -38,8 +38,8 @@ import numpy as np
 
 from .cache import CacheLike, resolve_cache
 from .clustering import NOISE
-from .llm.client import LLM, CallStats, LLMTask, ParseError
-from .llm.prompts import PromptLibrary
+from .llm.client import LLM, CallStats, LLMTask, ParseError, resolve_llm
+from .llm.prompts import PromptLibrary, resolve_prompts
 from .naming import (
     MAX_NAME_WORDS,
     UNCLUSTERED,
@@ -364,8 +364,8 @@ def build_hierarchy(
             raise ValueError("method='keywords' needs the conversations' summaries and embeddings (summaries=, X=)")
         _build_keywords(tree, sizes, summaries, np.asarray(X, dtype=np.float32), random_state)
     elif method == "llm":
-        model = llm if isinstance(llm, LLM) else LLM(model=llm) if llm else LLM()
-        lib = prompts if isinstance(prompts, PromptLibrary) else PromptLibrary(prompts)
+        model = resolve_llm(llm)
+        lib = resolve_prompts(prompts)
         from .pii import resolve_detector
 
         builder = _LLMBuilder(tree, model, get_embedder(embedder), lib, store, random_state, progress,

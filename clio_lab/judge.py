@@ -31,8 +31,9 @@ import numpy as np
 
 from .cache import CacheLike, resolve_cache
 from .hierarchy import Hierarchy, Node
-from .llm.client import LLM, CallStats, LLMTask, ParseError
-from .llm.prompts import PromptLibrary
+from .llm.client import LLM, CallStats, LLMTask, ParseError, resolve_llm
+from .llm.prompts import PromptLibrary, resolve_prompts
+from .privacy import shows_model_text
 
 STEP_VERSION = 1
 CHECKS = ("fit", "best", "exclusive", "distinct", "placement")
@@ -171,11 +172,10 @@ def judge_hierarchy(
         raise ValueError(f"texts ({len(texts)}) must align with the tree's conversations ({len(tree.base_labels)})")
     if not 0 <= level < tree.n_levels:
         raise ValueError(f"level must be between 0 and {tree.n_levels - 1}, not {level}")
-    model = llm if isinstance(llm, LLM) else LLM(model=llm) if llm else LLM()
-    lib = prompts if isinstance(prompts, PromptLibrary) else PromptLibrary(prompts)
+    model = resolve_llm(llm)
+    lib = resolve_prompts(prompts)
     judge, store, rng = _Judge(model, lib, random_state), resolve_cache(cache), random.Random(random_state)
-    shown = [n for n in tree.level(level) if n.index >= 0 and n.method not in ("fixed",)
-             and not n.method.startswith("withheld")]
+    shown = [n for n in tree.level(level) if n.index >= 0 and shows_model_text(n.method)]
     if len(shown) < 2:
         raise ValueError(f"level {level} has {len(shown)} shown clusters; the checks need at least two")
     by_index = {n.index: n for n in shown}
@@ -216,11 +216,10 @@ def judge_hierarchy(
 def _placement_tasks(tree: Hierarchy, judge: _Judge, rng: random.Random) -> list[tuple[dict[str, Any], LLMTask]]:
     out = []
     for lvl in range(tree.n_levels - 1):
-        parents = [n for n in tree.level(lvl + 1) if n.index >= 0 and n.method != "fixed"
-                   and not n.method.startswith("withheld")]
+        parents = [n for n in tree.level(lvl + 1) if n.index >= 0 and shows_model_text(n.method)]
         for node in tree.level(lvl):
             parent = tree.nodes.get(node.parent or "")
-            if parent not in parents or node.method == "fixed" or node.method.startswith("withheld"):
+            if parent not in parents or not shows_model_text(node.method):
                 continue
             text = f"{node.name}: {node.description}"
             out.append(({"check": "placement", "item": node.id, "cluster": parent.id, "control": False},

@@ -20,8 +20,8 @@ import numpy as np
 
 from .cache import CacheLike, resolve_cache
 from .clustering import NOISE
-from .llm.client import LLM, CallStats, LLMTask, ParseError
-from .llm.prompts import PromptLibrary
+from .llm.client import LLM, CallStats, LLMTask, ParseError, resolve_llm
+from .llm.prompts import PromptLibrary, resolve_prompts
 
 STEP_VERSION = 2  # 2: re-ask by failure kind, names shortened, copies never cached
 MAX_NAME_WORDS = 10
@@ -275,8 +275,8 @@ def label_clusters(
         return ClusterLabels(fallback)
     if method != "llm":
         raise ValueError(f"method must be 'llm' or 'keywords', not {method!r}")
-    model = llm if isinstance(llm, LLM) else LLM(model=llm) if llm else LLM()
-    lib = prompts if isinstance(prompts, PromptLibrary) else PromptLibrary(prompts)
+    model = resolve_llm(llm)
+    lib = resolve_prompts(prompts)
     n_in = n_inside or (12 if model.is_local else 50)
     n_out = n_outside or (8 if model.is_local else 50)
     examples = lib.examples("cluster_name", required=("inside", "outside", "description", "name"))

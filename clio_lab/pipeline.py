@@ -20,13 +20,14 @@ from .clustering import Clustering, cluster
 from .embeddings import COUNTER, embed, get_embedder
 from .facets import FacetResults, extract_facets, user_text
 from .hierarchy import Hierarchy, build_hierarchy, check_levels
-from .llm.client import LLM, CallStats
+from .llm.client import LLM, CallStats, resolve_llm
 from .naming import ClusterLabels, central_texts, label_clusters
 from .privacy import (
     DEFAULT_MIN_CONVERSATIONS,
     DEFAULT_MIN_USERS,
     apply_thresholds,
     is_withheld,
+    shows_model_text,
     threshold_reasons,
 )
 from .projection import project
@@ -333,7 +334,7 @@ def run_pipeline(
         raise ValueError(f"audit must be True, False or 'auto', not {audit!r}")
     from .pii import resolve_detector
 
-    model = llm if isinstance(llm, LLM) else LLM(model=llm) if llm else LLM()
+    model = resolve_llm(llm)
     emb = get_embedder(embedder)
     store = resolve_cache(cache)
     on = resolve_embed_on(embed_on, model)
@@ -401,7 +402,7 @@ def run_pipeline(
         raw_pii = ({**input_redaction, "checked": len(conversations), "sampled": False,
                     "with_pii": input_redaction["conversations_with_pii"]} if input_redaction else
                    scan_conversations(conversations, detector, cache=store, random_state=random_state))
-        texts = [t for n in tree.nodes.values() if n.method != "fixed" and not is_withheld(n.method)
+        texts = [t for n in tree.nodes.values() if shows_model_text(n.method)
                  for t in (n.name, n.description)]
         released_pii = {"checked": len(texts), "with_pii": sum(detector.has_pii(t) for t in texts)}
         timings["privacy_check"] = time.perf_counter() - t

@@ -41,6 +41,12 @@ def is_withheld(method: str) -> bool:
     return method.startswith("withheld")
 
 
+def shows_model_text(method: str) -> bool:
+    """A node whose name and description a model wrote and the run shows: not the fixed "unclustered" group,
+    not withheld. These are the texts the auditor rates, the privacy check scans and the judge asks about."""
+    return method != "fixed" and not is_withheld(method)
+
+
 @dataclass
 class ThresholdReport:
     min_conversations: int

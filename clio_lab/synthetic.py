@@ -482,11 +482,11 @@ def rewrite_with_llm(records: list[dict[str, Any]], *, llm: Any = None, cache: A
     import copy
 
     from .cache import resolve_cache
-    from .llm.client import LLM
-    from .llm.prompts import PromptLibrary
+    from .llm.client import resolve_llm
+    from .llm.prompts import resolve_prompts
 
-    model = llm if isinstance(llm, LLM) else LLM(model=llm) if llm else LLM()
-    lib = prompts if isinstance(prompts, PromptLibrary) else PromptLibrary(prompts)
+    model = resolve_llm(llm)
+    lib = resolve_prompts(prompts)
     examples = lib.examples("synthetic_rewrite", required=("message", "rewritten"))
     tasks = [_rewrite_task(r, lib, examples) for r in records]
     store = resolve_cache(cache)

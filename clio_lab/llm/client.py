@@ -319,6 +319,13 @@ class LLM:
         return run_sync(self.arun(tasks, **kwargs))
 
 
+def resolve_llm(llm: LLM | str | None) -> LLM:
+    """An :class:`LLM` as given, one for a LiteLLM model name, or the bundled local model for ``None``."""
+    if isinstance(llm, LLM):
+        return llm
+    return LLM(model=llm) if llm else LLM()
+
+
 def _strip_prefill(text: str, prefill: str) -> str:
     """Chat models sometimes repeat the pre-filled opening; keep only what follows it."""
     t = text.strip().strip('"').strip()

@@ -110,3 +110,8 @@ class PromptLibrary:
                     raise ValueError(f"{path}: line {lineno}: field '{key}' missing or empty")
             out.append(ex)
         return out
+
+
+def resolve_prompts(prompts: PromptLibrary | str | Path | None) -> PromptLibrary:
+    """A :class:`PromptLibrary` as given, or one for a folder of templates (``None``: the packaged prompts)."""
+    return prompts if isinstance(prompts, PromptLibrary) else PromptLibrary(prompts)
