@@ -125,8 +125,8 @@ def _glued(text: str, start: int, end: int) -> bool:
     def joins(ch: str) -> bool:
         return ch.isalnum() or ch in "_/\\"
 
-    before, after = text[start - 1:start], text[end:end + 2]
-    return joins(before[:1] or " ") or joins(after[:1] or " ") or (after[:1] == "." and after[1:2].isalpha())
+    before, after = text[start - 1:start] or " ", text[end:end + 2]
+    return joins(before) or joins(after[:1] or " ") or (after[:1] == "." and after[1:2].isalpha())
 
 
 def _nobodys_ip(value: str) -> bool:
@@ -138,6 +138,18 @@ def _nobodys_ip(value: str) -> bool:
     except ValueError:
         return False
     return ip.is_loopback or ip.is_unspecified
+
+
+def _credible(text: str, entity: str, start: int, end: int) -> bool:
+    """presidio's finding kept after the checks above: a name that looks like one, a number that stands alone,
+    an IP address that could be someone's."""
+    if entity == "PERSON":
+        return plausible_name(text, start, end)
+    if entity in _NUMBER_KINDS:
+        return not _glued(text, start, end)
+    if entity == "IP_ADDRESS":
+        return not _nobodys_ip(text[start:end])
+    return True
 
 
 @dataclass(frozen=True)
@@ -274,9 +286,7 @@ class PIIDetector:
         results = _engine(self.model, self.context).analyze(text=text, language="en", entities=list(self.entities),
                                               score_threshold=self.threshold)
         return _non_overlapping(PIIFinding(r.entity_type, r.start, r.end, round(float(r.score), 3)) for r in results
-                                if (r.entity_type != "PERSON" or plausible_name(text, r.start, r.end))
-                                and not (r.entity_type in _NUMBER_KINDS and _glued(text, r.start, r.end))
-                                and not (r.entity_type == "IP_ADDRESS" and _nobodys_ip(text[r.start:r.end])))
+                                if _credible(text, r.entity_type, r.start, r.end))
 
     def redact(self, text: str) -> Redaction:
         """``text`` with every finding replaced by ``<ENTITY>``."""

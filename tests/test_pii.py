@@ -85,34 +85,28 @@ def test_redaction_replaces_spans_and_keeps_no_values(detector):
     assert detector.redact("nothing to see here").text == "nothing to see here"
 
 
-def test_planted_details_in_the_bundled_corpus_are_found(detector):
-    """Recall on the planted spans of the synthetic corpus, by kind (names in five languages are the hardest)."""
+@pytest.fixture(scope="module")
+def demo_recall(detector):
+    """evaluate.detection_recall on the bundled corpus, computed once for the two tests below."""
     from conftest import DEMO
 
     import clio_lab
+    from clio_lab.evaluate import detection_recall
 
-    hits: dict[str, list[bool]] = {}
-    for conv in clio_lab.load_conversations(DEMO):
-        for span in conv.metadata.get("pii", []):
-            text = conv.messages[span.get("message", 0)].content
-            found = detector.find(text)
-            hit = any(f.start < span["end"] and f.end > span["start"] for f in found)
-            hits.setdefault(span["kind"], []).append(hit)
-    recall = {k: sum(v) / len(v) for k, v in hits.items()}
+    return detection_recall(clio_lab.load_conversations(DEMO), detector)
+
+
+def test_planted_details_in_the_bundled_corpus_are_found(demo_recall):
+    """Recall on the planted spans of the synthetic corpus, by kind (names in five languages are the hardest)."""
+    recall = {k: v["found"] / v["planted"] for k, v in demo_recall["by_kind"].items()}
     for kind in ("email", "phone", "address", "id_number"):
         assert recall[kind] >= 0.95, recall
     assert recall["name"] >= 0.9, recall
 
 
-def test_few_false_alarms_on_the_bundled_corpus(detector):
+def test_few_false_alarms_on_the_bundled_corpus(demo_recall):
     """Conversations with nothing planted should rarely be flagged (spaCy's English NER on five languages)."""
-    from conftest import DEMO
-
-    import clio_lab
-
-    clean = [c for c in clio_lab.load_conversations(DEMO) if not c.metadata.get("pii")]
-    flagged = [c.id for c in clean if any(detector.find(m.content) for m in c.messages)]
-    assert len(flagged) <= 0.05 * len(clean), flagged
+    assert demo_recall["false_alarms"] <= 0.05 * demo_recall["clean"], demo_recall
 
 
 def test_facet_answers_with_personal_details_are_reasked_then_redacted(tmp_path, fake_llm, fake_embedder, detector):
