@@ -29,7 +29,7 @@ def _judge_answer(prompt: str) -> str:
     """Fit: Yes when the item shares a word of 5+ letters with the group; best: the group sharing most words."""
     last = prompt.rsplit("\nItem: ", 1)[1]
     item, rest = last.split("\n", 1)
-    if "Belongs:" in prompt.rsplit("\nItem: ", 1)[1] or prompt.rstrip().endswith("Belongs:"):
+    if "Belongs:" in last:
         group = rest.split("Group:", 1)[1]
         return " Yes\n" if _words(item) & _words(group) else " No\n"
     groups = re.findall(r"^([A-Z])\. (.+)$", rest, flags=re.M)
