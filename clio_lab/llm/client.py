@@ -297,6 +297,12 @@ class LLM:
                                          attempt_errors=list(hit.get("attempt_errors") or []))
             else:
                 pending.append((i, task, key))
+        if self.is_local and pending:
+            # load (and on a new machine, probe) the in-process model here, so that a model that cannot run
+            # raises LocalModelError to the caller instead of failing every item one by one
+            from .local import load_llama
+
+            load_llama(self.model)
         sem = asyncio.Semaphore(1 if self.is_local else max(1, self.max_concurrency))
         bar = _progress(len(pending), desc) if progress and pending else None
 

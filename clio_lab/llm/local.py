@@ -39,9 +39,18 @@ def model_path(name: str) -> str:
     raise ValueError(f"unknown local model {name!r}: use {DEFAULT_LOCAL_MODEL} or clio_local/<path to a .gguf>")
 
 
+_runtime: dict[str, Any] = {}
+
+
 def load_llama(name: str = DEFAULT_LOCAL_MODEL, n_ctx: int = DEFAULT_N_CTX):
     """The process-wide llama.cpp instance for a model (loaded once; llama.cpp reuses the KV cache of a
-    shared prompt prefix between calls, which makes fixed worked examples cheap)."""
+    shared prompt prefix between calls, which makes fixed worked examples cheap).
+
+    Before the first load on a machine the model is probed in a child process (:mod:`clio_lab.llm.native`):
+    a native crash becomes a :class:`~clio_lab.llm.native.LocalModelError` here instead of killing the
+    Jupyter kernel or the CLI. Weight repacking (llama.cpp's "extra buffer types", where the AMX crash lives)
+    is off unless ``CLIO_LAB_LLAMA_EXTRA_BUFFERS=1`` and the probe passes with it.
+    """
     with _lock:
         key = f"{name}|{n_ctx}"
         if key not in _models:
@@ -49,9 +58,34 @@ def load_llama(name: str = DEFAULT_LOCAL_MODEL, n_ctx: int = DEFAULT_N_CTX):
                 from llama_cpp import Llama
             except ImportError as exc:  # pragma: no cover
                 raise ImportError("the local model needs `pip install 'clio-lab[local]'` (llama-cpp-python)") from exc
-            _models[key] = Llama(model_path=model_path(name), n_ctx=n_ctx, n_threads=os.cpu_count() or 2,
-                                 n_batch=512, verbose=False, seed=0)
+            from .native import checked_settings, model_params
+
+            path = model_path(name)
+            settings = checked_settings(path)
+            with model_params(extra_buffers=settings["extra_buffers"]):
+                _models[key] = Llama(model_path=path, n_ctx=n_ctx, n_threads=os.cpu_count() or 2, n_batch=512,
+                                     verbose=False, seed=0)
+            _runtime[name] = settings
         return _models[key]
+
+
+def runtime_info(name: str = DEFAULT_LOCAL_MODEL) -> dict[str, Any]:
+    """How the local model runs on this machine, for run records: llama-cpp-python's version, the CPU features
+    llama.cpp uses (its system information), the CPU, whether weights are repacked, and the probe's verdict."""
+    import llama_cpp
+
+    from .native import build_fingerprint, cpu_summary
+
+    settings = _runtime.get(name)
+    info: dict[str, Any] = {"llama_cpp_python": build_fingerprint()["llama_cpp_python"],
+                            "system_info": llama_cpp.llama_print_system_info().decode(errors="replace").strip(),
+                            "cpu": cpu_summary()}
+    if settings is None:
+        return {**info, "loaded": False, "note": "not loaded in this process (every answer came from the cache)"}
+    probe = settings["probe"]
+    return {**info, "loaded": True, "weight_repacking": settings["extra_buffers"],
+            "probe": f"{probe['outcome']}{' (cached verdict)' if probe.get('cached') else ''}",
+            "probes_failed": [v["outcome"] for v in settings["tried"]]}
 
 
 def generate(prompt: str, *, model: str = DEFAULT_LOCAL_MODEL, max_tokens: int = 64, temperature: float = 0.0,
