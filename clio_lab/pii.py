@@ -207,6 +207,23 @@ def _window_context_enhancer() -> Any:
     return WindowContext(context_matching_mode="whole_word")
 
 
+def _offline_email_recognizer() -> Any:
+    """presidio's e-mail recogniser, checking an address's domain against the Public Suffix List snapshot that
+    ships inside tldextract. presidio's own calls ``tldextract.extract``, whose default extractor downloads the
+    list the first time it runs (and prints a long traceback when offline before falling back to the same
+    snapshot); a privacy tool makes no outbound connection."""
+    import tldextract
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        def validate_result(self, pattern_text: str) -> bool:
+            return extract(pattern_text).fqdn != ""
+
+    return OfflineEmailRecognizer()
+
+
 def _engine(model: str, context: str = "window") -> Any:
     """One presidio AnalyzerEngine per spaCy model and context rule per process (loading spaCy takes seconds)."""
     key = f"{model}/{context}"
@@ -229,6 +246,8 @@ def _engine(model: str, context: str = "window") -> Any:
         enhancer = _window_context_enhancer() if context == "window" else None  # None: presidio's own
         engine = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"],
                                 context_aware_enhancer=enhancer)
+        engine.registry.remove_recognizer("EmailRecognizer")
+        engine.registry.add_recognizer(_offline_email_recognizer())
         for entity, patterns in _PATTERNS.items():
             engine.registry.add_recognizer(PatternRecognizer(
                 supported_entity=entity, name=f"clio_lab_{entity.lower()}",
