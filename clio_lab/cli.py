@@ -103,14 +103,20 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"clio-lab: --levels: {exc}", file=sys.stderr)
             return 2
-    result = run_pipeline(convs, llm=llm, embedder=args.embedder, embed_on=args.embed_on, method=args.method,
-                          k=args.k, random_state=args.seed, cache=cache, prompts=args.prompts,
-                          naming=None if args.naming == "none" else args.naming, hierarchy=hierarchy,
-                          levels=levels, top=args.top, projection=not args.no_projection,
-                          redact_input=args.redact_input, min_conversations=args.min_conversations or None,
-                          min_users=args.min_users or None, audit=False if args.no_audit else "auto",
-                          min_audit_score=args.min_audit_score, show_raw=args.allow_raw,
-                          progress=not args.quiet)
+    from .llm.native import LocalModelError
+
+    try:
+        result = run_pipeline(convs, llm=llm, embedder=args.embedder, embed_on=args.embed_on, method=args.method,
+                              k=args.k, random_state=args.seed, cache=cache, prompts=args.prompts,
+                              naming=None if args.naming == "none" else args.naming, hierarchy=hierarchy,
+                              levels=levels, top=args.top, projection=not args.no_projection,
+                              redact_input=args.redact_input, min_conversations=args.min_conversations or None,
+                              min_users=args.min_users or None, audit=False if args.no_audit else "auto",
+                              min_audit_score=args.min_audit_score, show_raw=args.allow_raw,
+                              progress=not args.quiet)
+    except LocalModelError as exc:  # the embedded model cannot run on this CPU: say why and how to fix it
+        print(f"clio-lab: {exc}", file=sys.stderr)
+        return 2
     try:
         out = result.save(Path(args.out))
     except OSError as exc:
@@ -122,9 +128,24 @@ def main(argv: list[str] | None = None) -> int:
     summary["withheld_conversations"] = (stats.get("thresholds") or {}).get("withheld_conversations_at_base")
     summary["run_seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(summary))
+    print(_readable(summary, stats))
     print(f"wrote {out}/ (report.html, conversations.parquet, clusters.parquet, combined.csv, level_*_clusters.csv, "
           "tree.json, stats.json, privacy.json, failures.jsonl); read it back with clio_lab.load_run()")
     return 0
+
+
+def _readable(summary: dict, stats: dict) -> str:
+    """The summary line in words, for a person reading the terminal."""
+    levels = summary["clusters_per_level"] or []
+    shown = f"{levels[0]} shown" + (f", under {levels[-1]} top categories" if len(levels) > 1 else "") if levels else ""
+    withheld = summary["withheld_conversations"] or 0
+    failed = summary["failed_items"]
+    by_step = ", ".join(f"{n} {step}" for step, n in sorted((stats.get("failures_by_step") or {}).items()))
+    return (f"{summary['conversations']} conversations, {summary['clusters']} base clusters ({shown}); "
+            f"{withheld} conversations withheld by the privacy thresholds and auditor. "
+            f"{summary['llm_calls']} model calls ({stats['llm_cache_hits']} answered from the cache), "
+            f"{failed} items failed{f' ({by_step}; see failures.jsonl)' if failed else ''}; "
+            f"{summary['run_seconds']} s.")
 
 
 if __name__ == "__main__":  # pragma: no cover

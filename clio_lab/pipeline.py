@@ -230,6 +230,15 @@ def _count(items) -> dict[str, int]:
     return out
 
 
+def _runtime_info(model: LLM) -> dict[str, Any] | None:
+    """The in-process model's build and CPU features (which code paths llama.cpp takes here)."""
+    if not model.is_local:
+        return None
+    from .llm.local import runtime_info
+
+    return runtime_info(model.model)
+
+
 def resolve_embed_on(embed_on: EmbedOn, llm: LLM) -> str:
     """What gets embedded and clustered. ``auto``: the conversation's own text with the local base model
     (its summaries cost 15 NMI points on Banking77, measured), the request summary with hosted models."""
@@ -420,7 +429,8 @@ def run_pipeline(
               "pii_check": detector.get_params() if detector is not None else None, "redact_input": redact_input,
               "thresholds": {"min_conversations": min_conversations, "min_users": min_users},
               "audit": audited is not None, "min_audit_score": min_audit_score, "audit_off_reason": audit_off,
-              "show_raw": bool(show_raw), "cache": str(store.directory) if store is not None else None}
+              "show_raw": bool(show_raw), "cache": str(store.directory) if store is not None else None,
+              "llm_runtime": _runtime_info(model)}
     llm_stats = {"facets": fac.stats}
     if names:
         llm_stats["naming"] = names.stats
