@@ -5,7 +5,7 @@ carry markup. The test checks that the tree shows the run's cluster names, that 
 its points (the map's pixels change) and fills the details panel, that colouring by a facet changes the
 colours and the legend, that hovering shows a summary and clicking or lassoing points reaches Python, and
 that no markup runs. Screenshots go to $CLIO_LAB_SCREENSHOTS (default: the
-test's temporary folder). ``.ci/run`` installs Chromium with apt-get when it is missing.
+test's temporary folder). ``make test`` installs Chromium with apt-get when it is missing.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from clio_lab.widgets.lab import CHROMIUM, CHROMIUM_ARGS, open_notebook, run_cel
 XSS_NAME = "<img src=x onerror=\"window.__xss=1\">"
 XSS_SUMMARY = "<script>window.__xss2=1</script>"
 pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)")]
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (make test installs it)")]
 
 
 def _make_run(folder: Path, fake_embedder, demo_convs) -> dict:
