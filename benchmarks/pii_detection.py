@@ -1,24 +1,29 @@
-"""PII detection on the bundled corpus: recall of the planted personal details by kind, false alarms on the
-conversations with nothing planted, and speed.
+"""PII detection, today's detector beside the one of commit 96ddd4e (before the name lists and shape rules), on
+every evaluation set, and speed.
 
-    .venv/bin/python benchmarks/pii_detection.py [--data datasets/clio_demo.jsonl]
-    .venv/bin/python benchmarks/pii_detection.py --synthetic 400   # a varied corpus: other countries' formats
-    .venv/bin/python benchmarks/pii_detection.py --sharegpt 400 [--show 5]   # real text, nothing planted
+    .venv/bin/python benchmarks/pii_detection.py [--sets faker-test,faker-dev,bundled,varied,sharegpt]
+        [--faker-n 1500] [--sharegpt 400] [--show 0] [--baseline 96ddd4e]
 
-The corpus marks each planted value with its span (metadata.pii: start, end, kind, message). A planted value
-counts as found when a finding overlaps its span. A conversation with nothing planted counts as a false alarm
-when anything in it is flagged.
+- faker-test / faker-dev: ``clio_lab.pii_eval.pii_sentences`` (Faker values in many locales placed in sentence,
+  form and dialogue templates, plus clean sentences). "test" shares no template and no locale with "dev";
+  no change was tuned on it (see the module's docstring). A span counts as found when findings cover at least
+  half its characters. Clean sentences flagged = false alarms.
+- bundled / varied: the planted values of the bundled corpus and of ``generate_corpus(400, seed=7,
+  varied=True)`` (a planted value counts when a finding overlaps it); conversations with nothing planted that
+  get a finding = false alarms.
+- sharegpt: real conversations, nothing planted: how many are flagged, and by what. ``--show N`` prints N
+  flags per kind that only today's detector raises, with the words around them, to be read (the corpus is
+  public; do not use --show on private data).
 
-Each figure is printed for both context rules side by side (PIIDetector(context="window"), the default, and
-context="presidio", presidio's own rule). --sharegpt samples real conversations evenly from the ShareGPT
-package (no planted values, so it measures how often real text is flagged and by what); --show prints a few
-flagged spans per kind with the words around them, to read whether they are personal details (the corpus is
-public; do not use --show on private data).
+The baseline's pii.py is read from git (``git show <commit>:clio_lab/pii.py``) and loaded beside today's.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,8 +31,22 @@ from pathlib import Path
 import clio_lab
 from clio_lab.evaluate import detection_recall
 from clio_lab.pii import PIIDetector
+from clio_lab.pii_eval import pii_sentences, score
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def baseline_detector(commit: str):
+    """PIIDetector as it was at ``commit`` (its module loaded under clio_lab, so relative imports resolve)."""
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:clio_lab/pii.py"], capture_output=True,
+                            text=True, check=True).stdout
+    name = f"clio_lab._pii_{commit}"
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "clio_lab"
+    sys.modules[name] = module
+    exec(compile(source, f"{commit}:clio_lab/pii.py", "exec"), module.__dict__)  # noqa: S102 - our own history
+    return module.PIIDetector()
 
 
 def sharegpt(n: int, max_chars: int) -> list:
@@ -47,64 +66,109 @@ def sharegpt(n: int, max_chars: int) -> list:
     return out
 
 
-def real_text(convs: list, detector: PIIDetector, show: int) -> None:
-    t0, flagged, kinds, shown = time.perf_counter(), 0, Counter(), Counter()
+def faker_set(split: str, n: int, detectors: dict) -> None:
+    rows = pii_sentences(n, split=split, seed=0)
+    results = {}
+    for name, d in detectors.items():
+        t = time.perf_counter()
+        results[name] = score(rows, d.find)
+        results[name]["seconds"] = time.perf_counter() - t
+    kinds = sorted({k for r in results.values() for k in r["by_kind"]})
+    print(f"\n### Faker sentences, split {split!r}: {len(rows)} sentences "
+          f"({sum(r['clean'] for r in rows)} clean), locales {sorted({r['locale'] for r in rows if r['locale']})}")
+    print("| kind | " + " | ".join(results) + " |\n|---|" + "---|" * len(results))
+    for kind in kinds:
+        cells = [f"{r['by_kind'][kind]['found']}/{r['by_kind'][kind]['of']} ({r['by_kind'][kind]['recall']:.1f}%)"
+                 for r in results.values()]
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+    print("| **all identifying spans** | " + " | ".join(f"**{r['overall']:.1f}%**" for r in results.values()) + " |")
+    print("| clean sentences flagged | " + " | ".join(
+        f"{r['clean_flagged']['flagged']}/{r['clean_flagged']['of']} ({r['clean_flagged']['share']:.1f}%)"
+        for r in results.values()) + " |")
+    print("| sentences/s | " + " | ".join(f"{len(rows) / r['seconds']:.0f}" for r in results.values()) + " |")
+
+
+def planted_set(label: str, convs, detectors: dict) -> None:
+    results = {name: detection_recall(convs, d) for name, d in detectors.items()}
+    first = next(iter(results.values()))
+    print(f"\n### {label}: {len(convs)} conversations, {first['messages']} messages")
+    print("| planted kind | " + " | ".join(results) + " |\n|---|" + "---|" * len(results))
+    for kind in first["by_kind"]:
+        cells = [f"{x['by_kind'][kind]['found']}/{x['by_kind'][kind]['planted']} "
+                 f"({100 * x['by_kind'][kind]['found'] / x['by_kind'][kind]['planted']:.0f}%)" for x in results.values()]
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+    print("| false alarms (conversations with nothing planted) | " + " | ".join(
+        f"{x['false_alarms']}/{x['clean']}" for x in results.values()) + " |")
+    print("| messages/s | " + " | ".join(f"{x['messages'] / x['seconds']:.0f}" for x in results.values()) + " |")
+
+
+def sharegpt_set(n: int, max_chars: int, detectors: dict, show: int) -> None:
+    convs = sharegpt(n, max_chars)
     n_msgs = sum(len(c.messages) for c in convs)
-    for conv in convs:
-        found = [(m.content, f) for m in conv.messages for f in detector.find(m.content)]
-        flagged += bool(found)
-        kinds.update({f.entity for _, f in found})
-        for text, f in found:
-            if shown[f.entity] < show:
-                shown[f.entity] += 1
-                before, span, after = text[max(0, f.start - 40):f.start], text[f.start:f.end], text[f.end:f.end + 20]
-                print(f"    {f.entity} {f.score}: ...{before!r} [[{span!r}]] {after!r}...")
-    secs = time.perf_counter() - t0
-    print(f"context={detector.context}: {flagged} of {len(convs)} conversations flagged "
-          f"({100 * flagged / len(convs):.1f}%); conversations by kind: {dict(kinds.most_common())}; "
-          f"{n_msgs / secs:.0f} messages/s")
+    flags: dict[str, dict[str, list]] = {}
+    speed = {}
+    for name, d in detectors.items():
+        t = time.perf_counter()
+        flags[name] = {c.id: [(m.content, f) for m in c.messages for f in d.find(m.content)] for c in convs}
+        speed[name] = n_msgs / (time.perf_counter() - t)
+    print(f"\n### ShareGPT: {len(convs)} real conversations, {n_msgs} human messages (each cut to {max_chars} "
+          "characters), nothing planted")
+    print("| | " + " | ".join(flags) + " |\n|---|" + "---|" * len(flags))
+    print("| conversations flagged | " + " | ".join(
+        f"{sum(bool(v) for v in f.values())} ({100 * sum(bool(v) for v in f.values()) / len(convs):.1f}%)"
+        for f in flags.values()) + " |")
+    kinds = sorted({fi.entity for f in flags.values() for v in f.values() for _, fi in v})
+    for kind in kinds:
+        print(f"| conversations with {kind} | " + " | ".join(
+            str(sum(any(fi.entity == kind for _, fi in v) for v in f.values())) for f in flags.values()) + " |")
+    print("| messages/s | " + " | ".join(f"{s:.0f}" for s in speed.values()) + " |")
+    names = list(flags)
+    if len(names) == 2:
+        new, old = flags[names[0]], flags[names[1]]
+        only_new = [cid for cid in new if new[cid] and not old[cid]]
+        only_old = [cid for cid in old if old[cid] and not new[cid]]
+        print(f"\nflagged only by {names[0]}: {len(only_new)} conversations; only by {names[1]}: {len(only_old)}")
+        shown: Counter = Counter()
+        for cid in only_new:
+            for text, f in new[cid]:
+                if shown[f.entity] < show:
+                    shown[f.entity] += 1
+                    print(f"    {cid} {f.entity} {f.score}: ...{text[max(0, f.start - 40):f.start]!r} "
+                          f"[[{text[f.start:f.end]!r}]] {text[f.end:f.end + 20]!r}...")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(ROOT / "datasets" / "clio_demo.jsonl"))
-    ap.add_argument("--synthetic", type=int, default=0,
-                    help="instead of --data, generate this many conversations with varied=True (seed 7)")
-    ap.add_argument("--sharegpt", type=int, default=0,
-                    help="instead of --data, this many real ShareGPT conversations (human turns, nothing planted)")
-    ap.add_argument("--max-chars", type=int, default=3000, help="--sharegpt: cut each message to this length")
-    ap.add_argument("--show", type=int, default=0, help="--sharegpt: print this many flagged spans per kind")
+    ap.add_argument("--sets", default="faker-test,faker-dev,bundled,varied,sharegpt")
+    ap.add_argument("--faker-n", type=int, default=1500)
+    ap.add_argument("--sharegpt", type=int, default=400)
+    ap.add_argument("--max-chars", type=int, default=3000, help="sharegpt: cut each message to this length")
+    ap.add_argument("--show", type=int, default=0, help="sharegpt: print this many new-only flags per kind")
+    ap.add_argument("--baseline", default="96ddd4e", help="the commit whose detector is the baseline")
     args = ap.parse_args()
-    detectors = [PIIDetector(), PIIDetector(context="presidio")]
-    for d in detectors:
-        d.find("warm up the spaCy model")
-    if args.sharegpt:
-        convs = sharegpt(args.sharegpt, args.max_chars)
-        print(f"ShareGPT: {len(convs)} conversations, {sum(len(c.messages) for c in convs)} human messages "
-              f"(each cut to {args.max_chars} characters)")
-        for d in detectors:
-            real_text(convs, d, args.show)
-        return
-    if args.synthetic:
-        from clio_lab.synthetic import generate_corpus
+    import logging
 
-        args.data = f"generate_corpus({args.synthetic}, seed=7, varied=True)"
-        convs = clio_lab.load_conversations(generate_corpus(args.synthetic, seed=7, varied=True))
-    else:
-        convs = clio_lab.load_conversations(args.data)
-    results = [detection_recall(convs, d) for d in detectors]
-    r = results[0]
-    print(f"{args.data}: {len(convs)} conversations, {r['messages']} messages, detector {detectors[0].get_params()}")
-    print("| planted kind | " + " | ".join(f"found, context={d.context}" for d in detectors) + " |")
-    print("|---|" + "---|" * len(detectors))
-    for kind in r["by_kind"]:
-        cells = [f"{x['by_kind'][kind]['found']}/{x['by_kind'][kind]['planted']} "
-                 f"({100 * x['by_kind'][kind]['found'] / x['by_kind'][kind]['planted']:.0f}%)" for x in results]
-        print(f"| {kind} | " + " | ".join(cells) + " |")
-    for d, x in zip(detectors, results, strict=True):
-        print(f"\ncontext={d.context}: false alarms {x['false_alarms']} of {x['clean']} conversations with nothing "
-              f"planted ({100 * x['false_alarms'] / max(x['clean'], 1):.1f}%); "
-              f"speed {x['messages'] / x['seconds']:.0f} messages/s ({x['seconds']:.1f} s)")
+    # the baseline's presidio asks tldextract for the suffix list online and logs a traceback when it cannot
+    logging.getLogger("tldextract").setLevel(logging.CRITICAL)
+    detectors = {"today": PIIDetector(), f"at {args.baseline}": baseline_detector(args.baseline)}
+    for d in detectors.values():
+        d.find("warm up the spaCy model, Anna Smith")
+    print(f"today's detector: {detectors['today'].get_params()}")
+    for name in args.sets.split(","):
+        if name.startswith("faker-"):
+            faker_set(name.split("-", 1)[1], args.faker_n, detectors)
+        elif name == "bundled":
+            planted_set("bundled corpus (datasets/clio_demo.jsonl)",
+                        clio_lab.load_conversations(ROOT / "datasets" / "clio_demo.jsonl"), detectors)
+        elif name == "varied":
+            from clio_lab.synthetic import generate_corpus
+
+            planted_set("varied synthetic corpus, generate_corpus(400, seed=7, varied=True)",
+                        clio_lab.load_conversations(generate_corpus(400, seed=7, varied=True)), detectors)
+        elif name == "sharegpt":
+            sharegpt_set(args.sharegpt, args.max_chars, detectors, args.show)
+        else:
+            raise SystemExit(f"unknown set {name!r}")
 
 
 if __name__ == "__main__":

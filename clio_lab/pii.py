@@ -66,9 +66,19 @@ _PATTERNS: dict[str, list[tuple[str, str, float]]] = {
         ("grouped digit id", r"\b\d{2,3}(?: \d{3}){2,3}\b", 0.3),
         # 9-character document numbers mixing letters and digits (passports, German ID cards): context only
         ("document number", r"\b(?=[A-Z0-9]{9}\b)(?=[A-Z]*\d)(?=\d*[A-Z])[A-Z0-9]{9}\b", 0.3),
+        # Nordic personal numbers: Finnish 240259-079V, Swedish 961117-5820, Danish 040663-2461
+        ("Nordic personal number", r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]?\b", 0.55),
+        # Italian codice fiscale BCCFRC15M25E852P
+        ("Italian fiscal code", r"\b[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]\b", 0.7),
+        # other national numbers (Polish PESEL, Romanian CNP, Brazilian CPF, Dutch BSN...): only with a context word
+        ("digits with an id word", r"(?<![\w.-])\d{9,13}(?![\w-])", 0.2),
     ],
     "ACCOUNT_NUMBER": [
         ("long digit run", r"\b\d{8,17}\b", 0.2),
+        # bank account forms with a bank code in letters (GB KFLN36150797123041) or long runs; context only
+        ("bank account form", r"\b[A-Z]{0,4}\d{8,30}\b", 0.2),
+        # an IBAN that its country's length rule rejects (presidio checks it): only beside "IBAN" / "account"
+        ("IBAN-like", r"\b[A-Z]{2}\d{2}[A-Z0-9]{11,30}\b", 0.3),
     ],
     "PHONE_NUMBER": [
         ("international", r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\w)", 0.55),
@@ -76,6 +86,15 @@ _PATTERNS: dict[str, list[tuple[str, str, float]]] = {
         # national forms: French 06 12 34 56 78, German 0171 123 4567, Spanish mobile 612 34 56 78 (context helps)
         ("national trunk prefix", r"(?<![\w+-])0\d{1,4}(?:[ .-]\d{2,4}){2,4}(?![\w-])", 0.45),
         ("Spanish mobile", r"(?<![\w+-])[6-9]\d{2}(?: \d{2}){3}(?![\w-])", 0.45),
+        # +(370) 33946276 / (351) 936 252 417 / 23/343-0911 / 001-590-930-9706x1545
+        ("bracketed code", r"(?<![\w])\+?\(\d{1,4}\)[ .-]?\d{2,4}(?:[ .-]?\d{2,4}){1,3}(?![\w-])", 0.5),
+        ("slashed area code", r"(?<![\w/+-])\d{2,4}/\d{3}[ .-]?\d{3,4}(?![\w/-])", 0.45),
+        ("with extension", r"(?<![\w+])(?:00\d{1,3}[ .-])?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}[ \t]?(?:x|ext\.?)[ \t]?\d{1,5}\b",
+         0.55),
+        # 907 49 275 / 99604874 / 366966418: digits alone are phones only beside "call", "phone", ...
+        # ("123 456 789 units" is a count written with thousands separators, not a phone)
+        ("digit groups with a phone word",
+         r"(?<![\w+.,-])(?!\d{1,3}(?: \d{3})+(?![\d]))(?:\d{2,4}(?: \d{1,4}){1,3}|\d{8,12})(?![\w-]|[.,]\d)", 0.2),
     ],
 }
 _CONTEXT = {
@@ -83,7 +102,9 @@ _CONTEXT = {
     "ID_NUMBER": ["id", "identity", "passport", "ssn", "social", "ausweis", "ausweisnummer", "identidad",
                   "identité", "identidade", "dni", "nif", "cpf", "national", "numéro", "número", "nummer",
                   "steuer", "steuernummer", "steuer-id", "insurance", "document", "passeport", "pasaporte",
-                  "passaporte", "reisepass", "personalausweis", "identifikationsnummer"],
+                  "passaporte", "reisepass", "personalausweis", "identifikationsnummer", "tax", "security",
+                  "pesel", "personnummer", "personal", "bsn", "cnp", "cpr", "hetu", "fiscale", "codice", "sin",
+                  "nino"],
     "ACCOUNT_NUMBER": ["account", "acct", "iban", "konto", "kontonummer", "cuenta", "compte", "conta", "routing"],
     "PHONE_NUMBER": ["phone", "tel", "telephone", "mobile", "cell", "call", "telefon", "teléfono", "téléphone",
                      "telefone", "número", "numero", "whatsapp", "reach", "contact", "ring", "telefonnummer",
@@ -96,16 +117,16 @@ _CONTEXT = {
 _NAME_CUES = re.compile(r"(?:name is|i am|i'm|this is|call me|me llamo|soy|je m'appelle|je suis|moi c'est|"
                         r"ich heiße|ich heisse|ich bin|mein name ist|meu nome é|me chamo|sou|signed|regards,?)\s*$",
                         re.I)
-_NAME_TOKEN = re.compile(r"^[A-ZÀ-Ý][a-zà-ÿ'’-]+\.?$")
+_NAME_TOKEN = re.compile(r"^[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))+\.?$")  # letters of any script
 
 
-def plausible_name(text: str, start: int, end: int) -> bool:
+def plausible_name(text: str, start: int, end: int, known: bool = True) -> bool:
     """spaCy's English model tags many capitalised words of other languages as PERSON ("Claro", "Grundidee").
     A PERSON span counts when every token is a capitalised name-like word and it follows a cue such as
     "my name is" / "me llamo" / "ich heiße", or it has at least two tokens (first and last name) and does not
     open a sentence."""
     tokens = text[start:end].split()
-    if not tokens or not all(_NAME_TOKEN.match(t) for t in tokens):
+    if not tokens or not all(_NAME_TOKEN.match(t) and t[0].isupper() and not t.isupper() for t in tokens):
         return False
     if _NAME_CUES.search(text[max(0, start - 40):start]):
         return True
@@ -113,7 +134,14 @@ def plausible_name(text: str, start: int, end: int) -> bool:
     # German capitalises nouns, and any language capitalises a sentence's first words ("Kurze Frage:",
     # "Mein Programm"): there, two capitalised words are no evidence of a name without a cue
     sentence_start = not before or before[-1] in ".!?:;\n"
-    return len(tokens) >= 2 and not sentence_start
+    if len(tokens) < 2 or sentence_start:
+        return False
+    from .pii_names import known_names
+    from .pii_rules import looks_like_a_name
+
+    names = known_names() if known else None
+    # with the name lists at hand, a title in capitals is not a name ("Graph Neural Network", "Trojan Horse")
+    return names is None or looks_like_a_name(tokens, *names)
 
 
 _NUMBER_KINDS = {"PHONE_NUMBER", "ID_NUMBER", "ACCOUNT_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE"}
@@ -140,11 +168,11 @@ def _nobodys_ip(value: str) -> bool:
     return ip.is_loopback or ip.is_unspecified
 
 
-def _credible(text: str, entity: str, start: int, end: int) -> bool:
+def _credible(text: str, entity: str, start: int, end: int, known: bool = True) -> bool:
     """presidio's finding kept after the checks above: a name that looks like one, a number that stands alone,
     an IP address that could be someone's."""
     if entity == "PERSON":
-        return plausible_name(text, start, end)
+        return plausible_name(text, start, end, known)
     if entity in _NUMBER_KINDS:
         return not _glued(text, start, end)
     if entity == "IP_ADDRESS":
@@ -224,6 +252,27 @@ def _offline_email_recognizer() -> Any:
     return OfflineEmailRecognizer()
 
 
+def _luhn_card_recognizer() -> Any:
+    """Card numbers of 12 to 19 digits that pass the Luhn check, beside a word such as "card" (presidio's own
+    recogniser knows only some issuers' prefixes: a Maestro 676259654686 or a 2-series Mastercard slip by).
+    A Luhn-valid number keeps its low pattern score (presidio would raise it to certainty), so only context
+    makes it a finding: one random number in ten passes the check."""
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    class LuhnCardRecognizer(PatternRecognizer):
+        def validate_result(self, pattern_text: str) -> bool | None:
+            digits = [int(c) for c in pattern_text if c.isdigit()]
+            total = sum(d if i % 2 == 0 else (d * 2 - 9 if d * 2 > 9 else d * 2)
+                        for i, d in enumerate(reversed(digits)))
+            return None if total % 10 == 0 else False
+
+    return LuhnCardRecognizer(
+        supported_entity="CREDIT_CARD", name="clio_lab_luhn_card",
+        patterns=[Pattern("12-19 digits", r"(?<![\w-])\d{4}(?:[ -]?\d{2,4}){2,4}(?:[ -]?\d{1,3})?(?![\w-])", 0.3)],
+        context=["card", "credit", "debit", "visa", "mastercard", "maestro", "amex", "tarjeta", "carte", "karte",
+                 "cartão", "carta"])
+
+
 def _engine(model: str, context: str = "window") -> Any:
     """One presidio AnalyzerEngine per spaCy model and context rule per process (loading spaCy takes seconds)."""
     key = f"{model}/{context}"
@@ -248,6 +297,7 @@ def _engine(model: str, context: str = "window") -> Any:
                                 context_aware_enhancer=enhancer)
         engine.registry.remove_recognizer("EmailRecognizer")
         engine.registry.add_recognizer(_offline_email_recognizer())
+        engine.registry.add_recognizer(_luhn_card_recognizer())
         for entity, patterns in _PATTERNS.items():
             engine.registry.add_recognizer(PatternRecognizer(
                 supported_entity=entity, name=f"clio_lab_{entity.lower()}",
@@ -257,6 +307,13 @@ def _engine(model: str, context: str = "window") -> Any:
                 context=_CONTEXT.get(entity), global_regex_flags=re.MULTILINE | re.DOTALL))
         _engines[key] = engine
         return engine
+
+
+@cache
+def _names_version() -> str | None:
+    from .pii_names import version
+
+    return version()
 
 
 @cache
@@ -287,6 +344,7 @@ class PIIDetector:
     threshold: float = DEFAULT_THRESHOLD
     model: str = SPACY_MODEL
     context: str = "window"
+    known_names: bool = True
 
     def __post_init__(self) -> None:
         if self.context not in ("window", "presidio"):
@@ -296,7 +354,7 @@ class PIIDetector:
         model_version, presidio_version = _versions(self.model)
         return {"entities": sorted(self.entities), "threshold": self.threshold, "model": self.model,
                 "model_version": model_version, "presidio": presidio_version, "patterns": _PATTERNS_VERSION,
-                "context": self.context}
+                "context": self.context, "known_names": _names_version() if self.known_names else None}
 
     def find(self, text: str) -> list[PIIFinding]:
         """Non-overlapping findings in ``text``, highest score first where spans overlap."""
@@ -304,8 +362,25 @@ class PIIDetector:
             return []
         results = _engine(self.model, self.context).analyze(text=text, language="en", entities=list(self.entities),
                                               score_threshold=self.threshold)
-        return _non_overlapping(PIIFinding(r.entity_type, r.start, r.end, round(float(r.score), 3)) for r in results
-                                if _credible(text, r.entity_type, r.start, r.end))
+        found = [PIIFinding(r.entity_type, r.start, r.end, round(float(r.score), 3)) for r in results
+                 if _credible(text, r.entity_type, r.start, r.end, self.known_names)]
+        found += self._rule_findings(text)
+        return _non_overlapping(found)
+
+    def _rule_findings(self, text: str) -> list[PIIFinding]:
+        """Names and street addresses by shape (:mod:`clio_lab.pii_rules`), where the NER model is blind."""
+        from .pii_names import known_names
+        from .pii_rules import address_findings, known_name_findings, name_findings
+
+        out = []
+        addresses = address_findings(text) if "STREET_ADDRESS" in self.entities else []
+        if "PERSON" in self.entities:
+            out += name_findings(text, after_address={a[1] for a in addresses})
+            names = known_names() if self.known_names else None
+            if names is not None:
+                out += known_name_findings(text, *names)
+        out += addresses
+        return [PIIFinding(e, s, t, sc) for e, s, t, sc in out if sc >= self.threshold]
 
     def redact(self, text: str) -> Redaction:
         """``text`` with every finding replaced by ``<ENTITY>``."""
@@ -322,7 +397,27 @@ class PIIDetector:
         return bool(text) and bool(self.find(text))  # type: ignore[arg-type]
 
 
+def _merge_same_kind(findings: list[PIIFinding], entity: str) -> list[PIIFinding]:
+    """Overlapping findings of one kind become one span with the best score (a street found by a pattern and
+    the same street with its postcode and town found by a rule are one address)."""
+    same = sorted((f for f in findings if f.entity == entity), key=lambda f: f.start)
+    merged: list[PIIFinding] = []
+    for f in same:
+        if merged and f.start < merged[-1].end:
+            last = merged[-1]
+            merged[-1] = PIIFinding(entity, last.start, max(last.end, f.end), max(last.score, f.score))
+        else:
+            merged.append(f)
+    return [f for f in findings if f.entity != entity] + merged
+
+
 def _non_overlapping(findings: Iterable[PIIFinding]) -> list[PIIFinding]:
+    """The highest-scoring findings that do not overlap; an address wins over a name inside it ("boulevard
+    Duvanel 83" is a street, though the NER model calls "Duvanel" a person)."""
+    findings = _merge_same_kind(list(findings), "STREET_ADDRESS")
+    addresses = [f for f in findings if f.entity == "STREET_ADDRESS"]
+    findings = [f for f in findings if f.entity != "PERSON" or not any(
+        a.start <= f.start and f.end <= a.end and (a.end - a.start) > (f.end - f.start) for a in addresses)]
     chosen: list[PIIFinding] = []
     for f in sorted(findings, key=lambda f: (-f.score, -(f.end - f.start), f.start)):
         if all(f.end <= c.start or f.start >= c.end for c in chosen):
@@ -330,7 +425,7 @@ def _non_overlapping(findings: Iterable[PIIFinding]) -> list[PIIFinding]:
     return sorted(chosen, key=lambda f: f.start)
 
 
-_PATTERNS_VERSION = 4  # bump when _PATTERNS or _CONTEXT change: cached checks depend on them
+_PATTERNS_VERSION = 5  # bump when _PATTERNS or _CONTEXT change: cached checks depend on them
 
 
 PII_ERROR = "personal details in the answer"

@@ -1,0 +1,388 @@
+"""Rules that find names and street addresses where spaCy's small English model does not.
+
+The model tags names it has seen in English text; it misses most names from other languages, a name alone at
+the start of a line, a surname after "last name?", names as dialogue speakers, and it tags no addresses at
+all. These rules read the shapes such details take in messages:
+
+* **names after a cue**: "my name is", "I'm", "Dear", "Hello", "regards,", a title ("Dr.", "Mrs", "Herr",
+  "Mme"), a form label ("Last name:", "What's your last name?"), a dialogue speaker ("Nicole: ..."), a name on
+  its own line above an address or before an e-mail address in brackets;
+* **street addresses** in the forms of many countries: a house number then a street whose last word is a
+  street type (the USPS suffix list: "Street", "Grove", "Neck", ...), a street word first ("Rue", "Calle",
+  "Via", "ul.", "aleja", ...) or a street-type ending ("-katu", "-vej", "-gatan", "-straße", "-utca", ...)
+  then a number; the span runs on over apartment parts and the postcode and town that follow, across lines.
+
+Each finding is ``(entity, start, end, score)``. Names are checked token by token: every word starts with a
+capital letter of any alphabet ("Šárka", "Łukasz"), and common English words that follow cues ("Sure",
+"Thanks", "Python") are refused.
+"""
+
+from __future__ import annotations
+
+import re
+
+Finding = tuple[str, int, int, float]
+
+# a word that could be part of a name: letters of any script, with inner apostrophes or hyphens
+_WORD = r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*"
+_NAME = rf"{_WORD}\.?(?:[ \t]+(?:(?:van|von|de|der|den|da|di|du|del|della|dos|das|le|la|bin|al|ter|ten)[ \t]+)?{_WORD}){{0,3}}"
+
+_CUES = (r"my name is|my name's|name is|i am|i['’]m|this is|call me|signed|sincerely|regards|best regards|"
+         r"kind regards|warm regards|best wishes|cheers|thanks|thank you|many thanks|dear|hello|hi|hey|"
+         r"c/o|patient|ship to|shipping to|bill to|deliver to|send to|billing address|"
+         r"shipping address|delivery address|recipient")
+_TITLES = (r"dr|mr|mrs|ms|miss|mx|prof|professor|sir|dame|lady|lord|herr|frau|mme|mlle|monsieur|madame|sr|sra|"
+           r"srta|señor|señora|don|doña|dott|dottore|sig|signor|signora|pan|pani|ing|mgr|doc")
+_LABELS = (r"attn|attention|first name|last name|surname|family name|full name|given name|middle name|maiden name|name|"
+           r"patient|customer|client|passenger|employee|recipient|contact|guest|applicant|tenant|sender|from|to")
+
+_CUE_NAME = re.compile(rf"(?i:\b(?:{_CUES}))[ \t]*[,:]?[ \t]+(?P<name>{_NAME})")
+_KIN = (r"daughter|son|wife|husband|partner|friend|boss|colleague|coworker|co-worker|mother|mum|mom|father|dad|"
+        r"brother|sister|neighbour|neighbor|landlord|landlady|teacher|doctor|cousin|uncle|aunt|grandmother|"
+        r"grandfather|grandma|grandpa|niece|nephew|girlfriend|boyfriend|fiancé|fiancée|fiance|manager|roommate|"
+        r"flatmate|client|tenant|student|child|kid|baby|stepson|stepdaughter|ex|sibling")
+_KIN_NAME = re.compile(rf"(?i:\b(?:my|our|his|her|their)[ \t]+(?:(?:best|old|little|older|younger|elder|late|new)[ \t]+)?"
+                       rf"(?:{_KIN}))[ \t]*,?[ \t]+(?P<name>{_NAME})")
+# a verb or preposition before a name only where a clause about the person follows ("Tell Meveddet that ...",
+# "a reference letter for Jon Cole, who ..."): on their own, "ask", "tell" and "for" precede anything
+_VERB_NAME = re.compile(rf"(?i:\b(?:tell|ask|remind|thank|text|call|email|invite))[ \t]+(?P<name>{_NAME})"
+                        rf"(?=[ \t]+(?i:that|to|if|whether|about|when)\b|,)")
+_FOR_NAME = re.compile(rf"(?i:\b(?:for|from|with|to))[ \t]+(?P<name>{_NAME}),[ \t]+(?i:who|whom|whose|my|our)\b")
+_TITLE_NAME = re.compile(rf"(?i:\b(?:{_TITLES}))\.?[ \t]+(?P<name>{_NAME})")
+_LABEL_NAME = re.compile(rf"(?i:\b(?:{_LABELS}))[ \t]*:[ \t]*(?P<name>{_NAME})"
+                         rf"|(?i:\bwhat(?:'s|’s| is) your (?:{_LABELS}))[ \t]*\?[ \t]*(?P<asked>{_NAME})")
+_SPEAKER = re.compile(rf"^[ \t]*(?P<name>{_WORD}(?:[ \t]+{_WORD})?)[ \t]*:[ \t]*\S", re.M)
+_LINE_NAME = re.compile(rf"^[ \t]*(?P<name>{_WORD}(?:[ \t]+{_WORD}){{1,3}})[ \t]*$", re.M)
+_BEFORE_EMAIL = re.compile(rf"(?P<name>{_WORD}(?:[ \t]+{_WORD}){{1,3}})[ \t]*[(<][\w.+-]+@")
+
+# words that follow cues or open lines in ordinary messages and are no one's name
+_NOT_NAMES = {
+    "a", "an", "the", "and", "or", "but", "if", "so", "to", "of", "in", "on", "at", "for", "with", "from", "by",
+    "i", "me", "my", "we", "our", "you", "your", "he", "she", "it", "they", "them", "this", "that", "there",
+    "here", "what", "which", "who", "how", "why", "when", "where", "yes", "no", "not", "ok", "okay", "sure",
+    "please", "thanks", "thank", "hello", "hi", "hey", "dear", "sir", "madam", "all", "everyone", "team",
+    "again", "guys", "folks", "sorry", "great", "good", "well", "just", "also", "now", "then", "today",
+    "tomorrow", "yesterday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+    "november", "december", "chatgpt", "gpt", "assistant", "user", "bot", "ai", "python", "java", "javascript",
+    "sql", "html", "css", "excel", "google", "microsoft", "apple", "amazon", "windows", "linux", "english",
+    "german", "french", "spanish", "italian", "note", "example", "question", "answer", "error", "warning",
+    "step", "summary", "title", "subject", "re", "fw", "fwd", "input", "output", "code", "data", "name",
+    "address", "phone", "email", "date", "time", "total", "price", "yours", "best", "regards", "sincerely",
+    "cheers", "love", "kind", "warm", "many", "much", "very", "more", "less", "some", "any", "each", "every",
+    "one", "two", "three", "first", "last", "next", "new", "old", "human", "system", "customer", "client",
+    "patient", "passenger", "employee", "recipient", "contact", "guest", "sender", "me,", "being", "having",
+    "i'm", "i’m", "im", "i've", "i’ve", "i'd", "i’d", "i'll", "i’ll", "source", "sources", "reference",
+    "references", "link", "url", "response", "reply", "prompt", "context", "instruction", "instructions", "task",
+    "goal", "description", "topic", "keywords", "tags", "status", "type", "value", "result", "results", "option",
+    "options", "features", "benefits", "pros", "cons", "pass", "fail", "true", "false", "none", "null",
+    "before", "after", "case", "scenario", "version", "draft", "final", "update", "edit", "mentor", "admin",
+    "doing", "going", "making", "working", "trying", "looking", "writing", "using", "reading", "learning",
+    "happy", "glad", "able", "interested", "sure,", "done", "ready", "fine", "back", "here,", "afraid",
+}
+_KEEP_LOWER = {"van", "von", "de", "der", "den", "da", "di", "du", "del", "della", "dos", "das", "le", "la", "bin",
+               "al", "ter", "ten"}
+
+
+_CAMEL_OK = re.compile(r"^(?:Mc|Mac|De|Di|Da|Du|La|Le|Van|Von|Fitz|O['’]|D['’])")
+
+
+def _known_first(word: str) -> bool:
+    names = known_names_or_none()
+    return names is not None and word.casefold() in names[0]
+
+
+def _name_tokens_ok(name: str) -> bool:
+    tokens = name.replace("\t", " ").split()
+    if not tokens or len(tokens) > 4 or tokens[0].lower() in _KEEP_LOWER:
+        return False
+    for t in tokens:
+        bare = t.rstrip(".")
+        if bare.lower() in _KEEP_LOWER:
+            continue
+        if not bare or not bare[0].isupper() or bare.lower() in _NOT_NAMES:
+            return False
+        # camelCase is code ("TypeError", "SceneKitView"), not a name, unless it is "McDonald" or "DeShawn"
+        if re.search(r"[a-z][A-Z]", bare) and not _CAMEL_OK.match(bare):
+            return False
+        if len(bare) > 1 and bare.isupper():  # "SQL", "CASE II": acronyms and headings, not names
+            return False
+    return tokens[-1].rstrip(".").lower() not in _KEEP_LOWER
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """Drop trailing words that are not name-like ("Sara Schwarz Apt" keeps "Sara Schwarz")."""
+    words = list(re.finditer(r"\S+", text[start:end]))
+    keep = []
+    for w in words:
+        bare = w.group().rstrip(".,;:!?")
+        if not bare or (not bare[0].isupper() and bare.lower() not in _KEEP_LOWER) or bare.lower() in _NOT_NAMES:
+            break
+        keep.append(w)
+    while keep and keep[-1].group().lower() in _KEEP_LOWER:
+        keep.pop()
+    if not keep:
+        return None
+    return start + keep[0].start(), start + keep[-1].start() + len(keep[-1].group().rstrip(".,;:!?"))
+
+
+_CAP_RUN = re.compile(rf"(?<![\w'’.-])(?P<name>{_WORD}(?:[ \t]+(?:(?:van|von|de|der|da|di|del|dos|le|la)[ \t]+)?{_WORD}){{0,2}})"
+                      r"(?![\w'’-])")
+
+
+def _zipf(word: str) -> float:
+    """How common a word is in English (wordfreq's Zipf scale: 7 for "the", 4 for "window", 0 for unseen)."""
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word.casefold(), "en")
+
+
+def _common_english(word: str) -> bool:
+    return _zipf(word) >= 4.0
+
+
+def looks_like_a_name(tokens: list[str], first: frozenset[str], last: frozenset[str]) -> bool:
+    """Some word is a known first name, or a known last name that is not an everyday English word ("Load" is a
+    surname somewhere, "Load Balancer" no name), and not every word is a common English word."""
+    bare = [t.rstrip(".,;:!?").removesuffix("'s").removesuffix("’s") for t in tokens]
+    if all(_common_english(b) for b in bare):
+        return False
+    if any(b.casefold() in first for b in bare):
+        return True
+    # only a surname to go on: every other word must be rare too ("Load Balancer": "Balancer" is a surname)
+    return any(b.casefold() in last and _zipf(b) < 4.5 and not any(_common_english(o) for o in bare if o != b)
+               for b in bare)
+
+
+def known_name_findings(text: str, first: frozenset[str], last: frozenset[str]) -> list[Finding]:
+    """Capitalised words that open with a known first name: "Silvo Cerar", "my friend Réka". Two words need a
+    known last name or a rare second word; one word alone must not open a sentence and must not be a common
+    English word ("Will", "Grace", "Paris")."""
+    out: list[Finding] = []
+    for m in _CAP_RUN.finditer(text):
+        span = _trim(text, m.start("name"), m.end("name"))
+        if span is None:
+            continue
+        name = text[span[0]:span[1]]
+        tokens = name.split()
+        if not _name_tokens_ok(name):
+            continue
+        head, tail = tokens[0].casefold(), tokens[-1].casefold()
+        # given name first, or family name first (Hungarian "Szabó Irén"); never an everyday word ("Have", "As")
+        if head not in first and not (len(tokens) >= 2 and head in last and tail in first):
+            continue
+        if _zipf(tokens[0]) >= 5.5:
+            continue
+        before = text[:span[0]].rstrip()
+        if before.endswith(("@", "#", "$", ".", "/", "\\")):  # "@Bean", "# Trim": code
+            continue
+        opens = not before or before[-1] in ".!?:;\n\"“”(" or before.endswith(("- ", "* "))
+        if len(tokens) >= 2:
+            if (tail in last or tail in first or not _common_english(tokens[-1])) and \
+                    not all(_common_english(t) for t in tokens):
+                out.append(("PERSON", span[0], span[1], 0.55 if opens else 0.6))
+        elif not opens and _zipf(tokens[0]) < 3.5 and not tokens[0].endswith("s"):
+            out.append(("PERSON", span[0], span[1], 0.55))  # alone, a name must be a rare word ("Shiro", "Réka")
+    # two given names joined, anywhere in a sentence: "Anna and Mikko are coming"
+    for m in _COORDINATED.finditer(text):
+        pair = [m.group("a"), m.group("b")]
+        if all(_name_tokens_ok(p) and p.casefold() in first and not _common_english(p) for p in pair):
+            out += [("PERSON", m.start("a"), m.end("a"), 0.6), ("PERSON", m.start("b"), m.end("b"), 0.6)]
+    return out
+
+
+_COORDINATED = re.compile(rf"(?<![\w'’-])(?P<a>{_WORD})[ \t]+(?:and|&|or|und|et|y|e)[ \t]+(?P<b>{_WORD})(?![\w'’-])")
+
+
+def known_names_or_none():
+    from .pii_names import known_names
+
+    return known_names()
+
+
+def _overlapping(pattern: re.Pattern, text: str):
+    """Matches that may start inside an earlier one ("Hi, I'm Anna": the cue "Hi" finds no name, "I'm" does)."""
+    pos = 0
+    while (m := pattern.search(text, pos)) is not None:
+        yield m
+        pos = m.start() + 1
+
+
+def name_findings(text: str, *, after_address: set[int] | None = None) -> list[Finding]:
+    """Names after cues, titles and form labels; dialogue speakers; a name alone on a line above an address
+    (``after_address``: starts of address findings) or before an e-mail address."""
+    out: list[Finding] = []
+
+    def add(m: re.Match, score: float) -> None:
+        group = "name" if m.group("name") is not None else "asked"
+        span = _trim(text, m.start(group), m.end(group))
+        if not span or not _name_tokens_ok(text[span[0]:span[1]]):
+            return
+        words = text[span[0]:span[1]].split()
+        # one everyday word after a cue is the message going on ("Hello, Write a poem", "Hi, Can you")
+        if len(words) == 1 and (_zipf(words[0]) >= 5.5 or (_zipf(words[0]) >= 4.5 and not _known_first(words[0]))):
+            return
+        out.append(("PERSON", span[0], span[1], score))
+
+    for pattern, score in ((_TITLE_NAME, 0.85), (_LABEL_NAME, 0.8), (_CUE_NAME, 0.7), (_BEFORE_EMAIL, 0.7),
+                           (_KIN_NAME, 0.7),
+                           (_VERB_NAME, 0.6), (_FOR_NAME, 0.6)):
+        for m in _overlapping(pattern, text):
+            add(m, score)
+    speakers = [m for m in _SPEAKER.finditer(text) if _name_tokens_ok(m.group("name"))]
+    distinct = {m.group("name") for m in speakers}
+    # a dialogue: two or three people speaking in turn ("Nicole: ...\nMary: ..."); many different labels,
+    # each once, are headings ("Governance: ...", "History: ...")
+    if len(speakers) >= 2 and (len(distinct) <= 2 or (len(distinct) == 3 and len(speakers) > 3)):
+        for m in speakers:
+            add(m, 0.75)
+        names = {m.group("name") for m in speakers}
+        for name in names:  # the speakers' names where they are addressed too ("Remember me, Carolyn?")
+            for hit in re.finditer(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
+                out.append(("PERSON", hit.start(), hit.end(), 0.75))
+    starts = after_address or set()
+    for m in _LINE_NAME.finditer(text):
+        before = text[:m.start()].rstrip()
+        label = before.rsplit("\n", 1)[-1]
+        if label.endswith(":") and len(label.split()) <= 4 and re.search(
+                r"(?i)\b(?:ship|shipping|bill|billing|deliver|delivery|send|address|to|recipient)\b", label):
+            add(m, 0.7)  # "Shipping to:\nOnuker Sezgin"
+            continue
+        nxt = text.find("\n", m.end())
+        rest = text[m.end():].lstrip("\n \t")
+        following = m.end() + (len(text[m.end():]) - len(rest))
+        # a name line above an address: the address was found, or the next line opens with a house number and
+        # the line holds a known name ("Trojan Horse" above "16" is a heading)
+        names = known_names_or_none()
+        if following in starts or (nxt >= 0 and re.match(r"\d", rest or "") and
+                                   (names is None or looks_like_a_name(m.group("name").split(), *names))):
+            add(m, 0.7)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- addresses
+# the USPS street suffixes (Publication 28, appendix C1) and their common abbreviations
+_SUFFIXES = (
+    "alley|aly|annex|arcade|avenue|ave|av|bayou|beach|bend|bluff|bluffs|bottom|boulevard|blvd|branch|bridge|brg|"
+    "brook|brooks|burg|burgs|bypass|camp|canyon|cape|causeway|center|centre|circle|cir|circles|cliff|cliffs|club|"
+    "common|commons|corner|corners|course|court|ct|courts|cove|coves|creek|crescent|cres|crest|crossing|crossroad|"
+    "curve|dale|dam|divide|drive|dr|drives|estate|estates|expressway|extension|falls|ferry|field|fields|flat|flats|"
+    "ford|fords|forest|forge|forges|fork|forks|fort|freeway|garden|gardens|gateway|glen|glens|green|greens|grove|"
+    "groves|harbor|harbour|harbors|haven|heights|highway|hwy|hill|hills|hollow|inlet|island|islands|isle|junction|"
+    "junctions|key|keys|knoll|knolls|lake|lakes|land|landing|lane|ln|light|lights|loaf|lock|locks|lodge|loop|mall|"
+    "manor|manors|meadow|meadows|mews|mill|mills|mission|motorway|mount|mountain|mountains|neck|orchard|oval|"
+    "overpass|park|parks|parkway|pkwy|parkways|pass|passage|path|pike|pine|pines|place|pl|plain|plains|plaza|"
+    "point|points|port|ports|prairie|radial|ramp|ranch|rapid|rapids|rest|ridge|ridges|river|road|rd|roads|route|"
+    "row|rue|run|shoal|shoals|shore|shores|skyway|spring|springs|spur|spurs|square|sq|squares|station|stravenue|"
+    "stream|street|st|streets|summit|terrace|ter|throughway|trace|track|trafficway|trail|trl|trailer|tunnel|"
+    "turnpike|underpass|union|unions|valley|valleys|via|viaduct|view|views|village|villages|ville|vista|walk|"
+    "walks|wall|way|ways|well|wells|close|wynd|gate|quay|parade|esplanade|embankment|rise|chase")
+# a street word that comes first, in the languages of Europe and the Americas
+_FIRST = (r"rue|avenue|av\.|avda\.?|avenida|boulevard|bd|bulevar|bulevardul|bulevard|chemin|impasse|allée|place|"
+          r"quai|cours|route|calle|c/|paseo|plaza|carrer|camino|callejón|ronda|travesía|glorieta|pasaje|"
+          r"circunvalación|periférico|prolongación|andador|cerrada|privada|retorno|acceso|bajada|cañada|cuesta|"
+          r"rambla|urbanización|vía|pasadizo|continuación|borgo|rua|travessa|largo|praça|"
+          r"alameda|ladeira|estrada|via|viale|piazza|piazzale|corso|vicolo|strada|contrada|lungomare|aleja|al\.|"
+          r"ul\.|ulica|plac|os\.|osiedle|calea|strada|str\.|splaiul|soseaua|drumul|aleea|intrarea|șoseaua|piața|ulice|náměstí|nábřeží|"
+          r"trieda|námestie|cesta|trg|iela|gatvė|prospekt|pr\.|sokak|caddesi|bulvarı")
+# a street type written as the end of one word: Vaarnakatu, Buntmagervej, Gengatan, Hauptstraße, Kossuth utca
+_ENDINGS = (r"katu|tie|kuja|polku|raitti|kaari|rinne|väylä|bulevardi|puistikko|ranta|tori|aukio|kierros|"
+            r"linja|vej|vænget|gade|allé|gatan|gata|vägen|väg|gränd|veien|vei|veg|"
+            r"gata|straße|strasse|str\.|weg|gasse|platz|-ring|allee|damm|steig|ufer|laan|straat|gracht|plein|"
+            r"kade|singel|dreef|utca|út|tér|körút|rakpart|ulica|cesta|trg|iela|gatvė|tänav|maantee|sokak|sokağı|"
+            r"caddesi|bulvarı|mahallesi|røa|svingen|bakken|stien|haugen|åsen|toppen|lökken|ringen|gärdet")
+
+_HOUSE = r"\d{1,6}[A-Za-z]?(?:[/-]\d{1,4}[A-Za-z]?)?\.?"
+_CAP = r"[^\W\d_][\w'’.-]*"
+_UNIT = (r"(?:[ \t]*,?[ \t]*(?i:apt|apartment|suite|ste|unit|flat|fl|floor|bldg|building|edif|depto|dpto|interior|int|"
+         r"piso|puerta|étage|esc|escalera|stiege|top|lgh|lok|m|bus|boîte|bte|app|appt|no|nr|piano|scala|"
+         r"interno|bl|sc|ap|et|box|#)\.?[ \t]*\w{1,6})")
+_MONTHS = (r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|july|"
+           r"august|september|october|november|december|chapter|section|version|step|part|page|room|level|"
+           r"season|episode|volume|article|figure|table|line|item|question|day|week|year|grade)\b")
+_ARTICLES = r"de|del|de la|des|du|da|do|das|dos|di|della|la|le|les|los|las"
+_WORD_TYPES = ("utca|út|tér|körút|ulica|cesta|trg|iela|gatvė|tänav|sokak|caddesi|vej|gade|gatan|veien|straat|laan|"
+               "kuja|tie|katu|polku|pot|tee|gata|väg|vei")
+_STREETS = [
+    # 769 Brian Neck / 22842 Jason Bridge Suite 297 / 12 Elm Road
+    (re.compile(rf"(?P<core>\b{_HOUSE}[ \t]+(?:{_CAP}[ \t]+){{0,3}}{_CAP}[ \t]+(?=[A-Z])(?i:(?:{_SUFFIXES}))\b\.?)"
+                rf"{_UNIT}*"), 0.6),
+    # Rue des Lilas 5 / Calle Mayor, 5 / aleja Zielona 690 / 8, avenue Lesage / Via Roma 12 int. 3
+    (re.compile(rf"(?P<core>(?:\b{_HOUSE},?[ \t]+)?(?i:\b(?:{_FIRST}))[ \t]+(?:(?i:{_ARTICLES})[ \t]+)?{_CAP}"
+                rf"(?:[ \t]+{_CAP}){{0,3}})(?:,?[ \t]+{_HOUSE})?{_UNIT}*"), 0.55),
+    # Vaarnakatu 706 / Herma-Matthäi-Ring 1915 / Kossuth utca 206. / Sandvikrøa 3
+    (re.compile(rf"(?P<core>\b(?:{_CAP}[ \t]+)?[^\W\d_][\w'’-]*(?i:(?:{_ENDINGS})))\.?,?[ \t]+{_HOUSE}{_UNIT}*"), 0.6),
+    (re.compile(rf"(?P<core>\b{_CAP}[ \t]+(?i:(?:{_WORD_TYPES})))\.?,?[ \t]+{_HOUSE}{_UNIT}*"), 0.6),
+    # Flat 10 / Studio 5 / Apartment 3B, then the street or town on the same or next line
+    (re.compile(r"(?P<core>\b(?:Flat|Studio|Apartment|Unit|Suite))[ \t]+\d{1,4}[A-Z]?(?=[ \t]*(?:,|\n|[ \t]\d))"), 0.5),
+    # Tranovského 74 / Pračanská 94: a street with no street word, only when a postcode and town follow
+    (re.compile(rf"(?P<core>\b(?!{_MONTHS})\b{_CAP}(?:[ \t]+{_CAP}){{0,2}})[ \t]+{_HOUSE}{_UNIT}*(?=[ \t]*(?:,|\n)"
+                rf"[ \t]*(?:[A-Z]{{1,2}}-)?\d{{2,5}}(?:[ -]\d{{2,3}})?[ \t]+[A-ZÀ-ÖØ-ÞĀ-ſ])"), 0.5),
+]
+_STREET_WORDS = set(f"{_SUFFIXES}|{_FIRST}|{_ARTICLES}|{_WORD_TYPES}".replace("\\", "").split("|"))
+
+
+def _street_start(text: str, start: int, core_end: int) -> int | None:
+    """Where a street really starts in a match: leading small words that are no street words ("to" in "to
+    Vaarnakatu 706") are dropped. ``None`` when a word of the street's name is not capitalised ("83 is on its
+    way" is no street); street words and articles may be written small ("boulevard Balmat", "Rue des Lilas")."""
+    words = list(re.finditer(r"[^\W\d_][\w'’.-]*", text[start:core_end]))
+
+    def named(w: re.Match) -> bool:
+        return w.group().lower().rstrip(".") not in _STREET_WORDS and w.group().lower() not in _STREET_WORDS
+
+    while words and named(words[0]) and not words[0].group()[0].isupper() and text[start:start + words[0].start()].strip() == "":
+        start += words[0].end()
+        start += len(text[start:]) - len(text[start:].lstrip(" \t"))
+        words = list(re.finditer(r"[^\W\d_][\w'’.-]*", text[start:core_end]))
+    names = [w for w in words if named(w)]
+    ok = names and all(w.group()[0].isupper() and not (len(w.group()) > 1 and w.group().isupper()) for w in names)
+    return start if ok else None
+# after "lives at", "my address is", "package to", ...: a few words holding a house number are a street,
+# whatever the street is called ("Gagarinova 5", "Na križovatkách 1", "792 Long Lookout")
+_CUED_STREET = re.compile(
+    rf"(?i:\b(?:address is|address:|lives at|live at|living at|located at|moved to|reside at|residing at|"
+    rf"(?:ship|shipped|send|sent|deliver|delivered|mail|post|package|parcel|letter|documents)\s+to))[ \t]+"
+    rf"(?P<core>(?:{_CAP}[ \t]+){{0,3}}{_HOUSE}(?:[ \t]+{_CAP}){{0,3}}|{_HOUSE}(?:[ \t]+{_CAP}){{1,4}}){_UNIT}*")
+# what may follow a street: postcode and town, a town, a state and ZIP, a UK postcode, a country
+_TAIL = re.compile(
+    r"(?:[ \t]*(?:,|\n)[ \t]*(?:"
+    r"(?:[A-Z]{1,2}-)?\d{2,5}(?:[ -]\d{2,3})?,?[ \t]+[^\W\d_][^\n,]{1,40}"  # 90743 Multia / 515 00 Ronov / H-4915 X
+    r"|[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}"                               # TR3W 5AA
+    r"|[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,3},?[ \t]+(?:[A-Z]{2,3}[ \t]+)?\d{4,6}(?:-\d{3,4})?"  # Town, NE 39581
+    r"|[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_(][\w'’.()-]*){0,3}(?:[ \t]*\([A-Z]{2}\))?"  # Lake Katieview / Piadena (CR)
+    r"))", re.M)
+_CONTEXT = re.compile(r"(?i)\b(?:address|addressed|ship|shipping|shipped|deliver|delivery|send|sent|mail|post|"
+                      r"lives?|living|located|moved|billing|package|parcel|visit|invoice|residence|reside|"
+                      r"adresse|dirección|endereço|indirizzo|adres|osoite|adresa|cím)\b")
+
+
+def address_findings(text: str) -> list[Finding]:
+    """Street addresses, each with the postcode, town and unit parts that follow it (up to three more parts)."""
+    out: list[Finding] = []
+    for pattern, score in (*_STREETS, (_CUED_STREET, 0.45)):
+        for m in pattern.finditer(text):
+            begin = m.start("core") if pattern is _CUED_STREET else m.start()
+            start = _street_start(text, begin, m.end("core"))
+            if start is None:
+                continue
+            end = m.end()
+            tail_parts = 0
+            while tail_parts < 3:
+                t = _TAIL.match(text, end)
+                if not t or not t.group().strip(", \n\t"):
+                    break
+                piece = t.group().strip(", \n\t")
+                # a town is capitalised and short; a following sentence is not part of the address
+                if not piece[:1].isupper() and not piece[:1].isdigit():
+                    break
+                if len(piece.split()) > 5 or re.search(r"[.!?]\s", piece) and not re.search(r"\d", piece):
+                    break
+                if piece.endswith((".", "!", "?")) and text[t.end():t.end() + 1] in ("", " ", "\n"):
+                    end, tail_parts = t.end() - 1, tail_parts + 1  # the sentence ends with the town
+                    break
+                end = t.end()
+                tail_parts += 1
+            s = score + (0.15 if tail_parts else 0) + (0.15 if _CONTEXT.search(text[max(0, start - 60):start]) else 0)
+            out.append(("STREET_ADDRESS", start, end, round(min(s, 0.95), 2)))
+    return out
