@@ -22,7 +22,7 @@ from .llm.local import LOCAL_MAX_CONVERSATION_CHARS
 from .llm.prompts import Prompt, PromptLibrary, resolve_prompts
 from .records import Conversation
 
-STEP_VERSION = 1
+STEP_VERSION = 2  # 2: an answer that copies a phrase of a shown worked example is re-asked
 HOSTED_MAX_CONVERSATION_CHARS = 100_000
 # An answer equal to a worked example's is a copy unless the two conversations really are alike.
 COPY_SIMILARITY = 0.6
@@ -187,6 +187,26 @@ def _normal(s: str) -> str:
     return re.sub(r"[^a-z0-9 ]", "", s.lower()).strip()
 
 
+_FUNCTION_WORDS = {"a", "an", "the", "to", "of", "in", "on", "for", "and", "or", "with", "about", "from", "by",
+                   "at", "is", "it", "its", "their", "his", "her", "my", "your", "that", "this", "how", "what"}
+
+
+def copied_phrase(answer: str, example_answer: str, conversation: str, n: int = 4) -> str | None:
+    """A run of ``n`` words that ``answer`` shares with a worked example's answer although the conversation
+    never uses its content words: the small base model's partial copy ("translate a short message about
+    being late to work" for a question about a bank card). ``None`` when there is none."""
+    words = _normal(answer).split()
+    example = _normal(example_answer).split()
+    grams = {tuple(example[i:i + n]) for i in range(len(example) - n + 1)}
+    said = set(_normal(conversation).split())
+    for i in range(len(words) - n + 1):
+        gram = tuple(words[i:i + n])
+        content = [w for w in gram if w not in _FUNCTION_WORDS]
+        if gram in grams and content and not all(w in said for w in content):
+            return " ".join(gram)
+    return None
+
+
 def choose_examples(query: np.ndarray, pool: np.ndarray, k: int, exclude: Sequence[int] = ()) -> list[int]:
     """Indices of the ``k`` pool examples nearest the query, the nearest last (closest to the question)."""
     sims = pool @ query
@@ -310,6 +330,10 @@ def _facet_task(spec: FacetSpec, lib: PromptLibrary, conv: Conversation, text: s
                 if not similar:
                     state["excluded"].append(i)
                     raise ParseError(f"copied worked example {i}'s answer: {answer!r}")
+            phrase = copied_phrase(answer, pool[i]["answer"], text)
+            if phrase is not None:
+                state["excluded"].append(i)
+                raise ParseError(f"copied a phrase of worked example {i}: {phrase!r}")
         from .pii import check_text
 
         return check_text(detector, answer)
