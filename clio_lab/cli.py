@@ -37,11 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--method", choices=["kmeans", "hdbscan"], default="kmeans", help="base clustering method")
     run.add_argument("--k", type=int, default=None, help="k-means clusters; default round(sqrt(n))")
     run.add_argument("--seed", type=int, default=0, help="random state for clustering")
-    run.add_argument("--naming", choices=["llm", "keywords", "none"], default="llm",
-                     help="name clusters contrastively with the model, with c-TF-IDF keywords (no model), or not")
-    run.add_argument("--hierarchy", choices=["auto", "llm", "keywords", "none"], default="auto",
-                     help="build the cluster tree with the model (the paper's steps a-f), with keywords, or not; "
-                          "auto = the same as --naming")
+    run.add_argument("--naming", choices=["auto", "llm", "extractive", "keywords", "none"], default="auto",
+                     help="name clusters: the model writes each name contrastively (llm, the paper's way), the "
+                          "member summary that best tells a cluster apart is chosen (extractive), c-TF-IDF "
+                          "keywords, or none; auto = extractive with the local model, llm with hosted models")
+    run.add_argument("--hierarchy", choices=["auto", "llm", "extractive", "keywords", "none"], default="auto",
+                     help="build the cluster tree with the model (the paper's steps a-f), by agglomerative "
+                          "grouping with extractive names, with keywords, or not; auto = the same as --naming")
     run.add_argument("--levels", default=None,
                      help="clusters per level above the base, bottom up, e.g. 40,10,4; default geometric")
     run.add_argument("--top", type=int, default=None, help="top-level clusters for the geometric default "

@@ -317,7 +317,7 @@ def build_hierarchy(
     labels: Sequence[int] | np.ndarray,
     names: ClusterLabels | Mapping[int, ClusterLabel],
     *,
-    method: Literal["llm", "keywords"] = "llm",
+    method: Literal["auto", "llm", "extractive", "keywords"] = "auto",
     levels: Sequence[int] | None = None,
     top: int | None = None,
     llm: LLM | str | None = None,
@@ -335,7 +335,10 @@ def build_hierarchy(
     Args:
         labels: base cluster id per conversation (``-1`` = unclustered; carried up as its own node).
         names: the base clusters' names (:func:`~clio_lab.label_clusters`).
-        method: ``"llm"`` (the paper's steps a to f; every level named by the model) or ``"keywords"`` (no model).
+        method: ``"llm"`` (the paper's steps a to f; every level named by the model), ``"extractive"`` (parents
+            by agglomerative clustering of the centres below, named by the member summary that best tells
+            them apart: :func:`clio_lab.extractive.build_levels`), ``"keywords"`` (no model), or ``"auto"``:
+            extractive with the local model, llm with hosted ones.
         levels: clusters per level above the base, bottom up (e.g. ``[40, 10, 4]``); default geometric, see
             :func:`level_sizes`. A level can end up smaller than asked when candidates receive no clusters.
         top: the top level's size for the geometric default.
@@ -351,6 +354,9 @@ def build_hierarchy(
     """
     from .embeddings import get_embedder
 
+    from .naming import resolve_method
+
+    method = resolve_method(method, llm)
     labels = np.asarray(labels, dtype=int)
     label_map = names.labels if isinstance(names, ClusterLabels) else dict(names)
     nodes = _base_nodes(labels, label_map)
@@ -363,6 +369,13 @@ def build_hierarchy(
         if summaries is None or X is None:
             raise ValueError("method='keywords' needs the conversations' summaries and embeddings (summaries=, X=)")
         _build_keywords(tree, sizes, summaries, np.asarray(X, dtype=np.float32), random_state)
+    elif method == "extractive":
+        if summaries is None or X is None:
+            raise ValueError("method='extractive' needs the conversations' summaries and embeddings (summaries=, X=)")
+        from .extractive import build_levels
+
+        build_levels(tree, sizes, summaries, np.asarray(X, dtype=np.float32), embedder=get_embedder(embedder),
+                     cache=store)
     elif method == "llm":
         model = resolve_llm(llm)
         lib = resolve_prompts(prompts)
@@ -374,7 +387,7 @@ def build_hierarchy(
             builder.level(lvl, target)
         config["llm"] = model.get_params()
     else:
-        raise ValueError(f"method must be 'llm' or 'keywords', not {method!r}")
+        raise ValueError(f"method must be 'auto', 'llm', 'extractive' or 'keywords', not {method!r}")
     tree.check()
     return tree
 

@@ -230,12 +230,22 @@ def _fit_check(inside: np.ndarray, outside: np.ndarray, embedder: Any, store: An
     return fits
 
 
+def resolve_method(method: str | None, llm: LLM | str | None) -> str | None:
+    """``"auto"``: ``"extractive"`` with the local model (its written names matched the true labels less often
+    than keywords on held-out data, benchmarks/naming_quality.py), ``"llm"`` (the paper's way) with hosted models."""
+    if method == "auto":
+        return "extractive" if resolve_llm(llm).is_local else "llm"
+    if method not in (None, "llm", "extractive", "keywords"):
+        raise ValueError(f"method must be 'auto', 'llm', 'extractive', 'keywords' or None, not {method!r}")
+    return method
+
+
 def label_clusters(
     summaries: Sequence[str | None],
     X: np.ndarray,
     labels: np.ndarray,
     *,
-    method: Literal["llm", "keywords"] = "llm",
+    method: Literal["auto", "llm", "extractive", "keywords"] = "auto",
     llm: LLM | str | None = None,
     cache: CacheLike | str = "default",
     prompts: PromptLibrary | str | None = None,
@@ -252,7 +262,9 @@ def label_clusters(
         summaries: one facet answer per conversation (``None`` where it failed; skipped).
         X: the embeddings the clusters were made from, rows aligned with ``summaries``.
         labels: cluster id per conversation (``-1`` = unclustered).
-        method: ``"llm"`` (contrastive naming, keyword fallback) or ``"keywords"`` (no model).
+        method: ``"llm"`` (the model writes each name contrastively, keyword fallback), ``"extractive"``
+            (the member summary that best tells the cluster apart, :mod:`clio_lab.extractive`), ``"keywords"``
+            (c-TF-IDF, no model), or ``"auto"``: extractive with the local model, llm with hosted ones.
         llm: an :class:`~clio_lab.llm.LLM` or a LiteLLM model name (default: the local model).
         n_inside, n_outside: summaries shown from inside the cluster (a seeded random sample) and from outside
             it (those nearest its centroid). The paper uses about 50 each; the default is 50 for hosted models
@@ -270,11 +282,17 @@ def label_clusters(
     labels = np.asarray(labels)
     if len(summaries) != len(labels) or len(X) != len(labels):
         raise ValueError(f"summaries ({len(summaries)}), X ({len(X)}) and labels ({len(labels)}) must align")
+    method = resolve_method(method, llm)
     fallback = keyword_labels(summaries, X, labels)
     if method == "keywords":
         return ClusterLabels(fallback)
+    if method == "extractive":
+        from .extractive import extractive_labels
+
+        return ClusterLabels(extractive_labels(summaries, X, labels, embedder=embedder, cache=resolve_cache(cache),
+                                               fallback=fallback))
     if method != "llm":
-        raise ValueError(f"method must be 'llm' or 'keywords', not {method!r}")
+        raise ValueError(f"method must be 'auto', 'llm', 'extractive' or 'keywords', not {method!r}")
     model = resolve_llm(llm)
     lib = resolve_prompts(prompts)
     n_in = n_inside or (12 if model.is_local else 50)

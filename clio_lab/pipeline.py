@@ -21,7 +21,7 @@ from .embeddings import COUNTER, embed, get_embedder
 from .facets import FacetResults, extract_facets, user_text
 from .hierarchy import Hierarchy, build_hierarchy, check_levels
 from .llm.client import LLM, CallStats, resolve_llm
-from .naming import ClusterLabels, central_texts, label_clusters
+from .naming import ClusterLabels, central_texts, label_clusters, resolve_method
 from .privacy import (
     DEFAULT_MIN_CONVERSATIONS,
     DEFAULT_MIN_USERS,
@@ -280,7 +280,7 @@ def run_pipeline(
     facets: Sequence[Any] = ("request",),
     examples: Literal["nearest", "fixed", "none"] = "nearest",
     prompts: Any = None,
-    naming: Literal["llm", "keywords"] | None = "llm",
+    naming: Literal["auto", "llm", "extractive", "keywords"] | None = "auto",
     hierarchy: Literal["llm", "keywords"] | None | bool = True,
     levels: Sequence[int] | None = None,
     top: int | None = None,
@@ -305,9 +305,13 @@ def run_pipeline(
         cache: a :class:`~clio_lab.cache.Cache`, a folder, ``"default"`` or ``None`` (off).
         facets, examples: passed to :func:`~clio_lab.extract_facets`.
         prompts: your own prompt folder (default: the packaged ``prompts/``).
-        naming: ``"llm"`` names clusters contrastively (keyword fallback), ``"keywords"`` with no model,
-            ``None`` skips naming (and the hierarchy).
-        hierarchy: ``True`` (the same method as ``naming``), ``"llm"``, ``"keywords"``, or ``None``/``False``
+        naming: ``"llm"`` has the model write each name contrastively (keyword fallback; the paper's way),
+            ``"extractive"`` names each cluster by the member summary that best tells it apart (no writing
+            model: :mod:`clio_lab.extractive`), ``"keywords"`` by c-TF-IDF words, ``None`` skips naming (and
+            the hierarchy). ``"auto"`` (default): ``"extractive"`` with the local model, whose written names
+            measured worse than keywords, ``"llm"`` with hosted models.
+        hierarchy: ``True`` (the same method as ``naming``), ``"llm"``, ``"extractive"``, ``"keywords"``, or
+            ``None``/``False``
             for base clusters only. ``levels`` / ``top``: see :func:`~clio_lab.build_hierarchy`.
         projection: compute the 2-D map of every conversation (UMAP; PCA for tiny inputs).
         pii: a :class:`~clio_lab.pii.PIIDetector`, ``"auto"`` (one when presidio is installed), ``True`` or
@@ -344,6 +348,7 @@ def run_pipeline(
     from .pii import resolve_detector
 
     model = resolve_llm(llm)
+    naming = resolve_method(naming, model)
     emb = get_embedder(embedder)
     store = resolve_cache(cache)
     on = resolve_embed_on(embed_on, model)

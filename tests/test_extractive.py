@@ -1,0 +1,114 @@
+"""Extractive names and trees (clio_lab/extractive.py): chosen from facet answers, never written."""
+
+import numpy as np
+import pytest
+
+import clio_lab
+from clio_lab.extractive import contrast, extractive_labels, name_from_answer
+
+
+def test_an_answer_becomes_a_short_imperative_name():
+    assert name_from_answer("fix a KeyError in their Python script when reading a CSV file.") == \
+        "Fix a KeyError in the Python script"  # 12 words: cut before the last qualifier that fits
+    assert name_from_answer("center a div with CSS.") == "Center a div with CSS"
+    assert name_from_answer("plan a three-day trip with museums, food and a day hike near the coast in spring.") \
+        == "Plan a three-day trip with museums"
+    assert name_from_answer("write a poem. Then also make it rhyme.") == "Write a poem"
+    assert name_from_answer(None) is None and name_from_answer("help.") is None
+    long = name_from_answer("compare " + " ".join(f"w{i}" for i in range(20)) + ".")
+    assert len(long.split()) == 10
+
+
+def _corpus():
+    from fakes import FakeEmbedder
+
+    topics = {0: ["fix a python error in a loop", "debug a python import error", "fix a python type error",
+                  "bake bread for a python party"],  # an off-topic answer inside: must not become the name
+              1: ["bake sourdough bread at home", "make bread dough rise", "bake a bread loaf"],
+              2: ["plan a trip to the coast", "plan a weekend trip", "plan a family trip abroad"]}
+    answers, labels = [], []
+    for c, items in topics.items():
+        answers += items
+        labels += [c] * len(items)
+    emb = FakeEmbedder()
+    return answers, emb.encode(answers), np.array(labels), emb
+
+
+def test_each_cluster_is_named_by_its_most_distinctive_answer():
+    answers, X, labels, emb = _corpus()
+    names = extractive_labels(answers, X, labels, embedder=emb, cache=None)
+    assert "python" in names[0].name.lower() and "bread" not in names[0].name.lower()
+    assert "bread" in names[1].name.lower() and "trip" in names[2].name.lower()
+    assert all(names[c].method == "extractive" for c in range(3))
+    assert names[0].description.startswith("Users asked the assistant to ")
+    # the name is nearer its own cluster's centre than any other's
+    V = emb.encode([names[c].name for c in range(3)])
+    C = np.stack([X[labels == c].mean(axis=0) for c in range(3)])
+    assert (np.argmax(V @ C.T, axis=1) == np.arange(3)).all()
+
+
+def test_a_cluster_without_a_distinctive_answer_is_marked_and_one_without_answers_keeps_keywords():
+    answers, X, labels, emb = _corpus()
+    # cluster 2's answers are all about another cluster's topic: the best candidate is marked, not released plain
+    answers = answers[:7] + ["fix a python error in a loop"] * 3
+    names = extractive_labels(answers, X, labels, embedder=emb, cache=None)
+    assert names[2].method == "extractive (not distinctive)"
+    answers = answers[:7] + [None] * 3
+    names = extractive_labels(answers, X, labels, embedder=emb, cache=None)
+    assert names[2].method == "keywords (no summaries)"
+
+
+def test_contrast_prefers_what_sets_a_cluster_apart():
+    C = np.array([[1.0, 0.0], [0.0, 1.0]])
+    V = np.array([[0.7, 0.7], [0.9, 0.1]])
+    assert np.argmax(contrast(V, C, 0)) == 1
+
+
+def test_extractive_tree_groups_near_clusters_and_names_parents_from_answers(fake_embedder):
+    from fakes import FakeEmbedder
+
+    emb = FakeEmbedder()
+    groups = {0: ["fix a python loop error", "debug python code"], 1: ["fix a python import error", "python debug"],
+              2: ["bake sourdough bread", "bake bread loaf"], 3: ["make bread dough", "bread baking help"]}
+    answers, labels = [], []
+    for c, items in groups.items():
+        answers += items * 3
+        labels += [c] * (2 * 3)
+    labels = np.array(labels)
+    X = emb.encode(answers)
+    names = clio_lab.label_clusters(answers, X, labels, method="extractive", embedder=emb, cache=None)
+    tree = clio_lab.build_hierarchy(labels, names, method="extractive", levels=[2], summaries=answers, X=X,
+                                    embedder=emb, cache=None)
+    parents = tree.top
+    assert len(parents) == 2
+    kids = {p.name: {tree.nodes[c].index for c in p.children} for p in parents}
+    assert sorted(kids.values(), key=min) == [{0, 1}, {2, 3}]
+    for p in parents:
+        assert p.method.startswith("extractive") and p.description
+
+
+def test_label_clusters_refuses_an_unknown_method():
+    answers, X, labels, emb = _corpus()
+    with pytest.raises(ValueError, match="'auto', 'llm', 'extractive', 'keywords' or None"):
+        clio_lab.label_clusters(answers, X, labels, method="magic", cache=None)
+
+
+def test_auto_chooses_extractive_names_for_the_local_model_and_the_papers_way_for_hosted_ones():
+    from clio_lab import LLM
+    from clio_lab.naming import resolve_method
+
+    assert resolve_method("auto", LLM()) == "extractive"
+    assert resolve_method("auto", "openai/gpt-4o-mini") == "llm"
+    assert resolve_method("keywords", LLM()) == "keywords"
+
+
+def test_the_pipeline_names_and_builds_the_tree_extractively_when_asked(fake_llm, fake_embedder, demo_convs, tmp_path):
+    from clio_lab import LLM
+
+    res = clio_lab.run_pipeline(demo_convs, llm=LLM(model="fake/m", prompt_style="completion"), naming="extractive",
+                                embedder=fake_embedder, cache=tmp_path, k=5, min_conversations=None, min_users=None,
+                                audit=False, progress=False)
+    methods = {n.method for n in res.hierarchy.nodes.values() if n.index >= 0}
+    assert methods <= {"extractive", "extractive (not distinctive)"} and "extractive" in methods
+    assert res.config["naming"] == "extractive" and res.config["hierarchy"] == "extractive"
+    assert res.stats()["llm_by_step"]["naming"]["calls"] == 0  # chosen, not written
