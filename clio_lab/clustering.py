@@ -1,9 +1,9 @@
 """Step 3: base clustering of the embeddings (k-means, as in the paper, or HDBSCAN).
 
 ``cluster(X, method="kmeans", k=None)`` returns a :class:`Clustering` with ``.labels``. The default k
-follows the data: ``k = round(sqrt(n))``, clipped to ``[2, n]`` (peers use sqrt(n) or n/10; sqrt(n) keeps the
-average cluster large enough to clear Clio's aggregation thresholds). For more than 50,000 items k-means
-becomes MiniBatchKMeans.
+follows the data: ``2 sqrt(n)``, capped so that an average cluster keeps 12 conversations (Clio's aggregation
+threshold withholds smaller ones), never below ``sqrt(n)``: see :func:`default_k` (peers use sqrt(n) or n/10).
+For more than 50,000 items k-means becomes MiniBatchKMeans.
 
 HDBSCAN's noise points keep the label ``-1``, shown as an explicit "unclustered" group rather than forced into a
 cluster. Density in 384 dimensions is nearly flat, so by default the embeddings are first reduced to 5
@@ -28,10 +28,22 @@ NOISE = -1
 
 
 def default_k(n: int) -> int:
-    """The default number of base clusters for ``n`` items: round(sqrt(n)), at least 2, at most n."""
+    """The default number of base clusters for ``n`` items: ``2 sqrt(n)``, but no more than would leave an
+    average cluster of 12 conversations (so that most clusters clear the aggregation threshold of 10), and no
+    fewer than ``sqrt(n)``; at least 2, at most n.
+
+    Measured on synthetic corpora other than the bundled one (benchmarks/naming_quality.py, dev split), going
+    from sqrt(n) to 2 sqrt(n) base clusters raised the recovery of the known sub-topics from 64% to 75% and
+    the naming accuracy from 55% to 59% at 1,000 conversations; the tree above needs leaves to group.
+
+    Example:
+        >>> default_k(200), default_k(1000), default_k(10_000)
+        (17, 63, 200)
+    """
     if n < 2:
         return 1
-    return int(min(n, max(2, round(math.sqrt(n)))))
+    k = min(2 * math.sqrt(n), max(math.sqrt(n), n / 12))
+    return int(min(n, max(2, round(k))))
 
 
 def default_min_cluster_size(n: int) -> int:

@@ -25,7 +25,8 @@ def test_kmeans_recovers_blobs_and_is_deterministic(blobs):
 
 
 def test_default_k_rule():
-    assert default_k(300) == 17 and default_k(10_000) == 100 and default_k(1) == 1 and default_k(3) == 2
+    assert default_k(200) == 17 and default_k(300) == 25 and default_k(10_000) == 200 and default_k(1) == 1
+    assert default_k(3) == 2 and default_k(1_000_000) == 2000  # 2 sqrt(n), at most n / 12, at least sqrt(n)
 
 
 def test_hdbscan_keeps_noise_visible(blobs):
