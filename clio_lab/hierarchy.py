@@ -353,7 +353,6 @@ def build_hierarchy(
         ['Write and debug code for software projects', ...]
     """
     from .embeddings import get_embedder
-
     from .naming import resolve_method
 
     method = resolve_method(method, llm)

@@ -12,6 +12,27 @@ def detector():
     return PIIDetector()
 
 
+# The shapes an independent benchmark found missed (other values): a name alone after a cue, a billing block
+# over several lines, a name at the start of a line above an address, letters outside Latin-1, a surname
+# answered to a question, a title before a name, dialogue speakers, international street forms.
+SHAPES = [
+    ("My name is Zoranka", "PERSON", "Zoranka"),
+    ("Billing address: Ilse Brandauer\n 48131 Kesäkatu 17 Apt. 204\n TAMPERE", "PERSON", "Ilse Brandauer"),
+    ("Billing address: Ilse Brandauer\n48131 Kesäkatu 17 Apt. 204\nTAMPERE", "STREET_ADDRESS", "Kesäkatu 17"),
+    ("Oskar Lindgren\n\n20811 Hamngatan 9\n41103 Göteborg", "PERSON", "Oskar Lindgren"),
+    ("Please write to Ľubomíra Šťastná about the lease.", "PERSON", "Ľubomíra Šťastná"),
+    ("What's your last name? Haraldsson", "PERSON", "Haraldsson"),
+    ("Please correct it to Dr. Ottavia Brambilla", "PERSON", "Ottavia Brambilla"),
+    ("Renata: Do you remember me, Mirko?\nMirko: Of course!", "PERSON", "Mirko"),
+    ("Send it to ul. Kwiatowa 12, 00-950 Warszawa.", "STREET_ADDRESS", "Kwiatowa 12, 00-950 Warszawa"),
+    ("Ship to 4410 Birch Hollow Suite 12\nPort Ellen, OR 97201", "STREET_ADDRESS", "Port Ellen, OR 97201"),
+    ("My daughter Sigrún is allergic to nuts.", "PERSON", "Sigrún"),
+    ("My social security number is 130361-249K.", "ID_NUMBER", "130361-249K"),
+    ("Call +(370) 61234567 if it does not arrive.", "PHONE_NUMBER", "+(370) 61234567"),
+    ("Card: 6762 5965 4686", "CREDIT_CARD", "6762 5965 4686"),
+]
+
+
 @pytest.mark.parametrize(("text", "entity", "value"), [
     ("Mail me at dana.whitfield@example.com please", "EMAIL_ADDRESS", "dana.whitfield@example.com"),
     ("Send it to 14 Elm Road, phone +1 555 0191 4088.", "PHONE_NUMBER", "+1 555 0191 4088"),
@@ -34,6 +55,7 @@ def detector():
     ("my account number is 004512339871, can you check it", "ACCOUNT_NUMBER", "004512339871"),
     ("My name is Dana Whitfield and I need a cover letter.", "PERSON", "Dana Whitfield"),
     ("Hi, I'm Priya, can you check my essay?", "PERSON", "Priya"),
+    *SHAPES,
 ])
 def test_finds_each_kind(detector, text, entity, value):
     found = [(f.entity, text[f.start:f.end]) for f in detector.find(text)]
@@ -210,30 +232,6 @@ def test_local_formats_of_the_varied_corpus_are_found_without_false_alarms(detec
     # the new patterns need their context: the same numbers alone are not flagged
     for bare in ("Order 528 046 755 shipped", "Build 51ES95264 passed", "ticket 06 69 20 38 83"):
         assert not detector.find(bare), bare
-
-
-# The shapes an independent benchmark found missed (other values): a name alone after a cue, a billing block
-# over several lines, a name at the start of a line above an address, letters outside Latin-1, a surname
-# answered to a question, a title before a name, dialogue speakers, international street forms.
-@pytest.mark.parametrize(("text", "entity", "value"), [
-    ("My name is Zoranka", "PERSON", "Zoranka"),
-    ("Billing address: Ilse Brandauer\n 48131 Kesäkatu 17 Apt. 204\n TAMPERE", "PERSON", "Ilse Brandauer"),
-    ("Billing address: Ilse Brandauer\n48131 Kesäkatu 17 Apt. 204\nTAMPERE", "STREET_ADDRESS", "Kesäkatu 17"),
-    ("Oskar Lindgren\n\n20811 Hamngatan 9\n41103 Göteborg", "PERSON", "Oskar Lindgren"),
-    ("Please write to Ľubomíra Šťastná about the lease.", "PERSON", "Ľubomíra Šťastná"),
-    ("What's your last name? Haraldsson", "PERSON", "Haraldsson"),
-    ("Please correct it to Dr. Ottavia Brambilla", "PERSON", "Ottavia Brambilla"),
-    ("Renata: Do you remember me, Mirko?\nMirko: Of course!", "PERSON", "Mirko"),
-    ("Send it to ul. Kwiatowa 12, 00-950 Warszawa.", "STREET_ADDRESS", "Kwiatowa 12, 00-950 Warszawa"),
-    ("Ship to 4410 Birch Hollow Suite 12\nPort Ellen, OR 97201", "STREET_ADDRESS", "Port Ellen, OR 97201"),
-    ("My daughter Sigrún is allergic to nuts.", "PERSON", "Sigrún"),
-    ("My social security number is 130361-249K.", "ID_NUMBER", "130361-249K"),
-    ("Call +(370) 61234567 if it does not arrive.", "PHONE_NUMBER", "+(370) 61234567"),
-    ("Card: 6762 5965 4686", "CREDIT_CARD", "6762 5965 4686"),
-])
-def test_finds_the_shapes_real_messages_take(detector, text, entity, value):
-    found = [(f.entity, text[f.start:f.end]) for f in detector.find(text)]
-    assert any(e == entity and value in v for e, v in found), found
 
 
 @pytest.mark.parametrize("text", [
