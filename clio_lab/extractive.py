@@ -47,6 +47,8 @@ def name_from_answer(answer: str | None, max_words: int = MAX_NAME_WORDS) -> str
     if not answer:
         return None
     text = re.split(r"(?<=[.!?;])\s", answer.strip(), maxsplit=1)[0].strip().rstrip(".!?;:, ")
+    # a second clause after a comma is the user going on ("verify the identity, but how do I do that")
+    text = re.split(r",\s+(?=(?:but|and|or|so|how|what|which|because|since|as|if)\b)", text, maxsplit=1)[0]
     raw = text.split()
     # "their script" -> "the script" (a name speaks of every member); "their own account" stays as it is
     words = ["the" if w.lower() in _POSSESSIVES and raw[i + 1:i + 2] != ["own"] else w for i, w in enumerate(raw)]
@@ -54,7 +56,9 @@ def name_from_answer(answer: str | None, max_words: int = MAX_NAME_WORDS) -> str
         return None
     if len(words) > max_words:
         cut = max((i for i in range(3, max_words + 1) if words[i].lower().strip(",") in _QUALIFIERS
-                   or words[i - 1].endswith(",")), default=max_words)
+                   or words[i - 1].endswith(",")), default=None)
+        if cut is None:  # no place to cut that leaves a phrase ("... less cash than what"): not a name
+            return None
         words = words[:cut]
         # a list left dangling ("with museums, food") is cut at its first comma
         comma = next((i for i in range(3, len(words)) if words[i - 1].endswith(",")), None)
