@@ -46,7 +46,8 @@ def name_from_answer(answer: str | None, max_words: int = MAX_NAME_WORDS) -> str
     """
     if not answer:
         return None
-    text = re.split(r"(?<=[.!?;])\s", answer.strip(), maxsplit=1)[0].strip().rstrip(".!?;:, ")
+    text = re.sub(r"[\u200b-\u200f\u2060\ufeff]", "", answer)  # zero-width characters
+    text = re.split(r"(?<=[.!?;])\s", text.strip(), maxsplit=1)[0].strip().rstrip(".!?;:, ")
     # a second clause after a comma is the user going on ("verify the identity, but how do I do that")
     text = re.split(r",\s+(?=(?:but|and|or|so|how|what|which|because|since|as|if)\b)", text, maxsplit=1)[0]
     raw = text.split()
@@ -109,11 +110,25 @@ def rank_candidates(candidates: dict[int, list[str]], C: np.ndarray, order: Sequ
 
 
 def choose_names(candidates: dict[int, list[str]], C: np.ndarray, order: Sequence[int], embedder: Any,
-                 store: Any, weight: float = CONTRAST_WEIGHT) -> dict[int, dict[str, Any]]:
-    """For each cluster, the candidate with the best contrast, and whether it is distinctive (nearer its own
-    centre than any other)."""
+                 store: Any, weight: float = CONTRAST_WEIGHT, clean: Any = None) -> dict[int, dict[str, Any]]:
+    """For each cluster, the candidate with the best contrast that ``clean`` accepts (no personal details),
+    and whether it is distinctive (nearer its own centre than any other)."""
     ranked = rank_candidates(candidates, C, order, embedder, store, weight)
-    return {c: {**r[0], "distinctive": r[0]["margin"] > 0} for c, r in ranked.items()}
+    out = {}
+    for c, ranks in ranked.items():
+        best = next((r for r in ranks if clean is None or clean(r["name"])), None)
+        if best is not None:
+            out[c] = {**best, "distinctive": best["margin"] > 0}
+    return out
+
+
+def safe_text(detector: Any = None):
+    """What may be shown as a name or in a description: no redaction placeholder left by the facet step's
+    check ("<PERSON>"), and, with a detector, nothing it finds (summaries are checked when written, but a
+    facet run without the check, or an older cache, may hold a name)."""
+    def clean(text: str) -> bool:
+        return not re.search(r"<[A-Z_]+>", text) and (detector is None or not detector.has_pii(text))
+    return clean
 
 
 def candidate_names(answers: Sequence[str | None], idx: np.ndarray, X: np.ndarray, centre: np.ndarray,
@@ -130,11 +145,13 @@ def candidate_names(answers: Sequence[str | None], idx: np.ndarray, X: np.ndarra
     return list(seen)
 
 
-def describe(answers: Sequence[str | None], idx: np.ndarray, X: np.ndarray, centre: np.ndarray, n: int = 3) -> str:
-    """A two-sentence, past-tense description from the most central answers."""
+def describe(answers: Sequence[str | None], idx: np.ndarray, X: np.ndarray, centre: np.ndarray, n: int = 3,
+             clean: Any = None) -> str:
+    """A two-sentence, past-tense description from the most central answers that ``clean`` accepts."""
     from .naming import central_texts
 
-    central = [a.strip().rstrip(".") for a in central_texts(idx, X, answers, n)]
+    central = [a.strip().rstrip(".") for a in central_texts(idx, X, answers, 4 * n)
+               if clean is None or clean(a)][:n]
     if not central:
         return "Conversations whose requests could not be summarised."
     first = f"Users asked the assistant to {central[0]}."
@@ -144,11 +161,12 @@ def describe(answers: Sequence[str | None], idx: np.ndarray, X: np.ndarray, cent
 
 def extractive_labels(answers: Sequence[str | None], X: np.ndarray, labels: np.ndarray, *, embedder: Any = None,
                       cache: Any = None, fallback: dict[int, Any] | None = None,
-                      weight: float = CONTRAST_WEIGHT) -> dict[int, Any]:
+                      weight: float = CONTRAST_WEIGHT, detector: Any = None) -> dict[int, Any]:
     """Name every cluster by its most distinctive member answer (see the module's docstring).
 
     Returns :class:`~clio_lab.naming.ClusterLabel` per cluster id; a cluster with no usable answer keeps its
-    keyword label from ``fallback`` (marked ``"keywords (no summaries)"``).
+    keyword label from ``fallback`` (marked ``"keywords (no summaries)"``). With a ``detector``
+    (:class:`~clio_lab.pii.PIIDetector`), no candidate or description sentence with personal details is used.
     """
     from dataclasses import replace
 
@@ -164,7 +182,8 @@ def extractive_labels(answers: Sequence[str | None], X: np.ndarray, labels: np.n
     C = centroids(X, labels, ids)
     members = {c: np.flatnonzero(labels == c) for c in ids}
     candidates = {c: candidate_names(answers, members[c], X, C[row]) for row, c in enumerate(ids)}
-    chosen = choose_names(candidates, C, ids, embedder, cache, weight)
+    clean = safe_text(detector)
+    chosen = choose_names(candidates, C, ids, embedder, cache, weight, clean)
     out = dict(fallback)
     for row, c in enumerate(ids):
         pick = chosen.get(c)
@@ -174,8 +193,8 @@ def extractive_labels(answers: Sequence[str | None], X: np.ndarray, labels: np.n
             out[c] = replace(lab, name=name, method="keywords (no summaries)")
             continue
         method = "extractive" if pick["distinctive"] else "extractive (not distinctive)"
-        out[c] = replace(fallback[c], name=pick["name"], description=describe(answers, members[c], X, C[row]),
-                         method=method)
+        out[c] = replace(fallback[c], name=pick["name"],
+                         description=describe(answers, members[c], X, C[row], clean=clean), method=method)
     return out
 
 
@@ -210,7 +229,7 @@ def group_by_members(X: np.ndarray, labels: np.ndarray, ids: Sequence[int], targ
 
 def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None], X: np.ndarray, *,
                  embedder: Any = None, cache: Any = None, linkage: str = "ward",
-                 weight: float = CONTRAST_WEIGHT) -> None:
+                 weight: float = CONTRAST_WEIGHT, detector: Any = None) -> None:
     """Add parent levels to ``tree`` (a :class:`~clio_lab.hierarchy.Hierarchy` holding only its base level):
     each level groups the centres of the level below by agglomerative clustering, and each parent is named by
     the member answer that best tells it apart from the other parents of its level (a child's own name only
@@ -241,7 +260,8 @@ def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None],
             idx = np.flatnonzero(conv_parent == g)
             names = candidate_names(answers, idx, X, C[g])
             candidates[g] = [n for n in names if n.lower() not in taken] or names
-        chosen = choose_names(candidates, C, ids, embedder, cache, weight)
+        clean = safe_text(detector)
+        chosen = choose_names(candidates, C, ids, embedder, cache, weight, clean)
         named = []
         for g in ids:
             pick = chosen.get(g)
@@ -253,7 +273,7 @@ def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None],
             idx = np.flatnonzero(conv_parent == g)
             listed = "; ".join(k.name for k in kids[:4]) + (f"; and {len(kids) - 4} more" if len(kids) > 4 else "")
             named.append({"name": pick["name"],
-                          "description": f"{describe(answers, idx, X, C[g], n=2)} Its clusters: {listed}.",
+                          "description": f"{describe(answers, idx, X, C[g], n=2, clean=clean)} Its clusters: {listed}.",
                           "method": "extractive" if pick["distinctive"] else "extractive (not distinctive)"})
         _attach(tree.nodes, lvl, groups, named)
         _carry_noise(tree.nodes, lvl)

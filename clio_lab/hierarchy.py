@@ -372,9 +372,10 @@ def build_hierarchy(
         if summaries is None or X is None:
             raise ValueError("method='extractive' needs the conversations' summaries and embeddings (summaries=, X=)")
         from .extractive import build_levels
+        from .pii import resolve_detector
 
         build_levels(tree, sizes, summaries, np.asarray(X, dtype=np.float32), embedder=get_embedder(embedder),
-                     cache=store)
+                     cache=store, detector=resolve_detector(pii))
     elif method == "llm":
         model = resolve_llm(llm)
         lib = resolve_prompts(prompts)

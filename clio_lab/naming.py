@@ -288,9 +288,10 @@ def label_clusters(
         return ClusterLabels(fallback)
     if method == "extractive":
         from .extractive import extractive_labels
+        from .pii import resolve_detector
 
         return ClusterLabels(extractive_labels(summaries, X, labels, embedder=embedder, cache=resolve_cache(cache),
-                                               fallback=fallback))
+                                               fallback=fallback, detector=resolve_detector(pii)))
     if method != "llm":
         raise ValueError(f"method must be 'auto', 'llm', 'extractive' or 'keywords', not {method!r}")
     model = resolve_llm(llm)

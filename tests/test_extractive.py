@@ -112,3 +112,17 @@ def test_the_pipeline_names_and_builds_the_tree_extractively_when_asked(fake_llm
     assert methods <= {"extractive", "extractive (not distinctive)"} and "extractive" in methods
     assert res.config["naming"] == "extractive" and res.config["hierarchy"] == "extractive"
     assert res.stats()["llm_by_step"]["naming"]["calls"] == 0  # chosen, not written
+
+
+def test_a_summary_with_a_personal_detail_never_becomes_a_name_or_part_of_a_description():
+    pytest.importorskip("presidio_analyzer")
+    from clio_lab.pii import PIIDetector
+
+    answers, X, labels, emb = _corpus()
+    # the most central answer of cluster 1 names a person; another holds a placeholder from the facet check
+    answers[4] = "bake sourdough bread with Lukas Vasquez at home"
+    answers[5] = "make bread dough rise for <PERSON>"
+    names = extractive_labels(answers, X, labels, embedder=emb, cache=None, detector=PIIDetector())
+    for lab in names.values():
+        assert "Vasquez" not in lab.name + lab.description and "<PERSON>" not in lab.name + lab.description
+    assert "bread" in names[1].name.lower()
