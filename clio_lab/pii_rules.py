@@ -141,6 +141,40 @@ def _common_english(word: str) -> bool:
     return _zipf(word) >= 4.0
 
 
+_CODE_WORD = re.compile(r"\b(?:class|def|function|struct|interface|enum|import|extends|implements|var|const|val|fn|"
+                        r"func|trait|impl)$")
+
+
+def _capitalised_runs(text: str) -> list[tuple[int, int]]:
+    """Spans of one to four capitalised words in a row (particles such as "van" or "de" may join them)."""
+    runs, current = [], []
+    for w in re.finditer(r"[^\W\d_][\w'’-]*", text):
+        word = w.group()
+        gap = text[current[-1].end():w.start()] if current else ""
+        joined = current and gap in (" ", "\t") or (current and gap == " " and word.lower() in _KEEP_LOWER)
+        if word[0].isupper() or (current and word.lower() in _KEEP_LOWER and gap == " "):
+            if current and not joined:
+                runs.append(current)
+                current = []
+            current.append(w)
+        else:
+            if current:
+                runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    out = []
+    for run in runs:
+        # a sentence's capitalised first word ("Ask", "Then") is no part of the name that follows it
+        while len(run) > 1 and (_zipf(run[0].group()) >= 5.0 or run[0].group().lower() in _KEEP_LOWER):
+            run = run[1:]
+        while run and run[-1].group().lower() in _KEEP_LOWER:
+            run = run[:-1]
+        if run and len(run) <= 4:
+            out.append((run[0].start(), run[-1].end()))
+    return out
+
+
 def looks_like_a_name(tokens: list[str], first: frozenset[str], last: frozenset[str]) -> bool:
     """Some word is a known first name, or a known last name that is not an everyday English word ("Load" is a
     surname somewhere, "Load Balancer" no name), and not every word is a common English word."""
@@ -159,10 +193,7 @@ def known_name_findings(text: str, first: frozenset[str], last: frozenset[str]) 
     known last name or a rare second word; one word alone must not open a sentence and must not be a common
     English word ("Will", "Grace", "Paris")."""
     out: list[Finding] = []
-    for m in _CAP_RUN.finditer(text):
-        span = _trim(text, m.start("name"), m.end("name"))
-        if span is None:
-            continue
+    for span in _capitalised_runs(text):
         name = text[span[0]:span[1]]
         tokens = name.split()
         if not _name_tokens_ok(name):
@@ -174,7 +205,7 @@ def known_name_findings(text: str, first: frozenset[str], last: frozenset[str]) 
         if _zipf(tokens[0]) >= 5.5:
             continue
         before = text[:span[0]].rstrip()
-        if before.endswith(("@", "#", "$", ".", "/", "\\")):  # "@Bean", "# Trim": code
+        if before.endswith(("@", "#", "$", ".", "/", "\\")) or _CODE_WORD.search(before):  # "@Bean", "class Foo"
             continue
         opens = not before or before[-1] in ".!?:;\n\"“”(" or before.endswith(("- ", "* "))
         if len(tokens) >= 2:
