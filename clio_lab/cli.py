@@ -72,10 +72,18 @@ def _parser() -> argparse.ArgumentParser:
                      help="re-ask items whose answers failed validation in an earlier run (they are cached as "
                           "failures so that a re-run costs nothing)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub.add_parser("serve", add_help=False,
+                   help="llama-cpp-python's OpenAI-compatible server, probed and safe on every CPU (default model: "
+                        "the bundled one); takes llama_cpp.server's options, see clio_lab/llm/serve.py")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:  # every other option belongs to llama_cpp.server
+        from .llm.serve import main as serve
+
+        return serve(argv[1:])
     args = _parser().parse_args(argv)
     if args.quiet:
         os.environ["CLIO_LAB_PROGRESS"] = "0"

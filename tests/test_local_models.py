@@ -78,16 +78,30 @@ def _clusters():
     return summaries, clio_lab.embed(summaries, cache=None), labels
 
 
-def test_local_llm_names_clusters_or_falls_back_with_a_reason(tmp_path):
+def test_local_model_defaults_to_extractive_names_and_tree(tmp_path):
+    """With the local model, "auto" takes the extractive method (held-out measurements in BENCHMARKS.md)."""
     summaries, X, labels = _clusters()
     names = clio_lab.label_clusters(summaries, X, labels, cache=tmp_path, progress=False)
+    assert {v.method for v in names.labels.values()} == {"extractive"} and names.stats.calls == 0
+    groups = {i: set(items) for i, items in enumerate(GROUPS.values())}
+    for c, label in names.labels.items():  # each name is one of its own cluster's requests, shortened
+        assert any(label.name.lower() in s.lower() for s in groups[c]), (c, label.name)
+    tree = clio_lab.build_hierarchy(labels, names, levels=[2], cache=tmp_path, progress=False)
+    tree.check()
+    assert tree.config["method"] == "extractive" and len(tree.top) == 2 and tree.stats.calls == 0
+    assert all(n.method.startswith("extractive") and n.name for n in tree.top)
+
+
+def test_local_llm_names_clusters_or_falls_back_with_a_reason(tmp_path):
+    summaries, X, labels = _clusters()
+    names = clio_lab.label_clusters(summaries, X, labels, method="llm", cache=tmp_path, progress=False)
     assert set(names.labels) == {0, 1, 2}
     for label in names.labels.values():
         assert label.name and label.description and label.method in ("llm", "keywords (llm failed)")
         assert len(label.name.split()) <= 10
     assert len(names.failures) == sum(v.method != "llm" for v in names.labels.values())
     assert all(f["reason"] for f in names.failures)
-    again = clio_lab.label_clusters(summaries, X, labels, cache=tmp_path, progress=False)
+    again = clio_lab.label_clusters(summaries, X, labels, method="llm", cache=tmp_path, progress=False)
     assert again.stats.calls == 0 and {c: v.name for c, v in again.labels.items()} == \
         {c: v.name for c, v in names.labels.items()}
 
@@ -99,13 +113,13 @@ def test_local_llm_builds_a_valid_tree(tmp_path):
             "Write SQL queries for reports", "Plan city breaks on a budget", "Pack for beach holidays"]
     names = {i: ClusterLabel(i, n, f"The users asked for help to {n.lower()}.", "llm", 4) for i, n in enumerate(base)}
     labels = np.repeat(np.arange(6), 4)
-    tree = clio_lab.build_hierarchy(labels, names, levels=[3], cache=tmp_path, progress=False)
+    tree = clio_lab.build_hierarchy(labels, names, levels=[3], method="llm", cache=tmp_path, progress=False)
     tree.check()  # one leaf per conversation, one parent per node, sizes add up
     assert 1 <= len(tree.top) <= 3 and sum(n.size for n in tree.top) == 24
     allowed = {"llm", "llm (proposed name)", "llm (a child's name)"}
     assert all(n.method in allowed and n.name for n in tree.top), [(n.name, n.method) for n in tree.top]
     assert tree.stats.calls >= 1 + len(tree.top)  # a proposal (2 to 5 parents asked for), a rename per parent
-    again = clio_lab.build_hierarchy(labels, names, levels=[3], cache=tmp_path, progress=False)
+    again = clio_lab.build_hierarchy(labels, names, levels=[3], method="llm", cache=tmp_path, progress=False)
     assert again.stats.calls == 0 and again.to_tree() == tree.to_tree()
 
 
@@ -134,7 +148,9 @@ def llama_server(tmp_path_factory):
     port = _free_port()
     log = (tmp_path_factory.mktemp("server") / "server.log").open("w+")  # a pipe would fill and block it
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", model_path(DEFAULT_LOCAL_MODEL), "--host", "127.0.0.1",
+        # clio_lab's wrapper of llama_cpp.server: probed, and weight repacking off (the plain server segfaults
+        # at its first completion on an AMX Xeon)
+        [sys.executable, "-m", "clio_lab.llm.serve", "--model", model_path(DEFAULT_LOCAL_MODEL), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "2048", "--model_alias", "gemma"],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_PROXY": "127.0.0.1"})
     base = f"http://127.0.0.1:{port}"
@@ -142,7 +158,7 @@ def llama_server(tmp_path_factory):
     while time.time() < deadline:
         if proc.poll() is not None:
             log.seek(0)
-            raise RuntimeError(f"llama_cpp.server exited: {log.read()[-2000:]}")
+            raise RuntimeError(f"the llama_cpp.server wrapper exited: {log.read()[-2000:]}")
         try:
             urllib.request.urlopen(base + "/v1/models", timeout=2)
             break

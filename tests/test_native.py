@@ -95,6 +95,18 @@ def test_the_pipeline_and_the_cli_stop_with_the_error_not_a_dead_process(model_f
     assert not (tmp_path / "out").exists()
 
 
+def test_the_server_wrapper_stops_with_one_line_when_the_probe_crashes(model_file, probes, capsys):
+    pytest.importorskip("llama_cpp.server")
+    from clio_lab.llm import serve
+
+    probes(lambda extra: CRASH)
+    assert serve.main(["--model", model_file, "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("clio-lab serve: the embedded model") and "crashed with SIGSEGV" in err
+    assert serve.main(["--model", model_file + ".missing"]) == 2
+    assert "No such file" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_the_real_probe_answers_with_repacking_off():
     verdict = native.run_probe(local.model_path(local.DEFAULT_LOCAL_MODEL), False)
