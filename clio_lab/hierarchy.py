@@ -343,7 +343,8 @@ def build_hierarchy(
             :func:`level_sizes`. A level can end up smaller than asked when candidates receive no clusters.
         top: the top level's size for the geometric default.
         embedder: embeds names and descriptions (steps a, d and the step-e fallback); default the bundled one.
-        summaries, X: per-conversation summaries and embeddings; needed by ``method="keywords"``.
+        summaries, X: per-conversation summaries and embeddings; needed by ``method="keywords"``. Without
+            them ``method="extractive"`` groups and names parents from the base clusters' names alone.
         pii: a :class:`~clio_lab.pii.PIIDetector`, ``"auto"`` or ``False``: parent names and descriptions
             with personal details are re-asked, then kept redacted.
 
@@ -369,12 +370,14 @@ def build_hierarchy(
             raise ValueError("method='keywords' needs the conversations' summaries and embeddings (summaries=, X=)")
         _build_keywords(tree, sizes, summaries, np.asarray(X, dtype=np.float32), random_state)
     elif method == "extractive":
-        if summaries is None or X is None:
-            raise ValueError("method='extractive' needs the conversations' summaries and embeddings (summaries=, X=)")
         from .extractive import build_levels
         from .pii import resolve_detector
 
-        build_levels(tree, sizes, summaries, np.asarray(X, dtype=np.float32), embedder=get_embedder(embedder),
+        model = get_embedder(embedder)
+        if summaries is None or X is None:
+            # Without the conversations' own answers, each base cluster's name stands in for its members.
+            summaries, X = _names_as_members(labels, label_map, model, store)
+        build_levels(tree, sizes, summaries, np.asarray(X, dtype=np.float32), embedder=model,
                      cache=store, detector=resolve_detector(pii))
     elif method == "llm":
         model = resolve_llm(llm)
@@ -390,6 +393,24 @@ def build_hierarchy(
         raise ValueError(f"method must be 'auto', 'llm', 'extractive' or 'keywords', not {method!r}")
     tree.check()
     return tree
+
+
+def _names_as_members(labels: np.ndarray, label_map: dict[int, Any], embedder: Any,
+                      store: Any) -> tuple[list[str | None], np.ndarray]:
+    """Per-conversation stand-ins for ``build_hierarchy(method="extractive")`` called without summaries and
+    embeddings: every conversation carries its base cluster's name (None when unclustered) and that name's
+    embedding, so parents are grouped by their children's names and named from them."""
+    from .embeddings import embed
+
+    ids = [int(c) for c in np.unique(labels) if int(c) in label_map]
+    names = [label_map[c].name for c in ids]
+    V = embed(names, embedder, cache=store) if names else np.zeros((0, 1), dtype=np.float32)
+    row = {c: i for i, c in enumerate(ids)}
+    summaries = [names[row[int(c)]] if int(c) in row else None for c in labels]
+    X = np.zeros((len(labels), V.shape[1]), dtype=np.float32)
+    for c, i in row.items():
+        X[labels == c] = V[i]
+    return summaries, X
 
 
 def _build_keywords(tree: Hierarchy, sizes: list[int], summaries: Sequence[str | None], X: np.ndarray,

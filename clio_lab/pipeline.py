@@ -281,7 +281,7 @@ def run_pipeline(
     examples: Literal["nearest", "fixed", "none"] = "nearest",
     prompts: Any = None,
     naming: Literal["auto", "llm", "extractive", "keywords"] | None = "auto",
-    hierarchy: Literal["llm", "keywords"] | None | bool = True,
+    hierarchy: Literal["llm", "extractive", "keywords"] | None | bool = True,
     levels: Sequence[int] | None = None,
     top: int | None = None,
     projection: bool = True,
@@ -311,8 +311,7 @@ def run_pipeline(
             the hierarchy). ``"auto"`` (default): ``"extractive"`` with the local model, whose written names
             measured worse than keywords, ``"llm"`` with hosted models.
         hierarchy: ``True`` (the same method as ``naming``), ``"llm"``, ``"extractive"``, ``"keywords"``, or
-            ``None``/``False``
-            for base clusters only. ``levels`` / ``top``: see :func:`~clio_lab.build_hierarchy`.
+            ``None``/``False`` for base clusters only. ``levels`` / ``top``: see :func:`~clio_lab.build_hierarchy`.
         projection: compute the 2-D map of every conversation (UMAP; PCA for tiny inputs).
         pii: a :class:`~clio_lab.pii.PIIDetector`, ``"auto"`` (one when presidio is installed), ``True`` or
             ``False``: every text the model writes (facet answers, cluster and parent names and descriptions)

@@ -85,6 +85,13 @@ def test_extractive_tree_groups_near_clusters_and_names_parents_from_answers(fak
     assert sorted(kids.values(), key=min) == [{0, 1}, {2, 3}]
     for p in parents:
         assert p.method.startswith("extractive") and p.description
+    # without the conversations' answers, the base names alone group and name the parents
+    alone = clio_lab.build_hierarchy(labels, names, method="extractive", levels=[2], embedder=emb, cache=None)
+    alone.check()
+    kids = [{alone.nodes[c].index for c in p.children} for p in alone.top]
+    assert sorted(kids, key=min) == [{0, 1}, {2, 3}]
+    base_names = {n.name for n in names.labels.values()}
+    assert all(p.name in base_names and p.method.startswith("extractive") for p in alone.top)
 
 
 def test_label_clusters_refuses_an_unknown_method():
