@@ -11,9 +11,9 @@ every evaluation set, and speed.
 - bundled / varied: the planted values of the bundled corpus and of ``generate_corpus(400, seed=7,
   varied=True)`` (a planted value counts when a finding overlaps it); conversations with nothing planted that
   get a finding = false alarms.
-- sharegpt: real conversations, nothing planted: how many are flagged, and by what. ``--show N`` prints N
-  flags per kind that only today's detector raises, with the words around them, to be read (the corpus is
-  public; do not use --show on private data).
+- sharegpt: real conversations, nothing planted: how many are flagged, and by what. ``--show N`` prints, for
+  every conversation that only one of the two detectors flags, up to N of its flags with the words around
+  them, to be read (the corpus is public; do not use --show on private data).
 
 The baseline's pii.py is read from git (``git show <commit>:clio_lab/pii.py``) and loaded beside today's.
 """
@@ -25,7 +25,6 @@ import importlib.util
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import clio_lab
@@ -122,18 +121,18 @@ def sharegpt_set(n: int, max_chars: int, detectors: dict, show: int) -> None:
         print(f"| conversations with {kind} | " + " | ".join(
             str(sum(any(fi.entity == kind for _, fi in v) for v in f.values())) for f in flags.values()) + " |")
     print("| messages/s | " + " | ".join(f"{s:.0f}" for s in speed.values()) + " |")
+    chars = sum(len(m.content) for c in convs for m in c.messages)
+    print("| characters/s | " + " | ".join(f"{s * chars / n_msgs:,.0f}" for s in speed.values()) + " |")
     names = list(flags)
     if len(names) == 2:
         new, old = flags[names[0]], flags[names[1]]
         only_new = [cid for cid in new if new[cid] and not old[cid]]
         only_old = [cid for cid in old if old[cid] and not new[cid]]
         print(f"\nflagged only by {names[0]}: {len(only_new)} conversations; only by {names[1]}: {len(only_old)}")
-        shown: Counter = Counter()
-        for cid in only_new:
-            for text, f in new[cid]:
-                if shown[f.entity] < show:
-                    shown[f.entity] += 1
-                    print(f"    {cid} {f.entity} {f.score}: ...{text[max(0, f.start - 40):f.start]!r} "
+        for label, ids, found in ((f"only {names[0]}", only_new, new), (f"only {names[1]}", only_old, old)):
+            for cid in ids if show else ():
+                for text, f in found[cid][:show]:
+                    print(f"    {label}: {cid} {f.entity} {f.score}: ...{text[max(0, f.start - 40):f.start]!r} "
                           f"[[{text[f.start:f.end]!r}]] {text[f.end:f.end + 20]!r}...")
 
 

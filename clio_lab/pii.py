@@ -425,7 +425,7 @@ def _non_overlapping(findings: Iterable[PIIFinding]) -> list[PIIFinding]:
     return sorted(chosen, key=lambda f: f.start)
 
 
-_PATTERNS_VERSION = 5  # bump when _PATTERNS or _CONTEXT change: cached checks depend on them
+_PATTERNS_VERSION = 6  # bump when _PATTERNS or _CONTEXT change: cached checks depend on them
 
 
 PII_ERROR = "personal details in the answer"

@@ -107,6 +107,8 @@ def _name_tokens_ok(name: str) -> bool:
             return False
         if len(bare) > 1 and bare.isupper():  # "SQL", "CASE II": acronyms and headings, not names
             return False
+        if re.match(r"[A-Z]{2}[a-z]", bare):  # "ZHe", "HEllo": a unit or a typo, not a name
+            return False
     return tokens[-1].rstrip(".").lower() not in _KEEP_LOWER
 
 
@@ -307,13 +309,17 @@ _SUFFIXES = (
     "row|rue|run|shoal|shoals|shore|shores|skyway|spring|springs|spur|spurs|square|sq|squares|station|stravenue|"
     "stream|street|st|streets|summit|terrace|ter|throughway|trace|track|trafficway|trail|trl|trailer|tunnel|"
     "turnpike|underpass|union|unions|valley|valleys|via|viaduct|view|views|village|villages|ville|vista|walk|"
-    "walks|wall|way|ways|well|wells|close|wynd|gate|quay|parade|esplanade|embankment|rise|chase")
+    "walks|wall|way|ways|well|wells|close|wynd|gate|quay|parade|esplanade|embankment|rise|chase|"
+    "extensions|fall|crossroads|sound|retreat|circuit|concourse|promenade|grange|glade|boulevarde|"
+    "approach|brae|cul-de-sac|outlook|strip|vale|waters|wharf")
 # a street word that comes first, in the languages of Europe and the Americas
 _FIRST = (r"rue|avenue|av\.|avda\.?|avenida|boulevard|bd|bulevar|bulevardul|bulevard|chemin|impasse|allée|place|"
           r"quai|cours|route|calle|c/|paseo|plaza|carrer|camino|callejón|ronda|travesía|glorieta|pasaje|"
           r"circunvalación|periférico|prolongación|andador|cerrada|privada|retorno|acceso|bajada|cañada|cuesta|"
           r"rambla|urbanización|vía|pasadizo|continuación|borgo|rua|travessa|largo|praça|"
           r"alameda|ladeira|estrada|via|viale|piazza|piazzale|corso|vicolo|strada|contrada|lungomare|aleja|al\.|"
+          r"incrocio|stretto|rotonda|galleria|piazzetta|salita|traversa|rampa|circonvallazione|"
+          r"peatonal|circuito|corredor|diagonal|eje|"
           r"ul\.|ulica|plac|os\.|osiedle|calea|strada|str\.|splaiul|soseaua|drumul|aleea|intrarea|șoseaua|piața|ulice|náměstí|nábřeží|"
           r"trieda|námestie|cesta|trg|iela|gatvė|prospekt|pr\.|sokak|caddesi|bulvarı")
 # a street type written as the end of one word: Vaarnakatu, Buntmagervej, Gengatan, Hauptstraße, Kossuth utca
@@ -345,7 +351,14 @@ _STREETS = [
     (re.compile(rf"(?P<core>\b(?:{_CAP}[ \t]+)?[^\W\d_][\w'’-]*(?i:(?:{_ENDINGS})))\.?,?[ \t]+{_HOUSE}{_UNIT}*"), 0.6),
     (re.compile(rf"(?P<core>\b{_CAP}[ \t]+(?i:(?:{_WORD_TYPES})))\.?,?[ \t]+{_HOUSE}{_UNIT}*"), 0.6),
     # Flat 10 / Studio 5 / Apartment 3B, then the street or town on the same or next line
-    (re.compile(r"(?P<core>\b(?:Flat|Studio|Apartment|Unit|Suite))[ \t]+\d{1,4}[A-Z]?(?=[ \t]*(?:,|\n|[ \t]\d))"), 0.5),
+    (re.compile(r"(?P<core>\b(?:Flat|Studio|Apartment|Unit|Suite)[ \t]+\d{1,4}[A-Z]?)(?=[ \t]*(?:,|\n|[ \t]\d))"), 0.5),
+    # US military mail: PSC 8041, Box 2421 / Unit 1691 Box 4499 / USNV Leppik, then "FPO AP 39898"
+    (re.compile(r"(?P<core>\b(?:PSC|CMR|Unit)[ \t]+\d{3,5},?[ \t]+Box[ \t]+\d{3,5}"
+                rf"|\b(?:USNS|USNV|USS|USCGC)[ \t]+{_CAP})"), 0.5),
+    # Stara slovenska ulica 971 / Vrhovci, cesta XXXII 8a: words after the first written small, as these
+    # languages write street names
+    (re.compile(rf"(?P<core>\b{_CAP}(?:,?[ \t]+[^\W\d_A-Z][\w-]*){{0,2}},?[ \t]+(?:ulica|ulice|cesta|utca|út|tér|körút|trg|náměstí|nábřeží|aleja|iela|gatvė|tänav)"
+                rf"(?:[ \t]+[IVXLC]{{1,6}})?)\.?,?[ \t]+{_HOUSE}{_UNIT}*"), 0.55),
     # Tranovského 74 / Pračanská 94: a street with no street word, only when a postcode and town follow
     (re.compile(rf"(?P<core>\b(?!{_MONTHS})\b{_CAP}(?:[ \t]+{_CAP}){{0,2}})[ \t]+{_HOUSE}{_UNIT}*(?=[ \t]*(?:,|\n)"
                 rf"[ \t]*(?:[A-Z]{{1,2}}-)?\d{{2,5}}(?:[ -]\d{{2,3}})?[ \t]+[A-ZÀ-ÖØ-ÞĀ-ſ])"), 0.5),
@@ -353,10 +366,11 @@ _STREETS = [
 _STREET_WORDS = set(f"{_SUFFIXES}|{_FIRST}|{_ARTICLES}|{_WORD_TYPES}".replace("\\", "").split("|"))
 
 
-def _street_start(text: str, start: int, core_end: int) -> int | None:
+def _street_start(text: str, start: int, core_end: int) -> tuple[int, bool] | None:
     """Where a street really starts in a match: leading small words that are no street words ("to" in "to
     Vaarnakatu 706") are dropped. ``None`` when a word of the street's name is not capitalised ("83 is on its
-    way" is no street); street words and articles may be written small ("boulevard Balmat", "Rue des Lilas")."""
+    way" is no street); street words and articles may be written small ("boulevard Balmat", "Rue des Lilas").
+    The flag says the street is street words only ("12 Park Road"), which counts only with a town or a cue."""
     words = list(re.finditer(r"[^\W\d_][\w'’.-]*", text[start:core_end]))
 
     def named(w: re.Match) -> bool:
@@ -367,8 +381,10 @@ def _street_start(text: str, start: int, core_end: int) -> int | None:
         start += len(text[start:]) - len(text[start:].lstrip(" \t"))
         words = list(re.finditer(r"[^\W\d_][\w'’.-]*", text[start:core_end]))
     names = [w for w in words if named(w)]
+    if not names and len(words) >= 2 and text[start:start + 1].isdigit() and all(w.group()[0].isupper() for w in words):
+        return start, True
     ok = names and all(w.group()[0].isupper() and not (len(w.group()) > 1 and w.group().isupper()) for w in names)
-    return start if ok else None
+    return (start, False) if ok else None
 # after "lives at", "my address is", "package to", ...: a few words holding a house number are a street,
 # whatever the street is called ("Gagarinova 5", "Na križovatkách 1", "792 Long Lookout")
 _CUED_STREET = re.compile(
@@ -378,7 +394,8 @@ _CUED_STREET = re.compile(
 # what may follow a street: postcode and town, a town, a state and ZIP, a UK postcode, a country
 _TAIL = re.compile(
     r"(?:[ \t]*(?:,|\n)[ \t]*(?:"
-    r"(?:[A-Z]{1,2}-)?\d{2,5}(?:[ -]\d{2,3})?,?[ \t]+[^\W\d_][^\n,]{1,40}"  # 90743 Multia / 515 00 Ronov / H-4915 X
+    r"(?:[A-Z]{1,2}-)?\d{2,5}(?:[ -]\d{2,3})?,?[ \t]+[^\W\d_][\w'’.-]*"  # 90743 Multia / 515 00 Ronov / H-4915 X
+    rf"(?:[ \t]+(?:(?:{_ARTICLES})\b|[A-ZÀ-ÖØ-ÞĀ-ſ(][\w'’.()-]*)){{0,4}}"
     r"|[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}"                               # TR3W 5AA
     r"|[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,3},?[ \t]+(?:[A-Z]{2,3}[ \t]+)?\d{4,6}(?:-\d{3,4})?"  # Town, NE 39581
     r"|[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_(][\w'’.()-]*){0,3}(?:[ \t]*\([A-Z]{2}\))?"  # Lake Katieview / Piadena (CR)
@@ -388,15 +405,22 @@ _CONTEXT = re.compile(r"(?i)\b(?:address|addressed|ship|shipping|shipped|deliver
                       r"adresse|dirección|endereço|indirizzo|adres|osoite|adresa|cím)\b")
 
 
+_AS_WRITTEN = (_STREETS[-4], _STREETS[-3], _STREETS[-2])  # Flat 5, military mail, small-letter street names
+
+
 def address_findings(text: str) -> list[Finding]:
     """Street addresses, each with the postcode, town and unit parts that follow it (up to three more parts)."""
     out: list[Finding] = []
     for pattern, score in (*_STREETS, (_CUED_STREET, 0.45)):
         for m in pattern.finditer(text):
             begin = m.start("core") if pattern is _CUED_STREET else m.start()
-            start = _street_start(text, begin, m.end("core"))
-            if start is None:
+            if any(pattern is p for p, _ in _AS_WRITTEN):
+                found = (begin, False) if text[begin].isupper() else None
+            else:
+                found = _street_start(text, begin, m.end("core"))
+            if found is None:
                 continue
+            start, street_words_only = found
             end = m.end()
             tail_parts = 0
             while tail_parts < 3:
@@ -414,6 +438,9 @@ def address_findings(text: str) -> list[Finding]:
                     break
                 end = t.end()
                 tail_parts += 1
-            s = score + (0.15 if tail_parts else 0) + (0.15 if _CONTEXT.search(text[max(0, start - 60):start]) else 0)
+            cued = bool(_CONTEXT.search(text[max(0, start - 60):start]))
+            if street_words_only and not (tail_parts or cued):
+                continue
+            s = score + (0.15 if tail_parts else 0) + (0.15 if cued else 0)
             out.append(("STREET_ADDRESS", start, end, round(min(s, 0.95), 2)))
     return out

@@ -30,6 +30,11 @@ SHAPES = [
     ("My social security number is 130361-249K.", "ID_NUMBER", "130361-249K"),
     ("Call +(370) 61234567 if it does not arrive.", "PHONE_NUMBER", "+(370) 61234567"),
     ("Card: 6762 5965 4686", "CREDIT_CARD", "6762 5965 4686"),
+    ("Ship to:\nAnne Holt\nFlat 12\nRowan Walk\nHexham\nNE46 3AB", "STREET_ADDRESS", "Flat 12\nRowan Walk\nHexham"),
+    ("Send it to PSC 1234, Box 5678\nAPO AE 09012", "STREET_ADDRESS", "PSC 1234, Box 5678\nAPO AE 09012"),
+    ("My address is Mala ulica 14, Ljubljana.", "STREET_ADDRESS", "Mala ulica 14, Ljubljana"),
+    ("Deliver to 12 Harbour Sound\nPort Lincoln, SA 5606", "STREET_ADDRESS", "12 Harbour Sound"),
+    ("Abito in Stretto Bassi, 7\n20121, Milano (MI)", "STREET_ADDRESS", "Stretto Bassi, 7"),
 ]
 
 
@@ -83,6 +88,11 @@ def test_finds_each_kind(detector, text, entity, value):
     "The Spring 2023 release and String 1 of the guitar.",
     "DATABASE_HOST: 0.0.0.0 and the app on http://127.0.0.1:3000/",
     # a number inside a file name, after "most recent call last": not a phone
+    # the address shapes of patterns version 6 on ordinary words; a unit, not a name
+    "Stir the pot 3 times, and Flat 5 tyres need air.",
+    "Unit 3 of the course covers Box 2 problems.",
+    "Top 10 Key Points of the talk.",
+    "The ZHe ages of the cooled rocks were measured.",
     "Traceback (most recent call last)\n~\\AppData\\Local\\Temp\\ipykernel_9724\\3827873343.py in <module>",
 ])
 def test_ordinary_requests_are_not_flagged(detector, text):
