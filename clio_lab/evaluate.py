@@ -173,7 +173,11 @@ def reconstruction_accuracy(truth: Sequence[Any], labels: Sequence[Any],
 # words too common to identify anyone on their own, when a planted address or employer is split into parts
 _COMMON_PARTS = {"street", "road", "avenue", "rue", "des", "del", "calle", "rua", "das", "lane", "springfield", "the",
                  "and", "gmbh", "ltd", "inc", "group", "services", "solutions", "systems", "labs", "company",
-                 "flat", "apartment", "suite", "unit", "floor", "piso", "étage", "andar", "wohnung"}
+                 "flat", "apartment", "suite", "unit", "floor", "piso", "étage", "andar", "wohnung",
+                 # what a business does, not which one it is: "a dental appointment" names no "Crescent Dental Clinic"
+                 "dental", "clinic", "logistics", "analytics", "catering", "robotics", "consulting", "bakery",
+                 "hospital", "medical", "health", "pharmacy", "insurance", "bank", "school", "academy", "studio",
+                 "partners", "agency", "design", "media", "foods", "motors", "hotel", "restaurant", "software"}
 
 
 def planted_parts(kind: str, value: str) -> list[str]:
@@ -185,6 +189,8 @@ def planted_parts(kind: str, value: str) -> list[str]:
         ['Elena', 'Lindqvist']
         >>> planted_parts("address", "Flat 2, 195 Maple Street, Lakeside L2 5DG")
         ['Maple']
+        >>> planted_parts("employer", "Crescent Dental Clinic")
+        ['Crescent']
     """
     import re
 

@@ -110,3 +110,13 @@ def test_map_quality_tells_a_faithful_map_from_a_shuffled_one():
     assert q_good["trustworthiness"] > 0.85 > 0.6 > q_bad["trustworthiness"]
     assert q_good["knn_agreement_2d"] > 0.9 > 0.4 > q_bad["knn_agreement_2d"]
     assert q_good["knn_agreement_full"] == q_bad["knn_agreement_full"] > 0.9
+
+
+def test_a_trade_word_of_a_planted_employer_is_no_leak_but_its_name_is():
+    from clio_lab.evaluate import planted_parts, survives
+
+    # found by notebook 04: "Crescent Dental Clinic" counted as leaked into "a dental appointment"
+    assert planted_parts("employer", "Crescent Dental Clinic") == ["Crescent"]
+    assert not survives("employer", "Crescent Dental Clinic", "diagnose a problem with a dental appointment.")
+    assert survives("employer", "Crescent Dental Clinic", "a complaint about Crescent's billing")
+    assert survives("employer", "Northwind Logistics", "works at northwind")
