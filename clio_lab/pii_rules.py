@@ -340,6 +340,12 @@ _MONTHS = (r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|fe
 _ARTICLES = r"de|del|de la|des|du|da|do|das|dos|di|della|la|le|les|los|las"
 _WORD_TYPES = ("utca|út|tér|körút|ulica|cesta|trg|iela|gatvė|tänav|sokak|caddesi|vej|gade|gatan|veien|straat|laan|"
                "kuja|tie|katu|polku|pot|tee|gata|väg|vei")
+# patterns whose matches need no capitalised name word after the first (checked as written)
+_UNIT_LINE = re.compile(r"(?P<core>\b(?:Flat|Studio|Apartment|Unit|Suite)[ \t]+\d{1,4}[A-Z]?)(?=[ \t]*(?:,|\n|[ \t]\d))")
+_MILITARY = re.compile(r"(?P<core>\b(?:PSC|CMR|Unit)[ \t]+\d{3,5},?[ \t]+Box[ \t]+\d{3,5}"
+                  rf"|\b(?:USNS|USNV|USS|USCGC)[ \t]+{_CAP})")
+_SMALL_LETTER_STREET = re.compile(rf"(?P<core>\b{_CAP}(?:,?[ \t]+[^\W\d_A-Z][\w-]*){{0,2}},?[ \t]+(?:ulica|ulice|cesta|utca|út|tér|körút|trg|náměstí|nábřeží|aleja|iela|gatvė|tänav)"
+                  rf"(?:[ \t]+[IVXLC]{{1,6}})?)\.?,?[ \t]+{_HOUSE}{_UNIT}*")
 _STREETS = [
     # 769 Brian Neck / 22842 Jason Bridge Suite 297 / 12 Elm Road
     (re.compile(rf"(?P<core>\b{_HOUSE}[ \t]+(?:{_CAP}[ \t]+){{0,3}}{_CAP}[ \t]+(?=[A-Z])(?i:(?:{_SUFFIXES}))\b\.?)"
@@ -351,14 +357,12 @@ _STREETS = [
     (re.compile(rf"(?P<core>\b(?:{_CAP}[ \t]+)?[^\W\d_][\w'’-]*(?i:(?:{_ENDINGS})))\.?,?[ \t]+{_HOUSE}{_UNIT}*"), 0.6),
     (re.compile(rf"(?P<core>\b{_CAP}[ \t]+(?i:(?:{_WORD_TYPES})))\.?,?[ \t]+{_HOUSE}{_UNIT}*"), 0.6),
     # Flat 10 / Studio 5 / Apartment 3B, then the street or town on the same or next line
-    (re.compile(r"(?P<core>\b(?:Flat|Studio|Apartment|Unit|Suite)[ \t]+\d{1,4}[A-Z]?)(?=[ \t]*(?:,|\n|[ \t]\d))"), 0.5),
+    (_UNIT_LINE, 0.5),
     # US military mail: PSC 8041, Box 2421 / Unit 1691 Box 4499 / USNV Leppik, then "FPO AP 39898"
-    (re.compile(r"(?P<core>\b(?:PSC|CMR|Unit)[ \t]+\d{3,5},?[ \t]+Box[ \t]+\d{3,5}"
-                rf"|\b(?:USNS|USNV|USS|USCGC)[ \t]+{_CAP})"), 0.5),
+    (_MILITARY, 0.5),
     # Stara slovenska ulica 971 / Vrhovci, cesta XXXII 8a: words after the first written small, as these
     # languages write street names
-    (re.compile(rf"(?P<core>\b{_CAP}(?:,?[ \t]+[^\W\d_A-Z][\w-]*){{0,2}},?[ \t]+(?:ulica|ulice|cesta|utca|út|tér|körút|trg|náměstí|nábřeží|aleja|iela|gatvė|tänav)"
-                rf"(?:[ \t]+[IVXLC]{{1,6}})?)\.?,?[ \t]+{_HOUSE}{_UNIT}*"), 0.55),
+    (_SMALL_LETTER_STREET, 0.55),
     # Tranovského 74 / Pračanská 94: a street with no street word, only when a postcode and town follow
     (re.compile(rf"(?P<core>\b(?!{_MONTHS})\b{_CAP}(?:[ \t]+{_CAP}){{0,2}})[ \t]+{_HOUSE}{_UNIT}*(?=[ \t]*(?:,|\n)"
                 rf"[ \t]*(?:[A-Z]{{1,2}}-)?\d{{2,5}}(?:[ -]\d{{2,3}})?[ \t]+[A-ZÀ-ÖØ-ÞĀ-ſ])"), 0.5),
@@ -405,7 +409,7 @@ _CONTEXT = re.compile(r"(?i)\b(?:address|addressed|ship|shipping|shipped|deliver
                       r"adresse|dirección|endereço|indirizzo|adres|osoite|adresa|cím)\b")
 
 
-_AS_WRITTEN = (_STREETS[-4], _STREETS[-3], _STREETS[-2])  # Flat 5, military mail, small-letter street names
+_AS_WRITTEN = (_UNIT_LINE, _MILITARY, _SMALL_LETTER_STREET)
 
 
 def address_findings(text: str) -> list[Finding]:
@@ -414,7 +418,7 @@ def address_findings(text: str) -> list[Finding]:
     for pattern, score in (*_STREETS, (_CUED_STREET, 0.45)):
         for m in pattern.finditer(text):
             begin = m.start("core") if pattern is _CUED_STREET else m.start()
-            if any(pattern is p for p, _ in _AS_WRITTEN):
+            if pattern in _AS_WRITTEN:
                 found = (begin, False) if text[begin].isupper() else None
             else:
                 found = _street_start(text, begin, m.end("core"))
