@@ -92,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         convs = load_conversations(args.input, format=args.format, on_error=args.on_error, limit=args.limit)
-    except (RecordError, ValueError, FileNotFoundError) as exc:
+    except (RecordError, ValueError, OSError) as exc:
         print(f"clio-lab: {exc}", file=sys.stderr)
+        return 2
+    if not convs:
+        print(f"clio-lab: {_nothing_loaded(convs.report)}", file=sys.stderr)
         return 2
     try:
         levels = [int(v) for v in args.levels.split(",")] if args.levels else None
@@ -142,6 +145,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {out}/ (report.html, conversations.parquet, clusters.parquet, combined.csv, level_*_clusters.csv, "
           "tree.json, stats.json, privacy.json, failures.jsonl); read it back with clio_lab.load_run()")
     return 0
+
+
+def _nothing_loaded(report) -> str:
+    """Why an input gave no conversations, in one line: the file's notes and the commonest skip reasons."""
+    summary = report.summary()
+    reasons = sorted(summary["skipped_by_reason"].items(), key=lambda kv: -kv[1])[:3]
+    first = report.skipped[0] if report.skipped else None
+    parts = [n for n in report.notes if not n.startswith("no conversations could be read")]
+    if reasons:
+        parts.append("set aside: " + ", ".join(f"{n} x {r}" for r, n in reasons)
+                     + (f" (first at {first.location}: {f'field {first.field!r}: ' if first.field else ''}{first.reason})"
+                          if first else ""))
+    return f"{report.source}: no conversations could be read" + (f"; {'; '.join(parts)}" if parts else "")
 
 
 def _readable(summary: dict, stats: dict) -> str:

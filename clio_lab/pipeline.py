@@ -339,7 +339,9 @@ def run_pipeline(
     report = getattr(conversations, "report", None)
     conversations = list(conversations)
     if not conversations:
-        raise ValueError("run_pipeline needs at least one conversation")
+        where = f"{report.source}: " if report is not None else ""
+        why = f" ({'; '.join(report.notes)})" if report is not None and report.notes else ""
+        raise ValueError(f"{where}run_pipeline needs at least one conversation{why}")
     if levels is not None:  # fail before any model call, not after
         check_levels(levels, n_base=10**12)
     if audit not in (True, False, "auto"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from datetime import datetime
 from typing import Any, Literal
 
@@ -33,6 +34,12 @@ ROLE_ALIASES: dict[str, Role] = {
     "tool": "tool",
     "function": "tool",
 }
+
+
+def has_text(text: str | None) -> bool:
+    """Whether ``text`` holds anything a reader would see: a string of spaces, zero-width spaces, joiners,
+    direction marks or control characters (Unicode categories Z* and C*) holds nothing."""
+    return bool(text) and any(unicodedata.category(ch)[0] not in "ZC" for ch in text)  # type: ignore[union-attr]
 
 
 def normalise_role(role: Any) -> Role:
@@ -88,8 +95,8 @@ class Conversation(BaseModel):
     def _not_empty(cls, value: list[Message]) -> list[Message]:
         if not value:
             raise ValueError("conversation has no messages")
-        if not any(m.content.strip() for m in value):
-            raise ValueError("conversation has only empty messages")
+        if not any(has_text(m.content) for m in value):
+            raise ValueError("conversation has only empty messages (no visible text)")
         return value
 
     @property
@@ -138,6 +145,8 @@ class LoadReport(BaseModel):
     skipped: list[SkippedRecord] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     truncated_at: int | None = None  # whole records read before a cut-off file ended
+    cut_messages: int = 0  # messages cut at the loader's max_message_chars
+    longest_message: int = 0  # characters of the longest message that was cut
 
     def summary(self) -> dict[str, Any]:
         reasons: dict[str, int] = {}
@@ -151,6 +160,7 @@ class LoadReport(BaseModel):
             "skipped_by_reason": reasons,
             "notes": self.notes,
             "truncated_at": self.truncated_at,
+            "cut_messages": self.cut_messages,
         }
 
 
