@@ -357,9 +357,18 @@ class PIIDetector:
                 "context": self.context, "known_names": _names_version() if self.known_names else None}
 
     def find(self, text: str) -> list[PIIFinding]:
-        """Non-overlapping findings in ``text``, highest score first where spans overlap."""
+        """Non-overlapping findings in ``text``, highest score first where spans overlap. A text longer than
+        spaCy reads at once (1,000,000 characters) is read in overlapping pieces, so no length raises."""
         if not text or not text.strip():
             return []
+        if len(text) > CHUNK_CHARS:
+            found: list[PIIFinding] = []
+            for begin, piece in _pieces(text):
+                found += [PIIFinding(f.entity, f.start + begin, f.end + begin, f.score) for f in self._find(piece)]
+            return _non_overlapping(set(found))
+        return self._find(text)
+
+    def _find(self, text: str) -> list[PIIFinding]:
         results = _engine(self.model, self.context).analyze(text=text, language="en", entities=list(self.entities),
                                               score_threshold=self.threshold)
         found = [PIIFinding(r.entity_type, r.start, r.end, round(float(r.score), 3)) for r in results
@@ -395,6 +404,25 @@ class PIIDetector:
 
     def has_pii(self, text: str | None) -> bool:
         return bool(text) and bool(self.find(text))  # type: ignore[arg-type]
+
+
+CHUNK_CHARS = 100_000  # well under spaCy's max_length; the tagger's memory grows with a text's length
+_OVERLAP = 500  # a detail that straddles a piece's edge is whole in the next piece
+
+
+def _pieces(text: str) -> Iterable[tuple[int, str]]:
+    """``(offset, piece)`` of at most CHUNK_CHARS characters, each ending at a space where one is near, and
+    each starting _OVERLAP characters before the previous one ended."""
+    begin = 0
+    while begin < len(text):
+        end = min(len(text), begin + CHUNK_CHARS)
+        if end < len(text):
+            space = text.rfind(" ", end - 2 * _OVERLAP, end)
+            end = space if space > begin else end
+        yield begin, text[begin:end]
+        if end >= len(text):
+            return
+        begin = max(begin + 1, end - _OVERLAP)
 
 
 def _merge_same_kind(findings: list[PIIFinding], entity: str) -> list[PIIFinding]:

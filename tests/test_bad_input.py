@@ -241,3 +241,18 @@ def test_fuzzed_files_load_skip_with_a_place_or_fail_with_one(tmp_path, records,
         assert s.location and s.reason and "Traceback" not in s.reason
         assert "a record of a shape clio_lab cannot read" not in s.reason, s.reason  # each shape has its own words
     assert convs.report.loaded == len(convs)
+
+
+def test_the_pii_detector_reads_any_length_in_overlapping_pieces(monkeypatch):
+    """spaCy refuses texts over 1,000,000 characters (E088); the detector reads a long text in pieces and
+    finds the same details at the same places as in one piece, including one across a piece's edge."""
+    pytest.importorskip("presidio_analyzer")
+    from clio_lab import pii
+
+    text = ("Please write back soon. " * 60 + "Mail jane.doe@example.com or call +44 20 7946 0958. ") * 6
+    whole = pii.PIIDetector().find(text)
+    monkeypatch.setattr(pii, "CHUNK_CHARS", 1500)
+    assert len(text) > 5 * pii.CHUNK_CHARS
+    pieces = pii.PIIDetector().find(text)
+    assert sorted((f.entity, f.start, f.end) for f in pieces) == sorted((f.entity, f.start, f.end) for f in whole)
+    assert sum(text[f.start:f.end] == "jane.doe@example.com" for f in pieces) == 6
