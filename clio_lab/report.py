@@ -1,38 +1,53 @@
 """``report.html``: a self-contained page that opens offline (Vega is inlined, nothing from a CDN).
 
 It shows what a run found and what it cost. Raw conversation text is never written here; only facet
-answers (written by the model under Clio's privacy instructions) and counts.
+answers (written by the model under Clio's privacy instructions) and counts. Model-written text is
+attacker-influenced (a conversation can ask the model to write markup), so the page is built from a Jinja2
+template with autoescaping, and the chart's data is JSON made safe to sit inside a ``<script>`` element
+(:func:`script_json`): nothing a model writes can end an element or start one.
 """
 
 from __future__ import annotations
 
-import html
 import json
+import re
+from collections import Counter
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import altair as alt
+import jinja2
 
 if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import PipelineResult
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
-h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
-td, th { border-bottom: 1px solid #eee; padding: 4px 8px; text-align: left; vertical-align: top; }
-.kpi { display: inline-block; margin: 0 1.5rem 1rem 0; } .kpi b { display: block; font-size: 1.4rem; }
-.muted { color: #777; font-size: 0.85rem; }
-.node { margin-left: 1.4rem; } details { margin: 2px 0; } summary { cursor: pointer; }
-"""
+_TEMPLATES = Path(__file__).parent / "templates"
+_STAGES = (("raw_conversations", "Raw conversations"), ("facet_answers", "Facet answers (when written)"),
+           ("cluster_texts", "Cluster names and descriptions (when written)"),
+           ("released_cluster_texts", "Released cluster names and descriptions (final check)"))
+_SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
-def _kpis(stats: dict) -> str:
-    items = [("conversations", stats["conversations"]), ("clusters", stats["clusters"]),
-             ("LLM calls", stats["llm_calls"]), ("cache hits", stats["cache_hits"]),
-             ("failed items", stats["failed_items"]),
-             ("run seconds", round(sum(stats["seconds"].values()), 1))]
-    return "".join(f'<div class="kpi"><b>{html.escape(str(v))}</b>{html.escape(k)}</div>' for k, v in items)
+def script_json(value: Any) -> str:
+    """JSON that can sit inside ``<script>``: ``<``, ``>`` and ``&`` (and the two line separators JavaScript
+    once refused) are written as ``\\u`` escapes, so ``</script>`` or ``<!--`` in a string cannot end the
+    element or change how the page is parsed; ``JSON.parse`` gives back the same strings."""
+    text = json.dumps(value, ensure_ascii=False, default=str, allow_nan=False)
+    return re.sub("[<>&\u2028\u2029]", lambda m: _SCRIPT_UNSAFE[m.group()], text)
+
+
+@cache
+def _vega_bundle() -> str | None:
+    """Vega, Vega-Lite and vega-embed as one inline script (vl-convert ships them; nothing is fetched), or
+    ``None`` without vl-convert. Sequences that would end the script element are escaped (same JavaScript)."""
+    try:
+        import vl_convert as vlc
+        from altair.utils._importers import vl_version_for_vl_convert
+    except ImportError:
+        return None
+    bundle = vlc.javascript_bundle(vl_version=vl_version_for_vl_convert())
+    return re.sub(r"</(script)", r"<\\/\1", bundle, flags=re.IGNORECASE).replace("<!--", "<\\!--")
 
 
 def cluster_size_chart(clusters) -> alt.Chart:
@@ -59,114 +74,121 @@ def cluster_size_chart(clusters) -> alt.Chart:
     )
 
 
-def _score(row) -> str:
-    score = row.get("privacy_score")
-    if score is None or score != score:  # None or NaN: not audited
-        return ""
-    return f" · privacy {int(score)}/5"
-
-
-def _tree_html(clusters) -> str:
-    """The hierarchy as nested <details> (opens offline, no script), top level first."""
+def _tree(clusters) -> list[dict[str, Any]]:
+    """The hierarchy as nested dicts, top level first, largest first."""
     children: dict[str | None, list] = {}
     for _, row in clusters.sort_values(["level", "size"], ascending=[False, False]).iterrows():
         parent = row["parent"] if isinstance(row["parent"], str) else None
         children.setdefault(parent, []).append(row)
 
-    def render(row) -> str:
-        e = html.escape
-        summaries = "".join(f"<li>{e(s)}</li>" for s in row["central_summaries"])
-        inner = "".join(render(c) for c in children.get(row["id"], []))
-        return (f"<details><summary><b>{e(str(row['name']))}</b> <span class='muted'>{row['size']} conversations"
-                f" · level {row['level']} · named by {e(str(row['method']))}{_score(row)}</span></summary>"
-                f"<div class='node'><p>{e(str(row['description']))}</p>"
-                f"{f'<ul class=muted>{summaries}</ul>' if summaries and row['level'] == 0 else ''}{inner}</div>"
-                f"</details>")
+    def node(row) -> dict[str, Any]:
+        score = row.get("privacy_score")
+        return {"name": str(row["name"]), "size": int(row["size"]), "level": int(row["level"]),
+                "method": str(row["method"]), "description": str(row["description"]),
+                "score": None if score is None or score != score else int(score),
+                "summaries": [str(s) for s in row["central_summaries"]] if row["level"] == 0 else [],
+                "children": [node(c) for c in children.get(row["id"], [])]}
 
-    return "".join(render(r) for r in children.get(None, []))
+    return [node(r) for r in children.get(None, [])]
 
 
-_STAGES = (("raw_conversations", "Raw conversations"), ("facet_answers", "Facet answers (when written)"),
-           ("cluster_texts", "Cluster names and descriptions (when written)"),
-           ("released_cluster_texts", "Released cluster names and descriptions (final check)"))
+def _counts(d: dict | None, what: str = "") -> str:
+    return ", ".join(f"{what}{k}: {v}" for k, v in (d or {}).items())
 
 
-def _privacy_html(privacy: dict) -> str:
-    """The privacy section: personal details per stage, thresholds, withheld clusters, auditor histogram."""
-    e = html.escape
-    rows = []
+def _stages(privacy: dict) -> list[dict[str, Any]]:
+    out = []
     for key, label in _STAGES:
         st = (privacy.get("stages") or {}).get(key)
         if not st:
-            rows.append(f"<tr><td>{e(label)}</td><td colspan=4 class=muted>not checked (no PII detector)</td></tr>")
+            out.append({"label": label, "checked": None})
             continue
         flagged = st.get("with_pii", st.get("with_pii_when_written"))
         checked = st.get("checked") or 0
-        share = f"{100 * flagged / checked:.1f}%" if checked else "–"
-        note = " (a random sample)" if st.get("sampled") else ""
-        rows.append(f"<tr><td>{e(label)}</td><td>{checked}{note}</td><td>{flagged}</td><td>{share}</td>"
-                    f"<td>{e(str(st.get('kept_redacted', '–')))}</td></tr>")
-    if (privacy.get("stages") or {}).get("model_input_redacted"):
-        rows.append("<tr><td colspan=5 class=muted>Conversations were redacted before any model saw them.</td></tr>")
-    thr, withheld, auditor = privacy.get("thresholds") or {}, privacy.get("withheld") or {}, privacy.get("auditor") or {}
-    users = "" if thr.get("user_ids_present", True) else \
-        " The data has no user ids: each conversation counts as its own user."
-    hist = ""
-    if auditor.get("ran"):
-        counts = auditor.get("histogram") or {}
-        most = max(counts.values(), default=0) or 1
-        bars = "".join(
-            f"<tr><td>{e(k)}</td><td><span style='display:inline-block;height:0.8em;background:"
-            f"{'#c0392b' if k == 'failed' or int(k) < auditor.get('min_score', 3) else '#4c78a8'};"
-            f"width:{int(200 * v / most)}px'></span> {v}</td></tr>" for k, v in counts.items())
-        hist = (f"<p>Privacy auditor ({e(str(auditor.get('model')))}): clusters rated below "
-                f"{auditor.get('min_score')} on the 1-5 scale, or that it could not rate, are withheld (a category "
-                f"keeps its place under a neutral name, the clusters under it audited on their own). Released "
-                f"texts by score: {e(json.dumps(auditor.get('histogram_released') or {}))}.</p>"
-                f"<table style='width:auto'><tr><th>score</th><th>clusters</th></tr>{bars}</table>")
-    else:
-        hist = f"<p>Privacy auditor: off ({e(str(auditor.get('why')))}).</p>"
-    return (f"<table><tr><th>stage</th><th>items checked</th><th>with personal details</th><th>share</th>"
-            f"<th>kept redacted</th></tr>{''.join(rows)}</table>"
-            f"<p>Aggregation thresholds: at least {thr.get('min_conversations')} conversations and "
-            f"{thr.get('min_users')} distinct users per cluster.{e(users)}</p>"
-            f"<p>Withheld clusters per level: {e(json.dumps(withheld.get('clusters_per_level') or {}))}; by reason: "
-            f"{e(json.dumps(withheld.get('by_reason') or {}))}; conversations counted only as withheld: "
-            f"{withheld.get('conversations') or 0}.</p>{hist}"
-            f"<p class=muted>{e((privacy.get('raw_text') or {}).get('note', ''))}.</p>")
+        out.append({"label": label, "checked": checked, "sampled": st.get("sampled"), "flagged": flagged,
+                    "share": f"{100 * flagged / checked:.1f}%" if checked and flagged is not None else "–",
+                    "kept_redacted": st.get("kept_redacted", "–")})
+    return out
+
+
+def _withheld_sentence(withheld: dict) -> str:
+    per_level = withheld.get("clusters_per_level") or {}
+    if not per_level:
+        return "No cluster was withheld."
+    reasons = _counts(withheld.get("by_reason"))
+    return (f"Withheld clusters: {_counts(per_level, 'level ')}" + (f" (by reason: {reasons})" if reasons else "")
+            + f"; {withheld.get('conversations') or 0} conversations are counted only as withheld.")
+
+
+def _auditor_rows(auditor: dict) -> list[dict[str, Any]]:
+    counts, released = auditor.get("histogram") or {}, auditor.get("histogram_released") or {}
+    most = max(counts.values(), default=0) or 1
+    return [{"score": k, "count": v, "released": released.get(k, 0), "width": int(200 * v / most),
+             "low": k == "failed" or int(k) < (auditor.get("min_score") or 3)} for k, v in counts.items()]
+
+
+def _failures(stats: dict, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    reasons: dict[str, Counter] = {}
+    for f in records:
+        reason = str(f.get("reason") or f.get("error") or "")
+        reasons.setdefault(f["step"], Counter())[reason[:160]] += 1
+    return [{"step": step, "count": n, "reasons": (reasons.get(step) or Counter()).most_common(3)}
+            for step, n in sorted((stats.get("failures_by_step") or {}).items())]
+
+
+def _settings(config: dict) -> list[tuple[str, str]]:
+    llm, emb = config.get("llm") or {}, config.get("embedder") or {}
+    thr = config.get("thresholds") or {}
+    pii = config.get("pii_check") or {}
+    rows = [("model", llm.get("model")), ("embedder", emb.get("name") or emb.get("model") or emb.get("kind")),
+            ("embedded text", config.get("embed_on")), ("clustering", config.get("method")), ("k", config.get("k")),
+            ("naming", config.get("naming")), ("hierarchy", config.get("hierarchy")),
+            ("clusters per level above the base", config.get("levels")),
+            ("thresholds", f"{thr.get('min_conversations')} conversations, {thr.get('min_users')} users"),
+            ("privacy auditor", f"min score {config.get('min_audit_score')}" if config.get("audit")
+             else f"off ({config.get('audit_off_reason') or 'turned off'})"),
+            ("PII detector", pii.get("model") or "none"), ("input redacted", config.get("redact_input")),
+            ("raw text shown", config.get("show_raw"))]
+    return [(k, ", ".join(map(str, v)) if isinstance(v, list) else str(v)) for k, v in rows if v is not None]
+
+
+def render_report(result: PipelineResult | None = None, clusters=None, stats=None, privacy=None,
+                  failures: list[dict[str, Any]] | None = None) -> str:
+    """The report as one HTML document (``clusters``, ``stats``, ``privacy``, ``failures``: the result's
+    clusters_frame(), stats(), privacy() and failures, if already made)."""
+    stats = result.stats() if stats is None else stats
+    privacy = result.privacy() if privacy is None else privacy
+    clusters = result.clusters_frame() if clusters is None else clusters
+    failures = (result.failures if result is not None else []) if failures is None else failures
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    thr, auditor = privacy.get("thresholds") or {}, privacy.get("auditor") or {}
+    kpis = [("conversations", stats["conversations"]), ("clusters", stats["clusters"]),
+            ("LLM calls", stats["llm_calls"]), ("cache hits", stats["cache_hits"]),
+            ("failed items", stats["failed_items"]), ("run seconds", round(sum(stats["seconds"].values()), 1))]
+    levels = stats.get("clusters_per_level") or []
+    cost = stats.get("cost_usd")
+    return env.get_template("report.html.j2").render(
+        kpis=kpis, chart_spec=script_json(cluster_size_chart(clusters).to_dict()), vega_bundle=_vega_bundle(),
+        levels_sentence=(f"{' → '.join(map(str, levels))} clusters per level, base first." if levels else ""),
+        tree=_tree(clusters), stages=_stages(privacy),
+        input_redacted=bool((privacy.get("stages") or {}).get("model_input_redacted")),
+        thresholds={"min_conversations": thr.get("min_conversations"), "min_users": thr.get("min_users"),
+                    "user_ids_present": thr.get("user_ids_present", True)},
+        withheld_sentence=_withheld_sentence(privacy.get("withheld") or {}),
+        auditor={"ran": auditor.get("ran"), "model": auditor.get("model"), "min_score": auditor.get("min_score"),
+                 "why": auditor.get("why")}, auditor_rows=_auditor_rows(auditor) if auditor.get("ran") else [],
+        raw_note=(privacy.get("raw_text") or {}).get("note", ""),
+        failures=_failures(stats, failures), truncated=stats.get("truncated_conversations", 0),
+        load=stats.get("load"), settings=_settings(stats.get("config") or {}),
+        seconds=sorted((stats.get("seconds") or {}).items(), key=lambda kv: -kv[1]),
+        tokens=stats.get("tokens") or {"prompt": 0, "completion": 0},
+        cost="not known for this model" if cost is None else f"${cost:.4f}")
 
 
 def write_report(result: PipelineResult, path: str | Path, clusters=None, stats=None, privacy=None) -> Path:
     """Write the run's offline HTML report (``clusters``, ``stats``, ``privacy``: the result's clusters_frame(),
     stats() and privacy(), if already made)."""
-    stats = result.stats() if stats is None else stats
-    privacy = result.privacy() if privacy is None else privacy
-    clusters = result.clusters_frame() if clusters is None else clusters
-    chart_html = cluster_size_chart(clusters).to_html(inline=True, fullhtml=False)
-    tree_html = _tree_html(clusters)
-    failures = stats["failures_by_step"] or {}
-    load = stats.get("load") or {}
-    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>clio_lab report</title>
-<style>{_STYLE}</style></head><body>
-<h1>clio_lab run report</h1>
-<p class="muted">Only model-written summaries and counts appear here; raw conversation text is never included.
-Clusters below the privacy thresholds or rated too identifying by the auditor are withheld (see Privacy).</p>
-{_kpis(stats)}
-<h2>Clusters</h2>
-{chart_html}
-<h2>Hierarchy</h2>
-<p class="muted">Levels: {html.escape(str(stats.get('clusters_per_level')))} clusters (base first). Click to open.</p>
-{tree_html}
-<h2>Privacy</h2>
-{_privacy_html(privacy)}
-<h2>Failures and data</h2>
-<p>Failed items by step: {html.escape(json.dumps(failures))}. Conversations cut to fit the model's context:
-{stats['truncated_conversations']}.</p>
-<p>Loading: {html.escape(json.dumps({k: load.get(k) for k in ('source', 'loaded', 'skipped', 'skipped_by_reason', 'notes')}))}</p>
-<h2>Run</h2>
-<pre>{html.escape(json.dumps({'seconds': stats['seconds'], 'tokens': stats['tokens'], 'cost_usd': stats['cost_usd'],
-                          'config': stats['config']}, indent=2, default=str))}</pre>
-</body></html>"""
     path = Path(path)
-    path.write_text(body, encoding="utf-8")
+    path.write_text(render_report(result, clusters=clusters, stats=stats, privacy=privacy), encoding="utf-8")
     return path
