@@ -51,7 +51,7 @@ def test_exhausted_retries_become_a_recorded_failure_never_cached(tmp_path, fake
     cache = Cache(tmp_path)
     out, stats = LLM(model="fake/m", prompt_style="completion", max_retries=1).run(_tasks(2), cache=cache)
     assert not any(o.ok for o in out) and stats.failed == 2
-    assert "RateLimitError" in out[0].error
+    assert "rate limited by the server (HTTP 429)" in out[0].error
     assert len(cache) == 0
     fake_llm.fail_first = 0
     out, stats = LLM(model="fake/m", prompt_style="completion").run(_tasks(2), cache=cache)

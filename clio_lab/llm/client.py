@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -25,6 +26,16 @@ from .prompts import Prompt
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the price list at import
 
 COMPLETION_PREFIXES = (PROVIDER + "/", "text-completion-openai/", "text-completion-codestral/")
+
+
+BACKOFF_S = 1.0  # the first wait between retries when the server names none; doubles each retry
+MAX_RETRY_WAIT_S = 60.0  # a longer Retry-After is a recorded failure, not a silent minutes-long stall
+CHARS_PER_TOKEN_LIMIT = 16  # an answer longer than max_tokens x this cannot have honoured max_tokens
+
+
+class BadResponse(RuntimeError):
+    """The server answered, but not with a usable completion (no choices, content that is no text); re-asked
+    like a server error."""
 
 
 class ParseError(ValueError):
@@ -102,7 +113,81 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
 
     names = ("RateLimitError", "Timeout", "APIConnectionError", "InternalServerError",
              "ServiceUnavailableError", "BadGatewayError")
-    return tuple(getattr(litellm, n) for n in names if hasattr(litellm, n)) + (asyncio.TimeoutError,)
+    return tuple(getattr(litellm, n) for n in names if hasattr(litellm, n)) + (asyncio.TimeoutError, BadResponse)
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """Seconds a server asked to wait (``Retry-After``: seconds or an HTTP date), or ``None``."""
+    from email.utils import parsedate_to_datetime
+
+    for headers in (getattr(exc, "litellm_response_headers", None),
+                    getattr(getattr(exc, "response", None), "headers", None)):
+        value = headers.get("retry-after") if headers is not None else None
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def reason_for(exc: BaseException, timeout: float | None = None) -> str:
+    """A failed call in words for a person: what happened and, where known, the HTTP status."""
+    import litellm
+
+    status = getattr(exc, "status_code", None)
+    http = f" (HTTP {status})" if isinstance(status, int) else ""
+    message = str(exc)
+    for prefix in ("litellm.", "OpenAIException - ", "OpenAIException -"):  # LiteLLM's nested class prefixes
+        while prefix in message:
+            message = message.split(prefix, 1)[1] if prefix != "litellm." else message.replace(prefix, "", 1)
+    message = message.split(": ", 1)[1] if re.match(r"^\w+Error: ", message) else message
+    message = message.split("Traceback (most recent call last)", 1)[0].strip().splitlines()[0][:240] \
+        if message.strip() else ""
+    if isinstance(exc, asyncio.TimeoutError | litellm.Timeout):
+        return f"no answer within the {timeout:g} s time-out" if timeout else "the call timed out"
+    if isinstance(exc, litellm.RateLimitError):
+        return f"rate limited by the server{http}: {message}"
+    if isinstance(exc, litellm.APIConnectionError):
+        return f"could not reach the server: {message}"
+    if isinstance(exc, litellm.AuthenticationError):
+        return f"the server refused the API key{http}: {message}"
+    if isinstance(exc, litellm.BadRequestError):
+        return f"the server refused the request{http}: {message}"
+    if isinstance(exc, BadResponse):
+        return str(exc)
+    # LiteLLM reports a body it cannot read as its own "500", although the server said 200
+    if message.startswith("Invalid response object") or "LiteLLM: provider returned" in message:
+        detail = message.split("provider returned ", 1)[1].split(". Raw keys", 1)[0] \
+            if "provider returned " in message else ""
+        return "the server's answer is not a valid chat completion" + (f" ({detail})" if detail else "")
+    if re.match(r"^(Expecting |Extra data|Unterminated string|Invalid control character)", message):
+        return f"the server's answer is not JSON ({message})"
+    if status is not None:
+        return f"server error{http}: {message}"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _answer_text(response: Any) -> str:
+    """The first choice's text; a response without one, or content that is no text, is a BadResponse."""
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise BadResponse("the server's answer had no choices")
+    message = getattr(choices[0], "message", None)
+    content = getattr(message, "content", None)
+    if content is None:
+        return ""
+    if isinstance(content, list):  # content parts: keep their text
+        parts = [p.get("text") if isinstance(p, dict) else getattr(p, "text", None) for p in content]
+        if all(isinstance(p, str) for p in parts):
+            return "".join(parts)
+    if not isinstance(content, str):
+        raise BadResponse(f"the answer's content was {type(content).__name__} {str(content)[:40]!r}, not text")
+    return content
 
 
 @dataclass
@@ -115,8 +200,11 @@ class LLM:
         prompt_style: ``"chat"``, ``"completion"`` (a transcript for base models) or ``"auto"``.
         temperature: sampling temperature (Clio uses about 0.2; the local base model does best at 0).
         max_concurrency: calls in flight at once (the in-process local model always runs one at a time).
-        timeout: seconds per call.
-        max_retries: retries of a call that failed with a rate limit, time-out or server error.
+        timeout: seconds per request, a deadline (LiteLLM's and the OpenAI client's own retries are off, so one
+            item takes at most ``(max_retries + 1) * timeout`` plus the waits between retries).
+        max_retries: retries of a call that failed with a rate limit, time-out, server error or an answer
+            with no choices; a server's ``Retry-After`` is honoured up to 60 s (longer is a recorded failure).
+            Every request is counted in the step's ``calls``.
         max_parse_retries: re-asks of an answer that failed validation; default 1 for the in-process local
             model (each re-ask costs about a second on 2 cores; measured on the demo corpus, a second re-ask
             rescued few answers) and 2 for hosted models.
@@ -189,8 +277,10 @@ class LLM:
             messages = [{"role": "user", "content": prompt.as_transcript()}]
         else:
             messages = prompt.as_messages(self.model)
+        # clio_lab owns retries (one layer, each request counted): LiteLLM's and the OpenAI client's are off
         kwargs: dict[str, Any] = dict(model=self.model, messages=messages, temperature=self.effective_temperature,
-                                      max_tokens=max_tokens, timeout=self.timeout, **self.extra)
+                                      max_tokens=max_tokens, timeout=self.timeout, num_retries=0, max_retries=0,
+                                      **self.extra)
         if prompt.stop and (self.style == "completion" or not self.model.startswith("anthropic/")):
             kwargs["stop"] = list(prompt.stop)
         if seed:
@@ -200,10 +290,10 @@ class LLM:
         if self.api_key:
             kwargs["api_key"] = self.api_key
         # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation (Ctrl-C) that
-        # arrives as the call completes, and the run would go on
-        async with asyncio.timeout(self.timeout + 5):
+        # arrives as the call completes, and the run would go on. The time-out is a deadline for the request.
+        async with asyncio.timeout(self.timeout):
             response = await litellm.acompletion(**kwargs)
-        text = response.choices[0].message.content or ""
+        text = _answer_text(response)
         usage = getattr(response, "usage", None)
         cost: float | None
         try:
@@ -218,14 +308,20 @@ class LLM:
         transient = _transient_errors()
         for attempt in range(self.max_retries + 1):
             try:
-                stats.calls += 1
+                stats.calls += 1  # every request the server sees (no other layer retries)
                 return await self.acall(prompt, max_tokens=max_tokens, seed=seed)
             except transient as exc:
                 if attempt == self.max_retries:
                     raise
+                asked = _retry_after(exc)
+                if asked is not None and asked > MAX_RETRY_WAIT_S:
+                    raise BadResponse(f"{reason_for(exc, self.timeout)}; the server asked to wait {asked:.0f} s "
+                                      f"(Retry-After), longer than the {MAX_RETRY_WAIT_S:.0f} s clio_lab waits: "
+                                      "run again later (answers so far are cached)") from None
                 stats.retries += 1
-                delay = float(getattr(exc, "retry_after", 0) or 0) or min(60.0, 2**attempt)
-                await asyncio.sleep(delay * (0.75 + random.random() / 2))
+                delay = asked if asked is not None else \
+                    min(MAX_RETRY_WAIT_S, BACKOFF_S * 2**attempt) * (0.75 + random.random() / 2)
+                await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
     async def _one(self, task: LLMTask, cache: Cache | None, key: str, stats: CallStats,
@@ -238,7 +334,7 @@ class LLM:
                     raw, usage = await self._call_with_retries(prompt, task.max_tokens, attempt, stats)
                 except Exception as exc:  # noqa: BLE001 - any provider error becomes a recorded failure
                     return LLMOutcome(task.item_id, False, raw=raw, attempts=attempt + 1,
-                                      error=f"call failed: {type(exc).__name__}: {str(exc)[:300]}")
+                                      error=f"call failed: {reason_for(exc, self.timeout)}")
                 stats.prompt_tokens += usage["prompt_tokens"]
                 stats.completion_tokens += usage["completion_tokens"]
                 if usage["cost"] is None:
@@ -246,6 +342,11 @@ class LLM:
                 else:
                     stats.cost_usd += usage["cost"]
                 try:
+                    limit = max(400, task.max_tokens * CHARS_PER_TOKEN_LIMIT)
+                    if len(raw) > limit:  # a server that ignores max_tokens: never kept as an answer
+                        size, raw = len(raw), raw[:limit] + " [... cut by clio_lab]"
+                        raise ParseError(f"the answer has {size:,} characters, more than max_tokens={task.max_tokens} "
+                                         "allows (the server ignored max_tokens)")
                     value = task.parse(_strip_prefill(raw, prompt.prefill))
                 except ParseError as exc:
                     error = exc
