@@ -256,3 +256,15 @@ def test_the_pii_detector_reads_any_length_in_overlapping_pieces(monkeypatch):
     pieces = pii.PIIDetector().find(text)
     assert sorted((f.entity, f.start, f.end) for f in pieces) == sorted((f.entity, f.start, f.end) for f in whole)
     assert sum(text[f.start:f.end] == "jane.doe@example.com" for f in pieces) == 6
+
+
+def test_crlf_line_ends_and_a_5000_turn_conversation_load_whole(tmp_path):
+    """Measured working in the probe (issue 18, "also"): kept tested."""
+    path = tmp_path / "crlf.jsonl"
+    turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}\r\nsecond line"}
+             for i in range(5000)]
+    path.write_bytes(b"\r\n".join(json.dumps(r).encode() for r in [_rec(1), {"id": "long", "messages": turns}])
+                     + b"\r\n")
+    convs = load_conversations(path)
+    assert [c.id for c in convs] == ["c1", "long"] and len(convs[1].messages) == 5000
+    assert convs[1].messages[1].content == "turn 1\r\nsecond line" and not convs.report.notes
