@@ -249,15 +249,17 @@ def parse_chatgpt(rec: Mapping[str, Any]) -> Conversation:
     if not isinstance(node_id, str | int) or node_id not in mapping:
         raise _FieldError("current_node", f"{node_id!r} is not a node of mapping")
     branch, seen = [], set()
+    child = None
     while node_id is not None:
+        if not isinstance(node_id, str | int) or isinstance(node_id, bool) or node_id not in mapping:
+            where = f"mapping.{child}.parent" if child is not None else "current_node"
+            raise _FieldError(where, f"{_short(node_id)} is not a node of mapping")
         if node_id in seen:
             raise _FieldError(f"mapping.{node_id}.parent", "cycle in the message tree")
         seen.add(node_id)
-        if not isinstance(node_id, str | int) or node_id not in mapping:
-            raise _FieldError(f"mapping.{node_id}", "parent points at a missing node")
         node = _obj(mapping[node_id], f"mapping.{node_id}")
         branch.append(node)
-        node_id = node.get("parent")
+        child, node_id = node_id, node.get("parent")
     messages = []
     for node in reversed(branch):
         field = f"mapping.{node.get('id')}.message"

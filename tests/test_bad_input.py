@@ -209,15 +209,54 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, name, make, expe
 
 
 # ---------------------------------------------------------------------------------------------- fuzz
-_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+_leaf = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+         | st.sampled_from(["user", "assistant", "human", "gpt", "Hello there", "\u200b", "2025-01-01T00:00:00Z"]))
+_json = st.recursive(_leaf,
                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
                      max_leaves=12)
 _field = st.sampled_from(["id", "uuid", "messages", "conversations", "chat_messages", "mapping", "current_node",
                           "role", "content", "from", "value", "sender", "text", "attachments", "user_id",
                           "created_at", "metadata", "account", "parent", "message", "author", "parts"])
-_record = st.recursive(st.dictionaries(_field, _json, max_size=5),
-                       lambda inner: st.dictionaries(_field, inner | _json | st.lists(inner, max_size=3), max_size=5),
-                       max_leaves=20)
+_anything = st.recursive(st.dictionaries(_field, _json, max_size=5),
+                         lambda inner: st.dictionaries(_field, inner | _json | st.lists(inner, max_size=3), max_size=5),
+                         max_leaves=20)
+
+
+def _or_junk(strategy):
+    """Mostly the well-formed value, sometimes any JSON in its place."""
+    return st.one_of(strategy, strategy, strategy, _json)
+
+
+_role = st.sampled_from(["user", "assistant", "system", "human", "gpt", "tool", "wizard"])
+_text = st.text(max_size=20) | st.sampled_from(["Plan a trip to Rome", "\u200b\u200b", "", "Thanks!"])
+_part = _or_junk(st.fixed_dictionaries({"type": st.sampled_from(["text", "image_url", "input_text"]), "text": _text}))
+_openai = st.fixed_dictionaries({"id": _or_junk(st.text(min_size=1, max_size=6) | st.integers()),
+                                 "messages": _or_junk(st.lists(_or_junk(st.fixed_dictionaries(
+                                     {"role": _or_junk(_role),
+                                      "content": _or_junk(_text | st.lists(_part, max_size=2))})), max_size=4))},
+                                optional={"user_id": _json, "created_at": _json, "metadata": _json})
+_sharegpt = st.fixed_dictionaries({"id": _or_junk(st.text(min_size=1, max_size=6)), "conversations": _or_junk(
+    st.lists(_or_junk(st.fixed_dictionaries({"from": _or_junk(_role), "value": _or_junk(_text)})), max_size=4))})
+_claude = st.fixed_dictionaries({
+    "uuid": _or_junk(st.text(min_size=1, max_size=6)),
+    "chat_messages": _or_junk(st.lists(_or_junk(st.fixed_dictionaries(
+        {"sender": _or_junk(st.sampled_from(["human", "assistant"])), "text": _or_junk(_text)},
+        optional={"content": _or_junk(st.lists(_part, max_size=2)), "files": _json,
+                  "attachments": _or_junk(st.lists(_or_junk(st.fixed_dictionaries(
+                      {"file_name": _json, "extracted_content": _or_junk(_text)})), max_size=2))})), max_size=3))},
+    optional={"account": _or_junk(st.fixed_dictionaries({"uuid": _json})), "name": _json, "created_at": _json})
+_node_id = st.sampled_from(["a", "b", "c"])
+_chatgpt = st.fixed_dictionaries({
+    "id": _or_junk(st.text(min_size=1, max_size=6)), "current_node": _or_junk(_node_id),
+    "mapping": _or_junk(st.dictionaries(_node_id, _or_junk(st.fixed_dictionaries(
+        {"id": _node_id, "parent": _or_junk(st.none() | _node_id),
+         "message": _or_junk(st.none() | st.fixed_dictionaries(
+             {"author": _or_junk(st.fixed_dictionaries({"role": _or_junk(_role)})),
+              "content": _or_junk(st.fixed_dictionaries({"content_type": st.just("text"),
+                                                         "parts": _or_junk(st.lists(_or_junk(_text), max_size=2))}))}))
+         })), max_size=3))},
+    optional={"title": _json, "create_time": _json})
+_record = st.one_of(_openai, _sharegpt, _claude, _chatgpt, _anything)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
