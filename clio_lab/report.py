@@ -62,6 +62,10 @@ def cluster_size_chart(clusters) -> alt.Chart:
         return str(by_id.loc[node_id, "name"])
 
     df["category"] = df["id"].map(top_name)
+    # one bar per cluster: clusters that share a name (a keyword or extractive name can repeat) are numbered
+    names = df["name"].astype(str)
+    repeats, number = names.map(names.value_counts()), names.groupby(names).cumcount() + 1
+    df["name"] = [f"{n} ({k})" if r > 1 else n for n, r, k in zip(names, repeats, number, strict=True)]
     df["example"] = df["central_summaries"].map(lambda s: s[0] if len(s) else "")
     return (
         alt.Chart(df[["id", "name", "size", "category", "example"]])

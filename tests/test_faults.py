@@ -225,3 +225,15 @@ def test_markup_a_model_writes_never_runs_in_the_report(tmp_path):
         assert not errors, errors
         assert all(u.startswith(("file://", "data:")) for u in requests), requests
         browser.close()
+
+
+def test_clusters_that_share_a_name_get_a_bar_each():
+    import pandas as pd
+
+    from clio_lab.report import cluster_size_chart
+
+    clusters = pd.DataFrame({"id": ["a", "b", "c", "t"], "name": ["Trips", "Trips", "Code", "All"],
+                             "size": [3, 2, 1, 6], "level": [0, 0, 0, 1], "parent": ["t", "t", "t", None],
+                             "central_summaries": [["s"]] * 4})
+    (rows,) = cluster_size_chart(clusters).to_dict()["datasets"].values()
+    assert [r["name"] for r in rows] == ["Trips (1)", "Trips (2)", "Code"]
