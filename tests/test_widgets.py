@@ -1,5 +1,6 @@
 """Widgets at the trait level: the data they are sent, validation, and the Explorer's links (no browser)."""
 
+import html
 import re
 
 import numpy as np
@@ -130,3 +131,20 @@ def test_bundles_are_committed_and_fetch_nothing_at_run_time():
     for src in ("cluster_map.js", "cluster_tree.js"):
         js = (STATIC.parents[2] / "js" / "src" / src).read_text(encoding="utf-8")
         assert "innerHTML" not in js  # texts are set with textContent only
+
+
+def test_every_node_fills_the_details_including_binned_number_facets(tmp_path, fake_llm, fake_embedder, demo_convs):
+    """A number facet with gaps (a rating only some conversations carry) is binned into a pandas Categorical;
+    filling its gaps raised inside the tree's observer, so the details silently kept the previous text."""
+    convs = [c.model_copy(update={"user_id": f"u{i}", "metadata": {**c.metadata, **({"rating": i * 0.37} if i % 2
+                                                                                     else {})}})
+             for i, c in enumerate(demo_convs)]
+    res = clio_lab.run_pipeline(convs, llm=LLM(model="fake/m", prompt_style="completion"), embedder=fake_embedder,
+                                cache=tmp_path / "c", k=6, min_conversations=None, min_users=None, progress=False)
+    ex = Explorer(res)
+    rating = next(c for _, c in ex.color_options if "rating" in c)
+    assert ex.frame[rating].isna().any() and ex.frame[rating].nunique() > 8
+    for node in res.hierarchy.nodes.values():
+        ex.tree.selected = node.id
+        assert ex.details.value.startswith(f"<h4 style='margin:4px 0'>{html.escape(node.name)}</h4>"), node.id
+        assert "Privacy:" in ex.details.value and rating in ex.details.value

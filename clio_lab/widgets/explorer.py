@@ -143,7 +143,7 @@ class Explorer(W.VBox):
 
     # ----------------------------------------------------------------------------------------- details
     def _bars(self, values, title: str) -> str:
-        counts = values.fillna("none").map(str).value_counts()
+        counts = values.astype(object).fillna("none").map(str).value_counts()  # a binned number is categorical
         total = int(counts.sum()) or 1
         rows = "".join(
             f"<div style='display:flex;gap:6px;align-items:center;font-size:12px'>"
