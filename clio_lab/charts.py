@@ -183,6 +183,109 @@ def leak_chart(leaks: Mapping[str, Any], *, paper: Mapping[str, float] | None = 
         title=title or "Personal details at each stage")
 
 
+UNCLUSTERED_LABEL = "Unclustered"
+# colours for top-level categories (Tableau 10, then Tableau 20's light tones); more categories repeat them
+CATEGORY_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+                    "#9c755f", "#bab0ac", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94")
+
+
+def category_colours(sizes: Mapping[str, int]) -> dict[str, str]:
+    """One colour per top-level category, largest first (ties by name), so the map and the size chart agree."""
+    order = sorted(sizes, key=lambda c: (-sizes[c], str(c)))
+    return {c: CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i, c in enumerate(order)}
+
+
+def map_data(run: Any, *, max_points: int | None = None, random_state: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a labelled map of a run draws: ``(points, labels)``.
+
+    ``points``: one row per conversation of a released base cluster (members of withheld clusters are not
+    drawn; unclustered ones are, as ``"Unclustered"``), with ``x``, ``y``, ``cluster`` (its base cluster's name,
+    numbered where names repeat), ``category`` (its top-level category) and ``colour``; sampled to ``max_points``.
+    ``labels``: one row per released base cluster: ``cluster``, ``category``, ``colour``, ``size`` and the
+    median ``x``, ``y`` of all its members (before sampling), where its name goes.
+    """
+    frame, clusters = _frames(run)
+    if "x" not in frame:
+        raise ValueError("this run has no map (it was run with projection=False)")
+    top = _top_level(clusters)
+    shown = frame[frame["level_0"] >= -1]
+    names = shown["level_0_name"].astype(str)
+    repeats = shown.groupby("level_0_name")["level_0"].transform("nunique")
+    number = shown.groupby("level_0_name")["level_0"].rank(method="dense").astype(int)
+    cluster = [f"{n} ({k})" if r > 1 else n for n, r, k in zip(names, repeats, number, strict=True)]
+    points = pd.DataFrame({"x": shown["x"].to_numpy(), "y": shown["y"].to_numpy(), "cluster": cluster,
+                           "category": shown[f"level_{top}_name"].astype(str).to_numpy(),
+                           "base": shown["level_0"].to_numpy()})
+    points.loc[points["base"] == -1, ["cluster", "category"]] = UNCLUSTERED_LABEL
+    palette = category_colours(points.loc[points["base"] >= 0, "category"].value_counts().to_dict())
+    palette[UNCLUSTERED_LABEL] = "#cccccc"
+    points["colour"] = points["category"].map(palette)
+    labels = (points[points["base"] >= 0].groupby("cluster")
+              .agg(category=("category", "first"), colour=("colour", "first"), size=("x", "size"),
+                   x=("x", "median"), y=("y", "median")).reset_index().sort_values("size", ascending=False))
+    if max_points is not None and len(points) > max_points:
+        points = points.sample(max_points, random_state=random_state)
+    return points.drop(columns="base").reset_index(drop=True), labels.reset_index(drop=True)
+
+
+def labelled_map(run: Any, *, max_points: int = 3000, random_state: int = 0, title: str | None = None) -> alt.Chart:
+    """The map of conversations as in the paper's figures, interactive: one dot per conversation coloured by
+    its top-level category, each released base cluster's name at the middle of its members; withheld clusters
+    are not drawn. Sampled to ``max_points`` dots (names are placed from all members)."""
+    points, labels = map_data(run, max_points=max_points, random_state=random_state)
+    colour = alt.Color("category:N", title="top-level category", legend=alt.Legend(labelLimit=260),
+                       scale=alt.Scale(domain=list(dict.fromkeys(labels["category"])) +
+                                       ([UNCLUSTERED_LABEL] if (points["category"] == UNCLUSTERED_LABEL).any() else []),
+                                       range=list(dict.fromkeys(labels["colour"])) + ["#cccccc"]))
+    dots = alt.Chart(points).mark_circle(size=24, opacity=0.6).encode(
+        x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None), color=colour, tooltip=["cluster", "category"])
+    names = alt.Chart(labels).mark_text(fontSize=11, fontWeight="bold", limit=180, dy=-6).encode(
+        x="x:Q", y="y:Q", text="cluster:N", color=alt.value("#222222"), tooltip=["cluster", "category", "size"])
+    return alt.layer(dots, names, title=title or "Map of conversations").properties(width=WIDTH + 220,
+                                                                                    height=WIDTH + 60)
+
+
+def datamap(run: Any, *, max_points: int = 100_000, random_state: int = 0, title: str | None = None,
+            sub_title: str | None = None, dpi: int = 100):
+    """The same map drawn for print by datamapplot (labels placed clear of each other, with leader lines):
+    a matplotlib figure. System fonts only, so nothing is fetched; needs ``pip install 'clio-lab[notebooks]'``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    try:
+        import datamapplot
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError("the printed map needs datamapplot: pip install 'clio-lab[notebooks]'") from exc
+    points, labels = map_data(run, max_points=max_points, random_state=random_state)
+    colours = dict(zip(labels["cluster"], labels["colour"], strict=True))
+    fig, _ = datamapplot.create_plot(
+        points[["x", "y"]].to_numpy(), points["cluster"].to_numpy(), noise_label=UNCLUSTERED_LABEL, noise_color="#cccccc",
+        label_color_map=colours, title=title, sub_title=sub_title, use_system_fonts=True,
+        font_family="DejaVu Sans", label_font_size=9, dpi=dpi, darkmode=False)
+    return fig
+
+
+def save_datamap(run: Any, path: str | Path, *, formats: Sequence[str] = ("png", "svg", "pdf"),
+                 **kwargs: Any) -> list[Path]:
+    """Write :func:`datamap` as ``path.<format>`` for each format; returns the paths written."""
+    import matplotlib.pyplot as plt
+
+    fig = datamap(run, **kwargs)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    try:
+        for fmt in formats:
+            if fmt not in ("png", "svg", "pdf"):
+                raise ValueError(f"unknown format {fmt!r}: use png, svg or pdf")
+            with plt.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):  # text stays text (editable)
+                fig.savefig(path.with_suffix(f".{fmt}"), bbox_inches="tight")
+            out.append(path.with_suffix(f".{fmt}"))
+    finally:
+        plt.close(fig)
+    return out
+
+
 def save_chart(chart: alt.TopLevelMixin, path: str | Path, *, formats: Sequence[str] = ("png", "svg", "pdf"),
                scale: float = 2.0) -> list[Path]:
     """Write ``chart`` as ``path.<format>`` for each format with vl-convert (offline; PNG at ``scale`` times

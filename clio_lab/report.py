@@ -67,15 +67,44 @@ def cluster_size_chart(clusters) -> alt.Chart:
     repeats, number = names.map(names.value_counts()), names.groupby(names).cumcount() + 1
     df["name"] = [f"{n} ({k})" if r > 1 else n for n, r, k in zip(names, repeats, number, strict=True)]
     df["example"] = df["central_summaries"].map(lambda s: s[0] if len(s) else "")
+    from .charts import category_colours
+
+    palette = category_colours(df.groupby("category")["size"].sum().to_dict())
     return (
         alt.Chart(df[["id", "name", "size", "category", "example"]])
         .mark_bar()
         .encode(x=alt.X("name:N", sort="-y", title="base cluster", axis=alt.Axis(labelLimit=180)),
                 y=alt.Y("size:Q", title="conversations"),
-                color=alt.Color("category:N", title="top-level category", legend=alt.Legend(labelLimit=260)),
+                color=alt.Color("category:N", title="top-level category", legend=alt.Legend(labelLimit=260),
+                                scale=alt.Scale(domain=list(palette), range=list(palette.values()))),
                 tooltip=["name", "size", "category", "example"])
         .properties(width=900, height=220, title="Base cluster sizes")
     )
+
+
+def _map(result: PipelineResult | None) -> dict[str, Any]:
+    """The labelled map as an inline PNG (``data:`` URI: the page stays one file), or why there is none."""
+    if result is None or result.coords is None:
+        return {"why": "this run has no map (projection was off)"}
+    import base64
+    import io
+
+    from .charts import datamap, map_data
+
+    try:
+        fig = datamap(result, dpi=80)
+    except ImportError as exc:
+        return {"why": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - a figure that cannot be drawn must not cost the run its report
+        return {"why": f"the map could not be drawn ({type(exc).__name__}: {exc})"}
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    points, labels = map_data(result)
+    return {"png": base64.b64encode(buf.getvalue()).decode("ascii"), "points": len(points),
+            "clusters": len(labels), "hidden": len(result.conversations) - len(points)}
 
 
 def _tree(clusters) -> list[dict[str, Any]]:
@@ -173,7 +202,7 @@ def render_report(result: PipelineResult | None = None, clusters=None, stats=Non
     levels = stats.get("clusters_per_level") or []
     cost = stats.get("cost_usd")
     return env.get_template("report.html.j2").render(
-        kpis=kpis, chart_spec=script_json(cluster_size_chart(clusters).to_dict()), vega_bundle=_vega_bundle(),
+        kpis=kpis, map=_map(result), chart_spec=script_json(cluster_size_chart(clusters).to_dict()), vega_bundle=_vega_bundle(),
         levels_sentence=(f"{' → '.join(map(str, levels))} clusters per level, base first." if levels else ""),
         tree=_tree(clusters), stages=_stages(privacy),
         input_redacted=bool((privacy.get("stages") or {}).get("model_input_redacted")),

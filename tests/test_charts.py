@@ -38,6 +38,31 @@ def test_run_charts_hold_the_runs_counts_and_hide_withheld_members(small_run):
         charts.facet_breakdown(small_run, "mood")
 
 
+def test_the_labelled_map_draws_released_clusters_coloured_by_category_and_named(small_run, tmp_path):
+    frame = small_run.to_frame()
+    points, labels = charts.map_data(small_run)
+    assert len(points) == int((frame["level_0"] >= -1).sum()) < len(frame)  # withheld members are not drawn
+    released = {n.name for n in small_run.hierarchy.level(0) if n.index >= 0}
+    assert {c.rsplit(" (", 1)[0] for c in labels["cluster"]} == released and labels["size"].sum() == len(points)
+    top = frame[f"level_{small_run.hierarchy.n_levels - 1}_name"]
+    assert set(labels["category"]) <= set(top)
+    assert labels.groupby("category")["colour"].nunique().max() == 1  # one colour per top-level category
+    assert labels["colour"].nunique() == labels["category"].nunique()
+    member = frame[frame["level_0"] >= 0].iloc[0]
+    (row,) = labels[labels["cluster"].str.startswith(member["level_0_name"])].itertuples()
+    same = frame[frame["level_0"] == member["level_0"]]
+    assert (row.x, row.y) == pytest.approx((same["x"].median(), same["y"].median()))
+    layered = charts.labelled_map(small_run).to_dict()
+    assert len(layered["layer"]) == 2
+    pytest.importorskip("datamapplot")
+    written = charts.save_datamap(small_run, tmp_path / "map", formats=("png", "svg"))
+    assert [p.suffix for p in written] == [".png", ".svg"] and written[0].read_bytes()[:4] == b"\x89PNG"
+    import re
+
+    texts = " ".join(re.findall(r"<text[^>]*>([^<]*)</text>", written[1].read_text()))  # wrapped over lines
+    assert all(word in texts for name in labels["cluster"] for word in name.split()[:3])
+
+
 def test_validation_charts_and_export_to_png_svg_pdf(tmp_path):
     scores = pd.DataFrame({"k": [5, 5, 10, 10], "seed": [0, 1, 0, 1], "embedding": ["raw"] * 4,
                            "acc": [0.5, 0.6, 0.7, 0.8], "nmi": [0.4, 0.4, 0.6, 0.6], "ari": [0.2, 0.3, 0.4, 0.5]})

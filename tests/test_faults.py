@@ -187,14 +187,17 @@ def test_markup_a_model_writes_never_runs_in_the_report(tmp_path):
         def __init__(self):
             super().__init__()
             self.tags: list[str] = []
+            self.attrs: list[str] = []
 
         def handle_starttag(self, tag, attrs):
             self.tags.append(tag)
+            self.attrs.extend(name for name, _ in attrs)
 
     parser = Tags()
     parser.feed(html_text)
     assert parser.tags.count("html") == 1 and parser.tags.count("body") == 1
-    assert "img" not in parser.tags
+    assert parser.tags.count("img") == 1 and 'src="data:image/png;base64,' in html_text  # the map, inline
+    assert not any(a.startswith("on") for a in parser.attrs)
     scripts = re.findall(r"<script[^>]*>(.*?)</script>", html_text, flags=re.S)
     assert len(scripts) == 3 and not any("pwned" in s and "\\u003c" not in s for s in scripts)
     assert "&lt;/script&gt;&lt;img" in html_text  # the tree shows it as text
@@ -220,7 +223,9 @@ def test_markup_a_model_writes_never_runs_in_the_report(tmp_path):
         if os.environ.get("CLIO_LAB_SCREENSHOTS"):  # for a person to look at
             shutil.copy(tmp_path / "report.png", Path(os.environ["CLIO_LAB_SCREENSHOTS"]) / "report_with_markup.png")
         assert page.title() == "clio_lab report"
-        assert page.evaluate("document.querySelectorAll('img').length") == 0
+        assert page.evaluate("[...document.images].map(i => i.src.slice(0, 22))") == ["data:image/png;base64,"]
+        assert page.evaluate("document.querySelector('img.map').naturalWidth") > 300  # the map drew
+        assert page.evaluate("document.querySelectorAll('[onerror]').length") == 0
         assert page.evaluate("document.querySelectorAll('html, body, head').length") == 3
         assert not errors, errors
         assert all(u.startswith(("file://", "data:")) for u in requests), requests
