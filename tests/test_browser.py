@@ -137,3 +137,60 @@ def test_explorer_in_jupyterlab(lab, tmp_path):
         browser.close()
     if os.environ.get("CLIO_LAB_SCREENSHOTS"):
         shutil.copy(lab["log"], shots / "lab.log")
+
+
+def test_explorer_in_marimo(tmp_path, fake_llm, fake_embedder, demo_convs):
+    """notebooks/06_explore_in_marimo.py served by `marimo run`: the tree, the map and the details, linked, as
+    in JupyterLab (marimo shows anywidget components, not ipywidgets, so the notebook lays them out itself)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("marimo")
+    info = _make_run(tmp_path, fake_embedder, demo_convs)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    notebook = Path(__file__).resolve().parent.parent / "notebooks" / "06_explore_in_marimo.py"
+    log = (tmp_path / "marimo.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "marimo", "run", str(notebook), "--headless", "--host",
+                               "127.0.0.1", "--port", str(port), "--no-token", "--", "--run", str(tmp_path / "run")],
+                              stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    shots = _shots(tmp_path)
+    try:
+        for _ in range(120):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        with playwright.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector(".clio-map[data-first-draw-ms]", timeout=120_000)
+            page.wait_for_timeout(500)
+            names = page.locator(".clio-tree-row .clio-tree-name").all_text_contents()
+            assert set(info["top"]) <= set(names), (info["top"], names)
+            frame = page.locator(".clio-map-frame").bounding_box()
+            page.wait_for_timeout(500)
+            assert page.locator(".clio-map-frame").bounding_box() == frame  # the map's size settles
+            canvas = page.locator(".clio-map-canvas")
+            before = canvas.screenshot()
+            target = info["top"][0]
+            page.locator(".clio-tree-row", has_text=target).first.click()
+            details = page.locator(".clio-details").filter(has_text="Privacy:")
+            details.wait_for(timeout=30_000)
+            assert target in details.inner_text()
+            page.wait_for_timeout(500)
+            assert canvas.screenshot() != before, "selecting a node did not change the map"
+            page.screenshot(path=str(shots / "explorer_marimo.png"), full_page=True)
+            assert page.evaluate("() => window.__xss === undefined && window.__xss2 === undefined")
+            assert not [e for e in errors if "clio" in e.lower()], errors
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
