@@ -257,6 +257,8 @@ def datamap(run: Any, *, max_points: int = 100_000, random_state: int = 0, title
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError("the printed map needs datamapplot: pip install 'clio-lab[notebooks]'") from exc
     points, labels = map_data(run, max_points=max_points, random_state=random_state)
+    if labels.empty:
+        raise ValueError("no released cluster to draw: every cluster of this run was withheld")
     colours = dict(zip(labels["cluster"], labels["colour"], strict=True))
     fig, _ = datamapplot.create_plot(
         points[["x", "y"]].to_numpy(), points["cluster"].to_numpy(), noise_label=UNCLUSTERED_LABEL, noise_color="#cccccc",

@@ -92,17 +92,21 @@ def _map(result: PipelineResult | None) -> dict[str, Any]:
     from .charts import datamap, map_data
 
     try:
+        points, labels = map_data(result)
+        if labels.empty:
+            return {"why": "no cluster was released, so there is nothing to draw"}
         fig = datamap(result, dpi=80)
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        try:
+            fig.savefig(buf, format="png", bbox_inches="tight")
+        finally:
+            plt.close(fig)
     except ImportError as exc:
         return {"why": str(exc)}
     except Exception as exc:  # noqa: BLE001 - a figure that cannot be drawn must not cost the run its report
         return {"why": f"the map could not be drawn ({type(exc).__name__}: {exc})"}
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    plt.close(fig)
-    points, labels = map_data(result)
     return {"png": base64.b64encode(buf.getvalue()).decode("ascii"), "points": len(points),
             "clusters": len(labels), "hidden": len(result.conversations) - len(points)}
 

@@ -96,3 +96,15 @@ def test_offline_renderer_is_not_the_cdn_one():
         assert charts.enable_offline(interactive=False) == "svg" and alt.renderers.active == "svg"
     finally:
         alt.renderers.enable(before)
+
+
+def test_a_run_with_every_cluster_withheld_gets_a_report_that_says_there_is_no_map(tmp_path, fake_llm,
+                                                                                    fake_embedder, demo_convs):
+    res = clio_lab.run_pipeline(demo_convs[:20], llm=LLM(model="fake/m", prompt_style="completion"),
+                                embedder=fake_embedder, cache=tmp_path / "c", k=3, min_conversations=1000,
+                                progress=False)
+    assert charts.map_data(res)[1].empty
+    with pytest.raises(ValueError, match="every cluster of this run was withheld"):
+        charts.datamap(res)
+    out = res.save(tmp_path / "run")
+    assert "No map: no cluster was released" in (out / "report.html").read_text()
