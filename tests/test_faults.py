@@ -75,8 +75,8 @@ def test_transient_faults_are_retried_and_every_request_counted(name, plan, requ
     assert out[0].ok and out[0].value == SUMMARY, (name, out[0])
     assert seen == requests == stats.calls, (name, seen, stats.calls)
     assert stats.retries == requests - 1
-    if "Retry-After" in name:
-        assert seconds >= 1.0  # the server's wait was honoured
+    if name == "429 with Retry-After: 1":
+        assert seconds >= 0.95  # the server's wait was honoured (asyncio's clock may wake a hair early)
 
 
 @pytest.mark.parametrize(("name", "plan", "reason"), [
