@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import altair as alt
 import jinja2
 
+from .privacy import WITHHELD_NAME
+
 if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import PipelineResult
 
@@ -65,7 +67,9 @@ def cluster_size_chart(clusters) -> alt.Chart:
     # one bar per cluster: clusters that share a name (a keyword or extractive name can repeat) are numbered
     names = df["name"].astype(str)
     repeats, number = names.map(names.value_counts()), names.groupby(names).cumcount() + 1
-    df["name"] = [f"{n} ({k})" if r > 1 else n for n, r, k in zip(names, repeats, number, strict=True)]
+    # (withheld clusters keep one shared name and one pooled bar: their sizes one by one are not released)
+    df["name"] = [f"{n} ({k})" if r > 1 and n != WITHHELD_NAME else n
+                  for n, r, k in zip(names, repeats, number, strict=True)]
     df["example"] = df["central_summaries"].map(lambda s: s[0] if len(s) else "")
     from .charts import category_colours
 

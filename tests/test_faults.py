@@ -235,10 +235,13 @@ def test_markup_a_model_writes_never_runs_in_the_report(tmp_path):
 def test_clusters_that_share_a_name_get_a_bar_each():
     import pandas as pd
 
+    from clio_lab.privacy import WITHHELD_NAME
     from clio_lab.report import cluster_size_chart
 
-    clusters = pd.DataFrame({"id": ["a", "b", "c", "t"], "name": ["Trips", "Trips", "Code", "All"],
-                             "size": [3, 2, 1, 6], "level": [0, 0, 0, 1], "parent": ["t", "t", "t", None],
-                             "central_summaries": [["s"]] * 4})
+    clusters = pd.DataFrame({"id": ["a", "b", "c", "w1", "w2", "t"],
+                             "name": ["Trips", "Trips", "Code", WITHHELD_NAME, WITHHELD_NAME, "All"],
+                             "size": [3, 2, 1, 4, 5, 15], "level": [0, 0, 0, 0, 0, 1],
+                             "parent": ["t", "t", "t", "t", "t", None], "central_summaries": [["s"]] * 6})
     (rows,) = cluster_size_chart(clusters).to_dict()["datasets"].values()
-    assert [r["name"] for r in rows] == ["Trips (1)", "Trips (2)", "Code"]
+    # withheld clusters stay one pooled bar (vega-lite sums rows of one name): their own sizes are not released
+    assert [r["name"] for r in rows] == ["Trips (1)", "Trips (2)", "Code", WITHHELD_NAME, WITHHELD_NAME]
