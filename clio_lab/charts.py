@@ -249,6 +249,14 @@ def datamap(run: Any, *, max_points: int = 100_000, random_state: int = 0, title
             sub_title: str | None = None, dpi: int = 100):
     """The same map drawn for print by datamapplot (labels placed clear of each other, with leader lines):
     a matplotlib figure. System fonts only, so nothing is fetched; needs ``pip install 'clio-lab[notebooks]'``."""
+    points, labels = map_data(run)
+    return datamap_figure(points, labels, max_points=max_points, random_state=random_state, title=title,
+                          sub_title=sub_title, dpi=dpi)
+
+
+def datamap_figure(points: pd.DataFrame, labels: pd.DataFrame, *, max_points: int = 100_000, random_state: int = 0,
+                   title: str | None = None, sub_title: str | None = None, dpi: int = 100):
+    """:func:`datamap` from :func:`map_data`'s ``(points, labels)``, for a caller that already has them."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -256,9 +264,10 @@ def datamap(run: Any, *, max_points: int = 100_000, random_state: int = 0, title
         import datamapplot
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError("the printed map needs datamapplot: pip install 'clio-lab[notebooks]'") from exc
-    points, labels = map_data(run, max_points=max_points, random_state=random_state)
     if labels.empty:
         raise ValueError("no released cluster to draw: every cluster of this run was withheld")
+    if len(points) > max_points:
+        points = points.sample(max_points, random_state=random_state)
     colours = dict(zip(labels["cluster"], labels["colour"], strict=True))
     fig, _ = datamapplot.create_plot(
         points[["x", "y"]].to_numpy(), points["cluster"].to_numpy(), noise_label=UNCLUSTERED_LABEL, noise_color="#cccccc",

@@ -93,13 +93,13 @@ def _map(result: PipelineResult | None) -> dict[str, Any]:
     import base64
     import io
 
-    from .charts import datamap, map_data
+    from .charts import datamap_figure, map_data
 
     try:
         points, labels = map_data(result)
         if labels.empty:
             return {"why": "no cluster was released, so there is nothing to draw"}
-        fig = datamap(result, dpi=80)
+        fig = datamap_figure(points, labels, dpi=80)
         import matplotlib.pyplot as plt
 
         buf = io.BytesIO()
