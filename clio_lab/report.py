@@ -73,7 +73,15 @@ def cluster_size_chart(clusters) -> alt.Chart:
     df["example"] = df["central_summaries"].map(lambda s: s[0] if len(s) else "")
     from .charts import category_colours
 
-    palette = category_colours(df.groupby("category")["size"].sum().to_dict())
+    palette = category_colours(df[df["name"] != WITHHELD_NAME].groupby("category")["size"].sum().to_dict())
+    withheld = df["name"] == WITHHELD_NAME
+    if withheld.any():  # one pooled row, in grey: neither the withheld clusters' sizes nor their categories show
+        import pandas as pd
+
+        pooled = {"id": WITHHELD_NAME, "name": WITHHELD_NAME, "size": int(df.loc[withheld, "size"].sum()),
+                  "category": WITHHELD_NAME, "example": ""}
+        df = pd.concat([df[~withheld], pd.DataFrame([pooled])], ignore_index=True)
+        palette[WITHHELD_NAME] = "#bbbbbb"
     return (
         alt.Chart(df[["id", "name", "size", "category", "example"]])
         .mark_bar()

@@ -243,5 +243,6 @@ def test_clusters_that_share_a_name_get_a_bar_each():
                              "size": [3, 2, 1, 4, 5, 15], "level": [0, 0, 0, 0, 0, 1],
                              "parent": ["t", "t", "t", "t", "t", None], "central_summaries": [["s"]] * 6})
     (rows,) = cluster_size_chart(clusters).to_dict()["datasets"].values()
-    # withheld clusters stay one pooled bar (vega-lite sums rows of one name): their own sizes are not released
-    assert [r["name"] for r in rows] == ["Trips (1)", "Trips (2)", "Code", WITHHELD_NAME, WITHHELD_NAME]
+    # withheld clusters are one pooled row in grey: neither their own sizes nor their categories are released
+    assert [r["name"] for r in rows] == ["Trips (1)", "Trips (2)", "Code", WITHHELD_NAME]
+    assert rows[-1]["size"] == 9 and rows[-1]["category"] == WITHHELD_NAME
