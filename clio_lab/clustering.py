@@ -168,3 +168,13 @@ def _sklearn_version() -> str:
     import sklearn
 
     return sklearn.__version__
+
+
+def kmeans_groups(V: np.ndarray, k: int, random_state: int) -> np.ndarray:
+    """k-means labels of the rows of ``V`` (k clipped to 1..len(V)): the hierarchy's grouping of clusters."""
+    from sklearn.cluster import KMeans
+
+    k = max(1, min(k, len(V)))
+    if k == 1:
+        return np.zeros(len(V), dtype=int)
+    return KMeans(n_clusters=k, n_init=10, random_state=random_state).fit_predict(V)

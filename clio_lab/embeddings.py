@@ -37,10 +37,11 @@ class EmbeddingCounter:
 COUNTER = EmbeddingCounter()
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows (or one vector) scaled to unit length, as float32; zero rows stay zero."""
     x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
 
 
 def _best_device() -> str:
@@ -254,7 +255,7 @@ def embed(texts: list[str], model: str | Embedder | None = None, *, cache: Cache
         return np.zeros((0, 0), dtype=np.float32)
     COUNTER.calls += 1
     COUNTER.texts += len(texts)
-    X = _normalise(_encode_in_chunks(embedder, texts, progress))
+    X = l2_normalise(_encode_in_chunks(embedder, texts, progress))
     if store is not None:
         store.set_array(key, X)
     return X

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .embeddings import l2_normalise
 from .naming import MAX_NAME_WORDS
 
 STEP_VERSION = 1
@@ -68,14 +69,9 @@ def name_from_answer(answer: str | None, max_words: int = MAX_NAME_WORDS) -> str
     return name[0].upper() + name[1:]
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float32)
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
-
-
 def centroids(X: np.ndarray, labels: np.ndarray, ids: Sequence[int]) -> np.ndarray:
     """Unit-length centre of each cluster id's rows."""
-    return _unit(np.stack([X[labels == c].mean(axis=0) for c in ids]))
+    return l2_normalise(np.stack([X[labels == c].mean(axis=0) for c in ids]))
 
 
 def contrast(V: np.ndarray, C: np.ndarray, own: int, weight: float = CONTRAST_WEIGHT) -> np.ndarray:
@@ -235,13 +231,13 @@ def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None],
     the member answer that best tells it apart from the other parents of its level (a child's own name only
     when no other candidate is left)."""
     from .clustering import NOISE
-    from .hierarchy import _attach, _carry_noise
+    from .tree import attach_parents, carry_unclustered
 
-    X = _unit(np.asarray(X, dtype=np.float32))
+    X = l2_normalise(np.asarray(X, dtype=np.float32))
     for lvl, target in enumerate(sizes, 1):
         children = [n for n in tree.level(lvl - 1) if n.index != NOISE]
         if not children:
-            _carry_noise(tree.nodes, lvl)
+            carry_unclustered(tree.nodes, lvl)
             continue
         conv = tree.labels_at(lvl - 1)
         if linkage == "members":
@@ -275,5 +271,5 @@ def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None],
             named.append({"name": pick["name"],
                           "description": f"{describe(answers, idx, X, C[g], n=2, clean=clean)} Its clusters: {listed}.",
                           "method": "extractive" if pick["distinctive"] else "extractive (not distinctive)"})
-        _attach(tree.nodes, lvl, groups, named)
-        _carry_noise(tree.nodes, lvl)
+        attach_parents(tree.nodes, lvl, groups, named)
+        carry_unclustered(tree.nodes, lvl)

@@ -5,6 +5,7 @@ from clio_lab import LLM
 from clio_lab.hierarchy import Hierarchy, build_hierarchy, level_sizes, snap
 from clio_lab.llm import ParseError
 from clio_lab.naming import UNCLUSTERED, ClusterLabel
+from clio_lab.tree import TreeError
 
 DOMAINS = {
     "Coding": ["Fix python errors", "Write javascript functions", "Write sql queries", "Debug java programs"],
@@ -97,7 +98,7 @@ def test_each_conversation_has_one_path_and_sizes_add_up_over_several_levels(fak
 
 
 def test_neighbourhoods_each_propose_with_outside_context(monkeypatch, fake_llm, fake_embedder):
-    import clio_lab.hierarchy as h
+    import clio_lab.hierarchy_llm as h
 
     monkeypatch.setattr(h, "NEIGHBOURHOOD_SIZE", 4)
     labels, names, _, _ = _base()
@@ -165,7 +166,7 @@ def test_tree_round_trips_through_records_and_check_catches_damage(fake_llm, fak
     assert again.to_tree() == tree.to_tree()
     assert tree.to_tree()["size"] == len(labels)
     again.top[0].size += 1
-    with pytest.raises(AssertionError, match="size"):
+    with pytest.raises(TreeError, match="size"):
         again.check()
 
 
