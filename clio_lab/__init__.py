@@ -8,7 +8,8 @@ The pipeline is a chain of plain, cached functions, each usable alone in a noteb
     clusters = clio_lab.cluster(X, method="kmeans")    # step 3: base clusters
     names = clio_lab.label_clusters(summaries, X, clusters.labels)  # step 4: contrastive names
     tree = clio_lab.build_hierarchy(clusters.labels, names)          # step 5: hierarchy (steps a-f)
-    xy = clio_lab.project(X)                                         # step 6: 2-D map (UMAP)
+    shown = clio_lab.release_tree(tree, user_ids, audit=clio_lab.audit_clusters(tree))  # step 6: privacy gating
+    xy = clio_lab.project(X)                                         # step 7: 2-D map (UMAP)
     result = clio_lab.run_pipeline(convs)              # all of the above, in order
     result.save("runs/demo"); run = clio_lab.load_run("runs/demo")
     clio_lab.explore(run)                              # the linked tree, map and details (Jupyter)
@@ -25,16 +26,18 @@ from .cache import Cache, make_key  # noqa: E402
 from .clustering import Clustering, cluster, default_k  # noqa: E402
 from .embeddings import LiteLLMEmbedder, SentenceTransformerEmbedder, embed, get_embedder  # noqa: E402
 from .facets import FacetResults, FacetSpec, extract_facets  # noqa: E402
-from .hierarchy import Hierarchy, build_hierarchy, level_sizes  # noqa: E402
+from .hierarchy import build_hierarchy, level_sizes  # noqa: E402
 from .judge import judge_hierarchy  # noqa: E402
 from .llm import DEFAULT_LOCAL_MODEL, LLM, PromptLibrary  # noqa: E402
 from .loaders import RecordError, load_conversations  # noqa: E402
 from .naming import ClusterLabels, keyword_labels, label_clusters  # noqa: E402
 from .pipeline import PipelineResult, run_pipeline  # noqa: E402
-from .privacy import apply_thresholds  # noqa: E402
 from .projection import project  # noqa: E402
 from .records import Conversation, LoadReport, Message  # noqa: E402
+from .release import PrivacyOptions, apply_thresholds, release_tree  # noqa: E402
+from .results import Run  # noqa: E402
 from .runs import SavedRun, load_run, save_run  # noqa: E402
+from .tree import Hierarchy, Node, Status  # noqa: E402
 
 
 def explore(run, **kwargs):
@@ -52,5 +55,6 @@ __all__ = [
     "embed", "get_embedder", "FacetResults", "FacetSpec", "extract_facets", "LLM", "DEFAULT_LOCAL_MODEL",
     "PromptLibrary", "RecordError", "load_conversations", "PipelineResult", "run_pipeline", "Conversation",
     "LoadReport", "Message", "ClusterLabels", "keyword_labels", "label_clusters", "project", "Hierarchy", "build_hierarchy", "level_sizes", "SavedRun", "load_run",
-    "save_run", "audit_clusters", "apply_thresholds", "judge_hierarchy", "explore", "__version__",
+    "save_run", "audit_clusters", "apply_thresholds", "release_tree", "PrivacyOptions", "Run", "Node", "Status",
+    "judge_hierarchy", "explore", "__version__",
 ]

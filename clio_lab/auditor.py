@@ -19,7 +19,7 @@ labels (every identifying text withheld) and 82% on the demo run's own cluster t
 
 A cluster whose audit fails (no valid rating after the re-ask) is treated as rated below the minimum: the
 auditor fails closed, and the failure is recorded. The gating itself is done by
-:func:`clio_lab.privacy.apply_thresholds` (``audit=``): a base cluster below the minimum is withheld like one
+:func:`clio_lab.release.apply_thresholds` (``audit=``): a base cluster below the minimum is withheld like one
 below the thresholds; a higher-level category keeps its place but loses its name and description.
 """
 
@@ -37,7 +37,6 @@ from .cache import CacheLike, resolve_cache
 from .hierarchy import Hierarchy
 from .llm.client import LLM, CallStats, LLMTask, ParseError, resolve_llm
 from .llm.prompts import PromptLibrary, resolve_prompts
-from .privacy import shows_model_text
 
 STEP_VERSION = 1
 DEFAULT_MIN_SCORE = 3
@@ -171,7 +170,7 @@ def audit_clusters(
     todo = []
     for nid in wanted:
         node = tree.nodes[nid]
-        if not shows_model_text(node.method):
+        if not node.shows_model_text:
             scores[nid] = AuditScore(nid, None, "fixed name, no model-written text", "not audited")
         else:
             todo.append(node)

@@ -24,7 +24,8 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from .privacy import WITHHELD_NAME as WITHHELD_LABEL
+from .release import WITHHELD_NAME as WITHHELD_LABEL
+from .results import Run
 
 WIDTH = 480
 METRIC_NAMES = {"acc": "ACC", "nmi": "NMI", "ari": "ARI", "v_measure": "V-measure"}
@@ -43,7 +44,7 @@ def enable_offline(interactive: bool = True) -> str:
     return "svg"
 
 
-def _frames(run: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _frames(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
     return run.to_frame(), run.clusters_frame()
 
 
@@ -56,7 +57,7 @@ def _names_at(frame: pd.DataFrame, level: int) -> pd.Series:
     return frame[f"level_{level}_name"].astype(str)
 
 
-def cluster_sizes(run: Any, *, level: int = 0, top: int = 20, title: str | None = None) -> alt.Chart:
+def cluster_sizes(run: Run, *, level: int = 0, top: int = 20, title: str | None = None) -> alt.Chart:
     """Horizontal bars: conversations per cluster at ``level`` (largest ``top``; withheld ones pooled)."""
     frame, clusters = _frames(run)
     counts = _names_at(frame, level).value_counts().rename_axis("cluster").reset_index(name="conversations")
@@ -69,7 +70,7 @@ def cluster_sizes(run: Any, *, level: int = 0, top: int = 20, title: str | None 
     ).properties(width=WIDTH)
 
 
-def facet_breakdown(run: Any, facet: str, *, level: int | None = None, top: int = 12,
+def facet_breakdown(run: Run, facet: str, *, level: int | None = None, top: int = 12,
                     title: str | None = None) -> alt.Chart:
     """Stacked bars: the share of each value of ``facet`` (a column of ``run.to_frame()``, e.g. ``language``)
     within each cluster at ``level`` (default: the top of the tree)."""
@@ -78,7 +79,7 @@ def facet_breakdown(run: Any, facet: str, *, level: int | None = None, top: int 
         raise KeyError(f"no facet {facet!r} in this run; columns: {sorted(frame.columns)}")
     level = _top_level(clusters) if level is None else level
     data = pd.DataFrame({"cluster": _names_at(frame, level), facet: frame[facet].astype(str)})
-    data = data[data["cluster"] != WITHHELD_LABEL]
+    data = data[~frame["withheld"].to_numpy(dtype=bool)]
     keep = data[facet].value_counts().index[:top]
     data[facet] = data[facet].where(data[facet].isin(keep), "other")
     counts = data.groupby(["cluster", facet]).size().reset_index(name="conversations")
@@ -90,14 +91,14 @@ def facet_breakdown(run: Any, facet: str, *, level: int | None = None, top: int 
     ).properties(width=WIDTH)
 
 
-def conversation_map(run: Any, *, colour: str | None = None, max_points: int = 3000, random_state: int = 0,
+def conversation_map(run: Run, *, colour: str | None = None, max_points: int = 3000, random_state: int = 0,
                      title: str | None = None) -> alt.Chart:
     """The 2-D map of conversations, one dot each (members of withheld clusters are not drawn), coloured by a
     column of ``run.to_frame()`` (default: the top-level cluster name). Sampled to ``max_points``."""
     frame, clusters = _frames(run)
     top = _top_level(clusters)
     colour = colour or f"level_{top}_name"
-    shown = frame[frame["level_0"] >= -1] if "level_0" in frame else frame
+    shown = frame[~frame["withheld"].to_numpy(dtype=bool)]
     data = pd.DataFrame({"x": shown["x"], "y": shown["y"], colour: shown[colour].astype(str),
                          "request": shown.get("request", pd.Series(index=shown.index, dtype=object))})
     data["request"] = data["request"].fillna("")  # a failed summary; NaN is not valid JSON for the widget
@@ -195,7 +196,7 @@ def category_colours(sizes: Mapping[str, int]) -> dict[str, str]:
     return {c: CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i, c in enumerate(order)}
 
 
-def map_data(run: Any, *, max_points: int | None = None, random_state: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def map_data(run: Run, *, max_points: int | None = None, random_state: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What a labelled map of a run draws: ``(points, labels)``.
 
     ``points``: one row per conversation of a released base cluster (members of withheld clusters are not
@@ -208,7 +209,7 @@ def map_data(run: Any, *, max_points: int | None = None, random_state: int = 0) 
     if "x" not in frame:
         raise ValueError("this run has no map (it was run with projection=False)")
     top = _top_level(clusters)
-    shown = frame[frame["level_0"] >= -1]
+    shown = frame[~frame["withheld"].to_numpy(dtype=bool)]
     names = shown["level_0_name"].astype(str)
     repeats = shown.groupby("level_0_name")["level_0"].transform("nunique")
     number = shown.groupby("level_0_name")["level_0"].rank(method="dense").astype(int)
@@ -228,7 +229,7 @@ def map_data(run: Any, *, max_points: int | None = None, random_state: int = 0) 
     return points.drop(columns="base").reset_index(drop=True), labels.reset_index(drop=True)
 
 
-def labelled_map(run: Any, *, max_points: int = 3000, random_state: int = 0, title: str | None = None) -> alt.Chart:
+def labelled_map(run: Run, *, max_points: int = 3000, random_state: int = 0, title: str | None = None) -> alt.Chart:
     """The map of conversations as in the paper's figures, interactive: one dot per conversation coloured by
     its top-level category, each released base cluster's name at the middle of its members; withheld clusters
     are not drawn. Sampled to ``max_points`` dots (names are placed from all members)."""
@@ -245,7 +246,7 @@ def labelled_map(run: Any, *, max_points: int = 3000, random_state: int = 0, tit
                                                                                     height=WIDTH + 60)
 
 
-def datamap(run: Any, *, max_points: int = 100_000, random_state: int = 0, title: str | None = None,
+def datamap(run: Run, *, max_points: int = 100_000, random_state: int = 0, title: str | None = None,
             sub_title: str | None = None, dpi: int = 100):
     """The same map drawn for print by datamapplot (labels placed clear of each other, with leader lines):
     a matplotlib figure. System fonts only, so nothing is fetched; needs ``pip install 'clio-lab[notebooks]'``."""
@@ -276,7 +277,7 @@ def datamap_figure(points: pd.DataFrame, labels: pd.DataFrame, *, max_points: in
     return fig
 
 
-def save_datamap(run: Any, path: str | Path, *, formats: Sequence[str] = ("png", "svg", "pdf"),
+def save_datamap(run: Run, path: str | Path, *, formats: Sequence[str] = ("png", "svg", "pdf"),
                  **kwargs: Any) -> list[Path]:
     """Write :func:`datamap` as ``path.<format>`` for each format; returns the paths written."""
     import matplotlib.pyplot as plt

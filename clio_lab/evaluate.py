@@ -295,7 +295,7 @@ def leak_rates(conversations: Sequence[Any], result: Any) -> dict[str, Any]:
         if hit:
             leaky.add(cid)
     clusters = result.clusters_frame()
-    shown = clusters[~clusters["method"].str.startswith("withheld")]
+    shown = clusters[clusters["status"] == "shown"]
     texts = [t for _, r in shown.iterrows() for t in (r["name"], r["description"], *r["central_summaries"])]
     blob = "\n".join(texts)
     cluster_leaks = sorted({(kind, value) for _, kind, value in planted if survives(kind, value, blob)})

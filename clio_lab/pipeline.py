@@ -1,233 +1,39 @@
-"""The main job: every step in order, one result object holding each stage's output and its costs.
+"""The main job: every step in order, one result record holding each stage's output and its costs.
 
 Each step is the plain cached function from its own module; ``run_pipeline`` only wires them together and
-keeps the books (timings, model and embedding calls, cache hits, tokens, failures).
+keeps the books (timings, model and embedding calls, cache hits, tokens, failures). What may be shown is
+decided once, by :func:`clio_lab.release.release_tree`; the tables are built in :mod:`clio_lab.results`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
-from .auditor import DEFAULT_MIN_SCORE, Audit, audit_clusters
+from .auditor import DEFAULT_MIN_SCORE, audit_clusters
 from .cache import CacheLike, resolve_cache
-from .clustering import Clustering, cluster
+from .clustering import cluster
 from .embeddings import COUNTER, embed, get_embedder
-from .facets import FacetResults, extract_facets, user_text
-from .hierarchy import Hierarchy, build_hierarchy, check_levels
-from .llm.client import LLM, CallStats, resolve_llm
-from .naming import ClusterLabels, central_texts, label_clusters, resolve_method
-from .privacy import (
+from .facets import extract_facets, user_text
+from .hierarchy import build_hierarchy, check_levels
+from .llm.client import LLM, resolve_llm
+from .naming import label_clusters, resolve_method
+from .projection import project
+from .records import Conversation
+from .release import (
     DEFAULT_MIN_CONVERSATIONS,
     DEFAULT_MIN_USERS,
-    apply_thresholds,
-    is_withheld,
-    shows_model_text,
-    threshold_reasons,
+    PrivacyOptions,
+    audit_candidates,
+    release_tree,
 )
-from .projection import project
-from .records import Conversation, LoadReport
+from .results import PipelineResult  # noqa: F401  (clio_lab.pipeline.PipelineResult since 0.1)
 
 EmbedOn = Literal["auto", "summary", "text", "both"]
-
-
-@dataclass
-class PipelineResult:
-    """Everything a run produced. ``to_frame()`` gives one row per conversation; ``save(dir)`` writes it."""
-
-    conversations: list[Conversation]
-    facets: FacetResults
-    embeddings: np.ndarray
-    embedded_from: list[str]
-    clustering: Clustering
-    config: dict[str, Any]
-    timings: dict[str, float] = field(default_factory=dict)
-    llm_stats: dict[str, CallStats] = field(default_factory=dict)
-    embedding_calls: int = 0
-    embedding_cache_hits: int = 0
-    load_report: LoadReport | None = None
-    names: ClusterLabels | None = None
-    hierarchy: Hierarchy | None = None
-    coords: np.ndarray | None = None
-    input_redaction: dict[str, Any] | None = None
-    thresholds: dict[str, Any] | None = None
-    full_hierarchy: Hierarchy | None = field(default=None, repr=False)  # before thresholds; never exported
-    pii_detector: Any = field(default=None, repr=False)
-    audit: Audit | None = None
-    raw_pii: dict[str, Any] | None = None  # personal details found in the raw conversations (counts only)
-    released_pii: dict[str, Any] | None = None  # a last check of the released cluster names and descriptions
-
-    def _failure_records(self) -> list[dict[str, Any]]:
-        """Every failed item; naming failures of withheld clusters say only that."""
-        released = {n.index for n in self.hierarchy.level(0)} if self.hierarchy else None
-        out = []
-        released_ids = set(self.hierarchy.nodes) if self.hierarchy else set()
-        for f in (list(self.facets.failures) + (list(self.names.failures) if self.names else [])
-                  + (list(self.hierarchy.failures) if self.hierarchy else [])
-                  + (list(self.audit.failures) if self.audit else [])):
-            if f["step"] == "naming" and released is not None and int(f["id"]) not in released:
-                f = {"id": None, "step": "naming", "reason": "(a withheld cluster)"}
-            elif f["step"] == "privacy_audit" and f["id"] not in released_ids:  # the auditor fails closed
-                f = {"id": None, "step": "privacy_audit", "reason": "no valid rating (the cluster was withheld)"}
-            out.append(f)
-        return out
-
-    @property
-    def failures(self) -> list[dict[str, Any]]:
-        """Every failed item, safe to export: raw model answers are redacted when a PII detector is available
-        (the counts in :meth:`stats` need no redaction and do not pay for it)."""
-        if self.pii_detector is None:
-            return self._failure_records()
-        return [{**f, "raw": self.pii_detector.redact(f["raw"]).text} if f.get("raw") else f
-                for f in self._failure_records()]
-
-    @property
-    def user_ids(self) -> list[str | None]:
-        return [c.user_id for c in self.conversations]
-
-    def to_frame(self):
-        """One row per conversation: id, facet answers, computed facets, what was embedded, its cluster at
-        every level (``level_0`` is the base cluster; ``level_{i}_name`` its name) and the map position.
-        Conversations in withheld clusters keep no model-written answers here. The user's own text (column
-        ``text``) is there only when the run opted in with ``show_raw=True``."""
-        df = self.facets.to_frame()
-        df["embedded_from"] = self.embedded_from
-        if any(self.user_ids):
-            df["user_id"] = self.user_ids
-        df["cluster"] = self.hierarchy.base_labels if self.hierarchy is not None else self.clustering.labels
-        withheld = df["cluster"].to_numpy() <= -2  # members of withheld clusters count, and show nothing else
-        if self.config.get("show_raw"):  # the user opted in to raw text (public or synthetic data)
-            df["text"] = [user_text(c) for c in self.conversations]
-        if withheld.any():
-            for name in [*self.facets.values, *(["text"] if "text" in df else [])]:
-                df[name] = df[name].astype(object)
-                df.loc[withheld, name] = None
-        if self.coords is not None:
-            df["x"], df["y"] = self.coords[:, 0], self.coords[:, 1]
-        if self.hierarchy is not None:
-            for lvl in range(self.hierarchy.n_levels):
-                at = self.hierarchy.labels_at(lvl)
-                names = {n.index: n.name for n in self.hierarchy.level(lvl)}
-                df[f"level_{lvl}"] = at
-                df[f"level_{lvl}_name"] = [names[i] for i in at]
-        return df
-
-    def clusters_frame(self, n_examples: int = 3):
-        """One row per cluster per level: level, id, name, description, size, distinct users, parent,
-        how it was named, and the (distinct) summaries nearest its centre."""
-        tree = self.hierarchy or build_hierarchy(self.clustering.labels, self.names.labels if self.names else {},
-                                                 levels=[], cache=None)
-        summaries = self.facets.values.get("request") or [None] * len(self.conversations)
-        users = np.array([u or "" for u in self.user_ids], dtype=object)
-        has_users = any(self.user_ids)
-        df = tree.to_frame()  # level, id, name, description, size, parent, method, keywords, n_children
-        n_users, central = [], []
-        for lvl in range(tree.n_levels):
-            at = tree.labels_at(lvl)
-            for node in tree.level(lvl):  # the frame's row order
-                idx = np.flatnonzero(at == node.index)
-                n_users.append(len({u for u in users[idx] if u}) if has_users else None)
-                # a withheld cluster: only its size may be shown
-                central.append([] if is_withheld(node.method) else
-                               central_texts(idx, self.embeddings, summaries, n_examples))
-        df["n_users"] = n_users
-        df["central_summaries"] = central
-        scores = self.audit.scores if self.audit else {}
-        df["privacy_score"] = [scores[i].score if i in scores else None for i in df["id"]]
-        df["privacy_reason"] = [scores[i].reason if i in scores and not is_withheld(m) else None
-                                for i, m in zip(df["id"], df["method"], strict=True)]
-        return df
-
-    def privacy(self) -> dict[str, Any]:
-        """The run's privacy report (``privacy.json``): per stage, how many items held detected personal
-        details; the thresholds; what was withheld and why (counts only); the auditor's scores."""
-        detector = self.config.get("pii_check")
-
-        def stage(*counts: dict[str, int]) -> dict[str, Any]:
-            """Counts of pii_counts() added up (several facets; names and parents)."""
-            checked, flagged, redacted = (sum(c.get(k, 0) for c in counts)
-                                          for k in ("checked", "reasked_for_pii", "redacted"))
-            return {"checked": checked, "with_pii_when_written": flagged,
-                    "share_when_written": round(flagged / checked, 4) if checked else None,
-                    "kept_redacted": redacted}
-
-        thr = self.thresholds or {}
-        return {
-            "detector": {k: detector.get(k) for k in ("model", "presidio", "entities", "threshold")} if detector
-            else None,
-            "raw_text": {"shown": bool(self.config.get("show_raw")),
-                         "note": "conversation text is in the exports (show_raw=True)" if self.config.get("show_raw")
-                         else "no conversation text in any export, view or report"},
-            "stages": {
-                "raw_conversations": self.raw_pii,
-                "model_input_redacted": self.input_redaction,
-                "facet_answers": stage(*self.facets.pii.values()),
-                "cluster_texts": stage(self.names.pii if self.names else {},
-                                       self.hierarchy.pii if self.hierarchy else {}),
-                "released_cluster_texts": self.released_pii,
-            },
-            "thresholds": {k: thr.get(k) for k in ("min_conversations", "min_users", "user_ids_present")},
-            "withheld": {"clusters_per_level": thr.get("withheld_clusters_per_level"),
-                         "names_only_per_level": thr.get("names_withheld_per_level"),
-                         "by_reason": thr.get("withheld_by_reason"),
-                         "conversations": thr.get("withheld_conversations_at_base")},
-            "auditor": {"ran": True, "model": self.config["llm"]["model"], **(thr.get("audit") or {})}
-            if self.audit else {"ran": False, "why": self.config.get("audit_off_reason")},
-        }
-
-    def stats(self) -> dict[str, Any]:
-        failures = self._failure_records()
-        llm_total = CallStats()
-        for s in self.llm_stats.values():
-            llm_total.add(s)
-        sizes = self.clustering.sizes()
-        return {
-            "conversations": len(self.conversations),
-            "llm_calls": llm_total.calls,
-            "llm_cache_hits": llm_total.cache_hits,
-            "embedding_calls": self.embedding_calls,
-            "embedding_cache_hits": self.embedding_cache_hits,
-            "cache_hits": llm_total.cache_hits + self.embedding_cache_hits,
-            "failed_items": len(failures),
-            "failures_by_step": _count(f["step"] for f in failures),
-            "tokens": {"prompt": llm_total.prompt_tokens, "completion": llm_total.completion_tokens},
-            "cost_usd": round(llm_total.cost_usd, 6) if llm_total.cost_known else None,
-            "llm_by_step": {k: v.as_dict() for k, v in self.llm_stats.items()},
-            "seconds": {k: round(v, 3) for k, v in self.timings.items()},
-            "clusters": self.clustering.n_clusters,
-            "unclustered": self.clustering.n_noise,
-            "largest_cluster": max(sizes.values()) if sizes else 0,
-            "clusters_per_level": ([sum(1 for n in self.hierarchy.level(lvl) if n.index >= 0)
-                                    for lvl in range(self.hierarchy.n_levels)] if self.hierarchy else None),
-            "named_by": _count(n.method for n in self.hierarchy.nodes.values()) if self.hierarchy else None,
-            "truncated_conversations": sum(1 for c in self.facets.computed if c.get("truncated")),
-            "input_redaction": self.input_redaction,
-            "thresholds": self.thresholds,
-            "pii_in_model_texts": {"checked_with": (self.config.get("pii_check") or {}).get("model"),
-                                   "facets": self.facets.pii, "names": self.names.pii if self.names else {},
-                                   "hierarchy": self.hierarchy.pii if self.hierarchy else {}},
-            "load": self.load_report.summary() if self.load_report else None,
-            "config": self.config,
-        }
-
-    def save(self, out_dir: str | Path) -> Path:
-        """Write the run to ``out_dir`` (see :func:`clio_lab.runs.save_run`); read it back with
-        :func:`clio_lab.load_run`."""
-        from .runs import save_run
-
-        return save_run(self, out_dir)
-
-
-def _count(items) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for i in items:
-        out[i] = out.get(i, 0) + 1
-    return out
 
 
 def _runtime_info(model: LLM) -> dict[str, Any] | None:
@@ -267,6 +73,43 @@ def texts_to_embed(conversations: Sequence[Conversation], summaries: Sequence[st
     return texts, sources
 
 
+@contextmanager
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    """Record the seconds a step took under its name."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[step] = time.perf_counter() - start
+
+
+_PRIVACY_KEYWORDS = tuple(f.name for f in fields(PrivacyOptions))
+
+
+def _privacy_options(privacy: PrivacyOptions | None, flat: dict[str, Any]) -> PrivacyOptions:
+    """``privacy=`` or the flat keywords (the defaults of both are the same), not both."""
+    if privacy is None:
+        return PrivacyOptions(**flat)
+    given = {k: v for k, v in flat.items() if v != getattr(PrivacyOptions(), k)}
+    if given:
+        raise ValueError(f"privacy options given twice: as privacy= and as {sorted(given)}; use one")
+    return privacy
+
+
+def _load(conversations: Sequence[Conversation] | str | Path) -> tuple[list[Conversation], Any]:
+    from .loaders import load_conversations
+
+    if isinstance(conversations, str | Path):
+        conversations = load_conversations(conversations)
+    report = getattr(conversations, "report", None)
+    conversations = list(conversations)
+    if not conversations:
+        where = f"{report.source}: " if report is not None else ""
+        why = f" ({'; '.join(report.notes)})" if report is not None and report.notes else ""
+        raise ValueError(f"{where}run_pipeline needs at least one conversation{why}")
+    return conversations, report
+
+
 def run_pipeline(
     conversations: Sequence[Conversation] | str | Path,
     *,
@@ -285,6 +128,7 @@ def run_pipeline(
     levels: Sequence[int] | None = None,
     top: int | None = None,
     projection: bool = True,
+    privacy: PrivacyOptions | None = None,
     pii: Any = "auto",
     redact_input: bool = False,
     min_conversations: int | None = DEFAULT_MIN_CONVERSATIONS,
@@ -294,7 +138,7 @@ def run_pipeline(
     show_raw: bool = False,
     progress: bool = True,
 ) -> PipelineResult:
-    """Run facets → embeddings → clustering → naming → hierarchy → projection on a corpus.
+    """Run facets → embeddings → clustering → naming → hierarchy → release → projection on a corpus.
 
     Args:
         conversations: loaded conversations, or a path for :func:`~clio_lab.load_conversations`.
@@ -313,10 +157,12 @@ def run_pipeline(
         hierarchy: ``True`` (the same method as ``naming``), ``"llm"``, ``"extractive"``, ``"keywords"``, or
             ``None``/``False`` for base clusters only. ``levels`` / ``top``: see :func:`~clio_lab.build_hierarchy`.
         projection: compute the 2-D map of every conversation (UMAP; PCA for tiny inputs).
+        privacy: every privacy setting as one :class:`~clio_lab.release.PrivacyOptions`; or give them as the
+            keywords below (not both).
         pii: a :class:`~clio_lab.pii.PIIDetector`, ``"auto"`` (one when presidio is installed), ``True`` or
             ``False``: every text the model writes (facet answers, cluster and parent names and descriptions)
             is checked; one with personal details is re-asked once, then kept redacted, and counted.
-        min_conversations, min_users: aggregation thresholds (:func:`~clio_lab.privacy.apply_thresholds`): a
+        min_conversations, min_users: aggregation thresholds (:func:`~clio_lab.release.release_tree`): a
             cluster with fewer conversations or distinct users is withheld from every view and export, its
             conversations counted in an "Other (withheld)" node. ``None`` turns a threshold off.
         redact_input: redact personal details in every conversation before any model sees them (and before
@@ -332,20 +178,12 @@ def run_pipeline(
         >>> result.stats()["llm_calls"]  # doctest: +SKIP
         0
     """
-    from .loaders import load_conversations
-
-    if isinstance(conversations, str | Path):
-        conversations = load_conversations(conversations)
-    report = getattr(conversations, "report", None)
-    conversations = list(conversations)
-    if not conversations:
-        where = f"{report.source}: " if report is not None else ""
-        why = f" ({'; '.join(report.notes)})" if report is not None and report.notes else ""
-        raise ValueError(f"{where}run_pipeline needs at least one conversation{why}")
+    opts = _privacy_options(privacy, dict(pii=pii, redact_input=redact_input, min_conversations=min_conversations,
+                                          min_users=min_users, audit=audit, min_audit_score=min_audit_score,
+                                          show_raw=show_raw))
+    conversations, report = _load(conversations)
     if levels is not None:  # fail before any model call, not after
         check_levels(levels, n_base=10**12)
-    if audit not in (True, False, "auto"):
-        raise ValueError(f"audit must be True, False or 'auto', not {audit!r}")
     from .pii import resolve_detector
 
     model = resolve_llm(llm)
@@ -353,100 +191,81 @@ def run_pipeline(
     emb = get_embedder(embedder)
     store = resolve_cache(cache)
     on = resolve_embed_on(embed_on, model)
-    detector = resolve_detector(pii)
+    detector = resolve_detector(opts.pii)
     timings: dict[str, float] = {}
     input_redaction = None
-    if redact_input:
+    if opts.redact_input:
         from .pii import PIIDetector, redact_conversations
 
-        t = time.perf_counter()
-        conversations, input_redaction = redact_conversations(conversations, detector or PIIDetector(), cache=store)
-        timings["redact_input"] = time.perf_counter() - t
+        with _timed(timings, "redact_input"):
+            conversations, input_redaction = redact_conversations(conversations, detector or PIIDetector(),
+                                                                  cache=store)
     calls0, hits0 = COUNTER.calls, COUNTER.cache_hits
+    checked_by = detector or False
 
-    t = time.perf_counter()
-    fac = extract_facets(conversations, facets, llm=model, cache=store, embedder=emb, examples=examples,
-                         prompts=prompts, pii=detector or False, progress=progress)
-    timings["facets"] = time.perf_counter() - t
-
+    with _timed(timings, "facets"):
+        fac = extract_facets(conversations, facets, llm=model, cache=store, embedder=emb, examples=examples,
+                             prompts=prompts, pii=checked_by, progress=progress)
     summaries = fac.values.get("request", [None] * len(conversations))
-    t = time.perf_counter()
-    texts, sources = texts_to_embed(conversations, summaries, on)
-    X = embed(texts, emb, cache=store, progress=progress)
-    timings["embed"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    clustering = cluster(X, method=method, k=k, random_state=random_state, cache=store)
-    timings["cluster"] = time.perf_counter() - t
-
+    with _timed(timings, "embed"):
+        texts, sources = texts_to_embed(conversations, summaries, on)
+        X = embed(texts, emb, cache=store, progress=progress)
+    with _timed(timings, "cluster"):
+        clustering = cluster(X, method=method, k=k, random_state=random_state, cache=store)
     names = None
     if naming:
-        t = time.perf_counter()
-        names = label_clusters(summaries, X, clustering.labels,
-                               method=naming, llm=model, cache=store, prompts=prompts, random_state=random_state,
-                               embedder=emb, pii=detector or False, progress=progress)
-        timings["naming"] = time.perf_counter() - t
-
+        with _timed(timings, "naming"):
+            names = label_clusters(summaries, X, clustering.labels, method=naming, llm=model, cache=store,
+                                   prompts=prompts, random_state=random_state, embedder=emb, pii=checked_by,
+                                   progress=progress)
     tree_method = (naming if hierarchy is True else hierarchy or None) if naming else None
-    t = time.perf_counter()
-    tree = build_hierarchy(clustering.labels, names.labels if names else {}, method=tree_method or "keywords",
-                           levels=levels if tree_method else [], top=top, llm=model, embedder=emb,
-                           summaries=summaries, X=X, cache=store, prompts=prompts, random_state=random_state,
-                           pii=detector or False, progress=progress)
-    timings["hierarchy"] = time.perf_counter() - t
+    with _timed(timings, "hierarchy"):
+        full_tree = build_hierarchy(clustering.labels, names.labels if names else {},
+                                    method=tree_method or "keywords", levels=levels if tree_method else [], top=top,
+                                    llm=model, embedder=emb, summaries=summaries, X=X, cache=store, prompts=prompts,
+                                    random_state=random_state, pii=checked_by, progress=progress)
 
-    full_tree = tree
     users = [c.user_id for c in conversations]
-    gate = dict(min_conversations=min_conversations or 1, min_users=min_users or 1)
     audited = None
-    audit_off = None if (audit is True or (audit == "auto" and naming)) else \
-        ("turned off (audit=False)" if audit is False else "no cluster names in this run")
-    if audit_off is None:  # only clusters that pass the thresholds are shown, so only they are audited
-        t = time.perf_counter()
-        below = threshold_reasons(full_tree, users, **gate)
-        audited = audit_clusters(full_tree, nodes=[nid for nid in full_tree.nodes if nid not in below],
-                                 min_score=min_audit_score, llm=model, cache=store, prompts=prompts,
-                                 random_state=random_state, embedder=emb, progress=progress)
-        timings["audit"] = time.perf_counter() - t
-    tree, thr = apply_thresholds(full_tree, users, **gate, audit=audited)
-    raw_pii = released_pii = None
+    audit_off = None if (opts.audit is True or (opts.audit == "auto" and naming)) else \
+        ("turned off (audit=False)" if opts.audit is False else "no cluster names in this run")
+    if audit_off is None:  # only clusters that pass the thresholds can be shown, so only they are audited
+        with _timed(timings, "audit"):
+            audited = audit_clusters(full_tree, nodes=audit_candidates(full_tree, users, **opts.gate),
+                                     min_score=opts.min_audit_score, llm=model, cache=store, prompts=prompts,
+                                     random_state=random_state, embedder=emb, progress=progress)
+    with _timed(timings, "release"):
+        shown = release_tree(full_tree, users, audit=audited, **opts.gate, detector=detector)
+    raw_pii = None
     if detector is not None:
         from .pii import scan_conversations
 
-        t = time.perf_counter()
-        raw_pii = ({**input_redaction, "checked": len(conversations), "sampled": False,
-                    "with_pii": input_redaction["conversations_with_pii"]} if input_redaction else
-                   scan_conversations(conversations, detector, cache=store, random_state=random_state))
-        texts = [t for n in tree.nodes.values() if shows_model_text(n.method)
-                 for t in (n.name, n.description)]
-        released_pii = {"checked": len(texts), "with_pii": sum(detector.has_pii(t) for t in texts)}
-        timings["privacy_check"] = time.perf_counter() - t
-
+        with _timed(timings, "privacy_check"):
+            raw_pii = ({**input_redaction, "checked": len(conversations), "sampled": False,
+                        "with_pii": input_redaction["conversations_with_pii"]} if input_redaction else
+                       scan_conversations(conversations, detector, cache=store, random_state=random_state))
     coords = None
     if projection:
-        t = time.perf_counter()
-        coords = project(X, random_state=random_state, cache=store)
-        timings["projection"] = time.perf_counter() - t
+        with _timed(timings, "projection"):
+            coords = project(X, random_state=random_state, cache=store)
 
     config = {"llm": model.get_params(), "embedder": emb.get_params(), "embed_on": on, "method": clustering.method,
               "k": clustering.params.get("k"), "random_state": random_state, "examples": examples,
               "facets": [f if isinstance(f, str) else f.name for f in facets], "naming": naming,
-              "hierarchy": tree_method, "levels": tree.config.get("levels"), "projection": projection,
-              "pii_check": detector.get_params() if detector is not None else None, "redact_input": redact_input,
-              "thresholds": {"min_conversations": min_conversations, "min_users": min_users},
-              "audit": audited is not None, "min_audit_score": min_audit_score, "audit_off_reason": audit_off,
-              "show_raw": bool(show_raw), "cache": str(store.directory) if store is not None else None,
+              "hierarchy": tree_method, "levels": shown.tree.config.get("levels"), "projection": projection,
+              "pii_check": detector.get_params() if detector is not None else None,
+              "redact_input": opts.redact_input,
+              "thresholds": {"min_conversations": opts.min_conversations, "min_users": opts.min_users},
+              "audit": audited is not None, "min_audit_score": opts.min_audit_score, "audit_off_reason": audit_off,
+              "show_raw": bool(opts.show_raw), "cache": str(store.directory) if store is not None else None,
               "llm_runtime": _runtime_info(model)}
-    llm_stats = {"facets": fac.stats}
-    if names:
-        llm_stats["naming"] = names.stats
-    if tree_method == "llm":
-        llm_stats["hierarchy"] = tree.stats
-    if audited is not None:
-        llm_stats["privacy_audit"] = audited.stats
+    llm_stats = {"facets": fac.stats, **({"naming": names.stats} if names else {}),
+                 **({"hierarchy": full_tree.stats} if tree_method == "llm" else {}),
+                 **({"privacy_audit": audited.stats} if audited is not None else {})}
     return PipelineResult(conversations=conversations, facets=fac, embeddings=X, embedded_from=sources,
                           clustering=clustering, config=config, timings=timings, llm_stats=llm_stats,
                           embedding_calls=COUNTER.calls - calls0, embedding_cache_hits=COUNTER.cache_hits - hits0,
-                          load_report=report, names=names, hierarchy=tree, coords=coords,
-                          input_redaction=input_redaction, thresholds=thr.as_dict(), full_hierarchy=full_tree,
-                          pii_detector=detector, audit=audited, raw_pii=raw_pii, released_pii=released_pii)
+                          load_report=report, names=names, hierarchy=shown.tree, coords=coords,
+                          input_redaction=input_redaction, thresholds=shown.report.as_dict(),
+                          full_hierarchy=full_tree, pii_detector=detector, audit=audited, raw_pii=raw_pii,
+                          released_pii=shown.released_pii)

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 import altair as alt
 import jinja2
 
-from .privacy import WITHHELD_NAME
+from .release import WITHHELD_NAME
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import PipelineResult
+    from .results import Run
 
 _TEMPLATES = Path(__file__).parent / "templates"
 _STAGES = (("raw_conversations", "Raw conversations"), ("facet_answers", "Facet answers (when written)"),
@@ -68,13 +68,13 @@ def cluster_size_chart(clusters) -> alt.Chart:
     names = df["name"].astype(str)
     repeats, number = names.map(names.value_counts()), names.groupby(names).cumcount() + 1
     # (withheld clusters keep one shared name and one pooled bar: their sizes one by one are not released)
-    df["name"] = [f"{n} ({k})" if r > 1 and n != WITHHELD_NAME else n
-                  for n, r, k in zip(names, repeats, number, strict=True)]
+    withheld = (df["status"] == "withheld").to_numpy()
+    df["name"] = [f"{n} ({k})" if r > 1 and not w else n
+                  for n, r, k, w in zip(names, repeats, number, withheld, strict=True)]
     df["example"] = df["central_summaries"].map(lambda s: s[0] if len(s) else "")
     from .charts import category_colours
 
-    palette = category_colours(df[df["name"] != WITHHELD_NAME].groupby("category")["size"].sum().to_dict())
-    withheld = df["name"] == WITHHELD_NAME
+    palette = category_colours(df[~withheld].groupby("category")["size"].sum().to_dict())
     if withheld.any():  # one pooled row, in grey: neither the withheld clusters' sizes nor their categories show
         import pandas as pd
 
@@ -94,7 +94,7 @@ def cluster_size_chart(clusters) -> alt.Chart:
     )
 
 
-def _map(result: PipelineResult | None) -> dict[str, Any]:
+def _map(result: Run | None) -> dict[str, Any]:
     """The labelled map as an inline PNG (``data:`` URI: the page stays one file), or why there is none."""
     if result is None or result.coords is None:
         return {"why": "this run has no map (projection was off)"}
@@ -120,7 +120,7 @@ def _map(result: PipelineResult | None) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a figure that cannot be drawn must not cost the run its report
         return {"why": f"the map could not be drawn ({type(exc).__name__}: {exc})"}
     return {"png": base64.b64encode(buf.getvalue()).decode("ascii"), "points": len(points),
-            "clusters": len(labels), "hidden": len(result.conversations) - len(points)}
+            "clusters": len(labels), "hidden": len(result) - len(points)}
 
 
 def _tree(clusters) -> list[dict[str, Any]]:
@@ -201,7 +201,7 @@ def _settings(config: dict) -> list[tuple[str, str]]:
     return [(k, ", ".join(map(str, v)) if isinstance(v, list) else str(v)) for k, v in rows if v is not None]
 
 
-def render_report(result: PipelineResult | None = None, clusters=None, stats=None, privacy=None,
+def render_report(result: Run | None = None, clusters=None, stats=None, privacy=None,
                   failures: list[dict[str, Any]] | None = None) -> str:
     """The report as one HTML document (``clusters``, ``stats``, ``privacy``, ``failures``: the result's
     clusters_frame(), stats(), privacy() and failures, if already made)."""
@@ -235,7 +235,7 @@ def render_report(result: PipelineResult | None = None, clusters=None, stats=Non
         cost="not known for this model" if cost is None else f"${cost:.4f}")
 
 
-def write_report(result: PipelineResult, path: str | Path, clusters=None, stats=None, privacy=None) -> Path:
+def write_report(result: Run, path: str | Path, clusters=None, stats=None, privacy=None) -> Path:
     """Write the run's offline HTML report (``clusters``, ``stats``, ``privacy``: the result's clusters_frame(),
     stats() and privacy(), if already made)."""
     path = Path(path)

@@ -31,12 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .hierarchy import Hierarchy
+from .results import PipelineResult
+from .tree import LEGACY_STATUS, Hierarchy, Status
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-
-    from .pipeline import PipelineResult
 
 RUN_FORMAT = 1
 
@@ -83,7 +82,7 @@ def save_run(result: PipelineResult, out_dir: str | Path) -> Path:
 
 @dataclass
 class SavedRun:
-    """A run read back from its folder; offers what the widgets and notebooks use from a live result."""
+    """A run read back from its folder; a :class:`~clio_lab.results.Run`, like a live result."""
 
     path: Path
     meta: dict[str, Any]
@@ -144,6 +143,7 @@ def load_run(path: str | Path) -> SavedRun:
     frame = pd.read_parquet(folder / "conversations.parquet")
     clusters = pd.read_parquet(folder / "clusters.parquet")
     clusters["central_summaries"] = clusters["central_summaries"].map(lambda v: [str(s) for s in v])
+    _read_legacy_status(frame, clusters)
     records = clusters.drop(columns=["central_summaries", "n_users", "n_children", "privacy_score", "privacy_reason"],
                             errors="ignore")
     tree = Hierarchy.from_records(records.to_dict("records"), frame["cluster"].to_numpy())
@@ -159,3 +159,13 @@ def load_run(path: str | Path) -> SavedRun:
     return SavedRun(folder, meta, frame, clusters, tree, embeddings, failures, read_json("load_report.json") or None,
                     read_json("stats.json"),
                     read_json("privacy.json"))
+
+
+def _read_legacy_status(frame: pd.DataFrame, clusters: pd.DataFrame) -> None:
+    """Runs saved before nodes had a status said "withheld" in ``method`` and marked withheld members by a base
+    cluster index of -2 or below; give them the ``status`` and ``withheld`` columns of today's runs."""
+    if "status" not in clusters:
+        clusters["status"] = clusters["method"].map(lambda m: LEGACY_STATUS.get(m, Status.SHOWN.value))
+        clusters.loc[clusters["method"] == "withheld", "method"] = "fixed"
+    if "withheld" not in frame:
+        frame["withheld"] = frame["cluster"].to_numpy() <= -2

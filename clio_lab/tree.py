@@ -2,7 +2,7 @@
 
 A :class:`Hierarchy` holds level 0 (the base clusters) up to the top categories; each :class:`Node` says how it
 was named (``method``: "llm", "extractive", "keywords", "fixed" for the unclustered and withheld groups, ...) and,
-separately, what may be shown of it (``status``, set only by :func:`clio_lab.release.release`).
+separately, what may be shown of it (``status``, set only by :func:`clio_lab.release.release_tree`).
 
 Invariants (checked by :meth:`Hierarchy.check`): every conversation sits in exactly one base cluster; every
 node below the top has exactly one parent one level up; a parent's size is the sum of its children's.

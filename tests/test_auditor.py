@@ -8,9 +8,9 @@ import pytest
 
 from clio_lab import LLM
 from clio_lab.auditor import audit_clusters, parse_audit
-from clio_lab.hierarchy import Hierarchy, Node
+from clio_lab.hierarchy import Hierarchy, Node, Status
 from clio_lab.llm.client import ParseError
-from clio_lab.privacy import MASKED_DESCRIPTION, MASKED_NAME, WITHHELD_NAME, apply_thresholds
+from clio_lab.release import MASKED_DESCRIPTION, MASKED_NAME, WITHHELD_NAME, apply_thresholds
 
 LLM_FAKE = LLM(model="fake/m", prompt_style="completion")
 
@@ -59,7 +59,8 @@ def test_low_scores_withhold_base_clusters_and_the_names_of_categories(tmp_path,
     assert names == {"Plan weekly family meals", "Everyday writing and planning", WITHHELD_NAME,
                      MASKED_NAME, "Fix Python loops"}
     assert gated.nodes["1.1"].size == 5 and gated.nodes["1.1"].description == MASKED_DESCRIPTION
-    assert gated.nodes["1.1"].method == "withheld name" and not gated.nodes["1.1"].keywords
+    assert gated.nodes["1.1"].status is Status.NAME_WITHHELD and not gated.nodes["1.1"].keywords
+    assert gated.nodes["1.1"].method == tree.nodes["1.1"].method  # how it was named is kept apart from its status
     assert report.reasons == {"auditor": 2, "auditor (name only)": 1}
     assert report.names_withheld == {1: 1} and report.withheld_conversations == 3 + 2
     assert sum(n.size for n in gated.top) == 14  # nobody lost

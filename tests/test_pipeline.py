@@ -13,6 +13,7 @@ import pytest
 import clio_lab
 from clio_lab import LLM, Cache, run_pipeline
 from clio_lab.llm.prompts import default_prompt_dir
+from clio_lab.tree import Status
 
 FAKE = dict(llm=LLM(model="fake/m", prompt_style="completion"))
 
@@ -37,7 +38,7 @@ def test_pipeline_result_holds_every_stage(tmp_path, fake_llm, fake_embedder, de
     assert naming_calls >= 5 and tree_calls >= 5
     assert stats["llm_calls"] == 40 + naming_calls + tree_calls + audit_calls
     assert stats["failed_items"] == len(res.names.failures) + len(res.hierarchy.failures)
-    assert set(stats["seconds"]) == {"facets", "embed", "cluster", "naming", "hierarchy", "audit", "privacy_check",
+    assert set(stats["seconds"]) == {"facets", "embed", "cluster", "naming", "hierarchy", "audit", "release", "privacy_check",
                                      "projection"}
     assert stats["clusters_per_level"] == [5, 2]  # geometric default: about sqrt(5) on top
     # each conversation with its cluster at every level, and its place on the map (PCA under 50 points)
@@ -225,11 +226,12 @@ def test_thresholds_withhold_small_clusters_from_every_export(tmp_path, fake_llm
     for name in ("combined.csv", "level_0_clusters.csv", "tree.json", "report.html", "failures.jsonl"):
         text = (out / name).read_text().replace("&#x27;", "'")
         assert not any(h in text for h in hidden), (name, [h for h in hidden if h in text])
+    pooled = {n.index for n in res.hierarchy.level(0) if n.status is Status.WITHHELD}
     hidden_summaries = [s for s, c in zip(res.facets.values["request"], res.hierarchy.base_labels, strict=True)
-                        if c <= -2 and s]
+                        if c in pooled and s]
     combined = (out / "combined.csv").read_text()
     assert hidden_summaries and not any(s in combined for s in hidden_summaries)  # members only count
     run = clio_lab.load_run(out)
-    withheld = run.clusters_frame().query("method == 'withheld'")
+    withheld = run.clusters_frame().query("status == 'withheld'")
     assert len(withheld) and withheld["central_summaries"].map(len).eq(0).all()
     assert run.hierarchy.to_tree()["size"] == 40

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from clio_lab.hierarchy import Hierarchy, Node
-from clio_lab.privacy import WITHHELD_NAME, apply_thresholds
+from clio_lab.release import WITHHELD_NAME, apply_thresholds
 
 
 def _tree():
@@ -114,3 +114,63 @@ def test_the_auditor_can_be_turned_off_and_the_report_says_why(tmp_path, fake_ll
     with pytest.raises(ValueError, match="audit must be"):
         clio_lab.run_pipeline(demo_convs[:5], llm=LLM(model="fake/m", prompt_style="completion"),
                               embedder=fake_embedder, cache=None, audit="yes", progress=False)
+
+
+class _Detector:
+    """Flags any text with a digit in it."""
+
+    def has_pii(self, text: str) -> bool:
+        return any(ch.isdigit() for ch in text)
+
+
+def test_release_is_the_one_stage_that_decides_what_is_shown():
+    from clio_lab.release import Release, audit_candidates, release_tree
+    from clio_lab.tree import Status
+
+    tree, users = _tree()
+    tree.nodes["0.0"].description = "asks about room 101"
+    shown = release_tree(tree, users, min_conversations=10, min_users=5, detector=_Detector())
+    assert isinstance(shown, Release)
+    gated, report = apply_thresholds(tree, users, min_conversations=10, min_users=5)
+    assert shown.tree.to_tree() == gated.to_tree() and shown.report.as_dict() == report.as_dict()
+    status = {n.name: n.status for n in shown.tree.nodes.values()}
+    assert status["big"] is status["top A"] is Status.SHOWN and status[WITHHELD_NAME] is Status.WITHHELD
+    pools = [n for n in shown.tree.nodes.values() if n.status is Status.WITHHELD]
+    assert all(n.method == "fixed" and not n.shows_text for n in pools)
+    # the last check reads the released names and descriptions only: "big" and "top A", one with a digit
+    assert shown.released_pii == {"checked": 4, "with_pii": 1}
+    assert release_tree(tree, users, min_conversations=10, min_users=5).released_pii is None
+    # only clusters that pass the thresholds are worth an auditor's call
+    assert audit_candidates(tree, users, min_conversations=10, min_users=5) == ["0.0", "1.0"]
+
+
+def test_privacy_options_are_checked_and_given_once(tmp_path, fake_llm, fake_embedder, demo_convs):
+    import clio_lab
+    from clio_lab import LLM, PrivacyOptions
+
+    with pytest.raises(ValueError, match="audit must be True, False or 'auto'"):
+        PrivacyOptions(audit="sometimes")
+    with pytest.raises(ValueError, match="min_audit_score must be between 1 and 5"):
+        PrivacyOptions(min_audit_score=7)
+    assert PrivacyOptions(min_conversations=None, min_users=3).gate == {"min_conversations": 1, "min_users": 3}
+    llm = LLM(model="fake/m", prompt_style="completion")
+    kw = dict(llm=llm, embedder=fake_embedder, cache=tmp_path / "c", k=6, progress=False, projection=False)
+    with pytest.raises(ValueError, match=r"privacy options given twice: as privacy= and as \['min_users'\]"):
+        clio_lab.run_pipeline(demo_convs, privacy=PrivacyOptions(), min_users=3, **kw)
+    grouped = clio_lab.run_pipeline(demo_convs, privacy=PrivacyOptions(min_conversations=4, min_users=2), **kw)
+    flat = clio_lab.run_pipeline(demo_convs, min_conversations=4, min_users=2, **kw)
+    assert grouped.hierarchy.to_tree() == flat.hierarchy.to_tree() and grouped.thresholds == flat.thresholds
+    assert grouped.config["thresholds"] == {"min_conversations": 4, "min_users": 2}
+
+
+def test_the_old_privacy_module_still_works_and_says_where_it_went():
+    import importlib
+    import sys
+
+    import clio_lab.release as release  # the module, not a function of the same name
+
+    sys.modules.pop("clio_lab.privacy", None)
+    with pytest.warns(DeprecationWarning, match="clio_lab.privacy is now clio_lab.release"):
+        old = importlib.import_module("clio_lab.privacy")
+    assert old.apply_thresholds is release.apply_thresholds and old.WITHHELD_NAME == release.WITHHELD_NAME
+    assert old.is_withheld("withheld name") and old.is_withheld("withheld") and not old.is_withheld("llm")

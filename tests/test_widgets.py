@@ -10,7 +10,8 @@ pytest.importorskip("anywidget")
 
 import clio_lab  # noqa: E402
 from clio_lab import LLM  # noqa: E402
-from clio_lab.privacy import WITHHELD_NAME  # noqa: E402
+from clio_lab.release import WITHHELD_NAME  # noqa: E402
+from clio_lab.tree import Status  # noqa: E402
 from clio_lab.widgets import ClusterMap, ClusterTree, Explorer  # noqa: E402
 from clio_lab.widgets.components import STATIC, encode_colours, normalise  # noqa: E402
 
@@ -71,7 +72,7 @@ def test_explorer_links_tree_map_and_details_and_shows_only_what_is_released(sma
     assert res.thresholds["withheld_conversations_at_base"] > 0  # the fixture has withheld clusters
     ex = Explorer(res)
     frame = res.to_frame()
-    assert len(ex.map) == int((frame["cluster"] > -2).sum()) == 40 - res.thresholds["withheld_conversations_at_base"]
+    assert len(ex.map) == int((~frame["withheld"]).sum()) == 40 - res.thresholds["withheld_conversations_at_base"]
     names = set()
 
     def walk(nodes):
@@ -84,11 +85,16 @@ def test_explorer_links_tree_map_and_details_and_shows_only_what_is_released(sma
     withheld = {n.name for n in res.full_hierarchy.nodes.values()} - released
     assert names == released and withheld and not names & withheld
     # a node: its conversations highlighted, its details shown
-    top = res.hierarchy.top[0]
+    top = next(n for n in res.hierarchy.top if n.status is Status.SHOWN)
     ex.tree.selected = top.id
     at = ex.frame[f"level_{top.level}"].to_numpy()
     assert sorted(ex.map.highlight) == np.flatnonzero(at == top.index).tolist()
-    assert top.name in ex.details.value or top.name == WITHHELD_NAME
+    assert top.name in ex.details.value and "Summaries near the centre" in ex.details.value
+    # a withheld pool: its size and status, never a member's summary
+    pool = next(n for n in res.hierarchy.nodes.values() if n.status is Status.WITHHELD)
+    ex.tree.selected = pool.id
+    assert WITHHELD_NAME in ex.details.value and "only the count is shown" in ex.details.value
+    assert "Summaries near the centre" not in ex.details.value
     ex.tree.selected = ""
     assert ex.map.highlight == []
     # a lasso on the map: the breakdown of the picked conversations

@@ -15,7 +15,7 @@ from typing import Any
 import ipywidgets as W
 import numpy as np
 
-from ..privacy import WITHHELD_NAME, is_withheld
+from ..results import Run
 from .components import ClusterMap, ClusterTree
 
 # per-conversation columns that are not facets to colour by
@@ -23,7 +23,7 @@ _NOT_FACETS = {"id", "cluster", "x", "y", "embedded_from", "user_id", "text", "t
 MAX_CATEGORIES_FOR_BARS = 8
 
 
-def _load(run: Any) -> Any:
+def _load(run: Run | str | Path) -> Run:
     if isinstance(run, str | Path):
         from ..runs import load_run
 
@@ -44,7 +44,7 @@ class Explorer(W.VBox):
         height: the map's height in pixels.
     """
 
-    def __init__(self, run: Any, *, show_raw: bool = False, color_by: str | None = None, height: int = 520):
+    def __init__(self, run: Run | str | Path, *, show_raw: bool = False, color_by: str | None = None, height: int = 520):
         run = _load(run)
         frame = run.to_frame()
         clusters = run.clusters_frame()
@@ -54,7 +54,7 @@ class Explorer(W.VBox):
             raise ValueError("this run did not opt in to raw text: run it with show_raw=True (or --allow-raw) "
                              "to show conversation text, and only for public or synthetic data")
         self.run = run
-        shown = frame["cluster"].to_numpy() > -2  # members of withheld clusters are not drawn
+        shown = ~frame["withheld"].to_numpy(dtype=bool)  # members of withheld clusters are not drawn
         self.frame = frame[shown].reset_index(drop=True)
         self.clusters = clusters.set_index("id", drop=False)
         self.n_levels = int(clusters["level"].max()) + 1
@@ -96,7 +96,7 @@ class Explorer(W.VBox):
     # ----------------------------------------------------------------------------------------- helpers
     def _tree_nodes(self, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{"id": n["id"], "name": n["name"], "size": int(n["size"]), "description": n["description"],
-                 "withheld": is_withheld(n["method"]),
+                 "withheld": n["status"] != "shown",
                  "children": self._tree_nodes(n.get("children") or [])} for n in nodes]
 
     def _colourable(self, column: str) -> bool:
@@ -173,12 +173,12 @@ class Explorer(W.VBox):
         row = self.clusters.loc[node_id]
         e = html.escape
         score = row.get("privacy_score")
-        privacy = ("withheld: only the count is shown" if row["name"] == WITHHELD_NAME else
-                   "name withheld by the privacy auditor" if is_withheld(str(row["method"])) else
+        privacy = ("withheld: only the count is shown" if row["status"] == "withheld" else
+                   "name withheld by the privacy auditor" if row["status"] == "name withheld" else
                    f"released; privacy auditor score {int(score)}/5" if score == score and score is not None else
                    "released (not audited)")
         users = row.get("n_users")
-        summaries = [] if is_withheld(str(row["method"])) else list(row["central_summaries"])[:4]
+        summaries = list(row["central_summaries"])[:4] if row["status"] == "shown" else []
         sub = self.frame.iloc[idx]
         self.details.value = (
             f"<h4 style='margin:4px 0'>{e(str(row['name']))}</h4>"
