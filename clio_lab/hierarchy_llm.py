@@ -15,7 +15,7 @@ import numpy as np
 
 from .clustering import NOISE, kmeans_groups
 from .embeddings import l2_normalise
-from .llm.client import LLM, LLMTask, ParseError
+from .llm.client import LLM, LLMTask, ParseError, PersonalDetailsInAnswer
 from .llm.prompts import PromptLibrary
 from .naming import MAX_NAME_WORDS, ClusterLabel, described_name_task
 from .tree import Hierarchy, Node, attach_parents, carry_unclustered
@@ -160,7 +160,8 @@ class LLMBuilder:
             return names
         kept = [n for n in names if not self.detector.has_pii(n)]
         if len(kept) < low:
-            raise ParseError(f"personal details in the proposed categories: {len(names) - len(kept)} dropped")
+            raise PersonalDetailsInAnswer(f"personal details in the proposed categories: {len(names) - len(kept)} "
+                                          "dropped")
         return kept
 
     # d. -----------------------------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from .cache import CacheLike, resolve_cache
 from .hierarchy import Hierarchy, Node
 from .llm.client import LLM, CallStats, LLMTask, ParseError, resolve_llm
 from .llm.prompts import PromptLibrary, resolve_prompts
-from .privacy import shows_model_text
 
 STEP_VERSION = 1
 CHECKS = ("fit", "best", "exclusive", "distinct", "placement")
@@ -117,7 +116,7 @@ class _Judge:
 
         return LLMTask(item_id=item_id, prompt=render(0), parse=parse, max_tokens=8,
                        retry_prompt=lambda attempt, error: render(attempt),
-                       key_parts={"step": f"judge_{name}", "version": STEP_VERSION})
+                       key_parts={"step": name, "version": STEP_VERSION})  # judge_fit, judge_best, ..
 
     def fit(self, ask_id: str, item: str, group: Node) -> LLMTask:
         return self._task(ask_id, "judge_fit.j2", parse_yes_no, "Belongs:", item=item, group=_group(group))
@@ -175,7 +174,7 @@ def judge_hierarchy(
     model = resolve_llm(llm)
     lib = resolve_prompts(prompts)
     judge, store, rng = _Judge(model, lib, random_state), resolve_cache(cache), random.Random(random_state)
-    shown = [n for n in tree.level(level) if n.index >= 0 and shows_model_text(n.method)]
+    shown = [n for n in tree.level(level) if n.index >= 0 and n.shows_model_text]
     if len(shown) < 2:
         raise ValueError(f"level {level} has {len(shown)} shown clusters; the checks need at least two")
     by_index = {n.index: n for n in shown}
@@ -216,10 +215,10 @@ def judge_hierarchy(
 def _placement_tasks(tree: Hierarchy, judge: _Judge, rng: random.Random) -> list[tuple[dict[str, Any], LLMTask]]:
     out = []
     for lvl in range(tree.n_levels - 1):
-        parents = [n for n in tree.level(lvl + 1) if n.index >= 0 and shows_model_text(n.method)]
+        parents = [n for n in tree.level(lvl + 1) if n.index >= 0 and n.shows_model_text]
         for node in tree.level(lvl):
             parent = tree.nodes.get(node.parent or "")
-            if parent not in parents or not shows_model_text(node.method):
+            if parent not in parents or not node.shows_model_text:
                 continue
             text = f"{node.name}: {node.description}"
             out.append(({"check": "placement", "item": node.id, "cluster": parent.id, "control": False},

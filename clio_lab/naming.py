@@ -20,7 +20,7 @@ import numpy as np
 
 from .cache import CacheLike, resolve_cache
 from .clustering import NOISE
-from .llm.client import LLM, CallStats, LLMTask, ParseError, resolve_llm
+from .llm.client import LLM, CallStats, LLMTask, MissingNameLine, ParseError, resolve_llm
 from .llm.prompts import PromptLibrary, resolve_prompts
 
 STEP_VERSION = 2  # 2: re-ask by failure kind, names shortened, copies never cached
@@ -149,7 +149,7 @@ def parse_name(raw: str) -> dict[str, str]:
     is shortened by dropping trailing qualifiers (:func:`shorten_name`)."""
     text = raw.strip()
     if "Name:" not in text:
-        raise ParseError(f"no 'Name:' line in {text[:120]!r}")
+        raise MissingNameLine(f"no 'Name:' line in {text[:120]!r}")
     description, name = text.split("Name:", 1)
     description = " ".join(description.replace("Summary:", " ").split())
     name = name.strip().split("\n", 1)[0].strip().strip('"').strip().rstrip(".")
@@ -194,7 +194,7 @@ def described_name_task(item_id: str, render: Callable[..., Any], examples: list
     def retry(attempt: int, error: ParseError):
         raw = " ".join(str(state.get("raw") or "").split())
         state["desc"] = None
-        if "no 'Name:' line" in str(error) and len(raw.split()) >= 5 and "Requests in the group" not in raw:
+        if isinstance(error, MissingNameLine) and len(raw.split()) >= 5 and "Requests in the group" not in raw:
             desc = raw if raw.endswith((".", "!", "?")) else raw + "."
             state["desc"] = desc
             return render(examples, f"Summary: {desc}\nName:")

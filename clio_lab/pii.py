@@ -33,85 +33,8 @@ DEFAULT_ENTITIES = ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "I
                     "STREET_ADDRESS", "ID_NUMBER", "ACCOUNT_NUMBER")
 DEFAULT_THRESHOLD = 0.5
 
-_STREET_WORDS = (r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|way|court|ct|place|pl|square|sq|"
-                 r"terrace|close|crescent|highway|hwy|parkway")
-_STREET_FIRST = (r"[Rr]ue|[Aa]venue|[Bb]oulevard|[Cc]hemin|[Ii]mpasse|[Cc]alle|[Aa]venida|[Pp]aseo|[Pp]laza|[Cc]arrer|"
-                 r"[Rr]ua|[Tt]ravessa|[Ll]argo|Via|Viale")  # "Via"/"Viale" capitalised: English "via Python"
-# the street word, an optional article, then one to three capitalised words: Rue des Lilas, Calle Mayor
-_STREET_FIRST_NAME = (rf"\b(?:{_STREET_FIRST}) (?:(?:de|del|de la|des|du|da|do|das|dos|la|le|les|los|las|di|della) )?"
-                      r"[A-ZÀ-Ý][\w'À-ÿ.-]+(?: [A-ZÀ-Ý][\w'À-ÿ.-]+){0,2}")
-_PATTERNS: dict[str, list[tuple[str, str, float]]] = {
-    "STREET_ADDRESS": [
-        # 12 Elm Road / 221B Baker Street
-        ("number then street", rf"\b\d{{1,5}}[A-Za-z]?,? (?:[A-Z][\w'.-]+ ){{1,4}}(?i:{_STREET_WORDS})\b\.?", 0.7),
-        # 157 Rue des Lilas / Calle Mayor 5 / Rua das Flores, 20 / Via Roma 12: a house number before or after
-        ("street word first", rf"\b\d{{1,5}},? {_STREET_FIRST_NAME}|{_STREET_FIRST_NAME},? \d{{1,5}}[A-Za-z]?\b", 0.65),
-        # Rue des Lilas without a number: only with a context word ("address", "live", "habite", ...)
-        ("street word first, no number", _STREET_FIRST_NAME, 0.4),
-        # Hauptstraße 5 / Lindenweg 12a ("-ring" streets are left out: English "Spring 2", "String 1")
-        ("German street", r"\b[A-ZÄÖÜ][a-zäöüß-]*(?:straße|strasse|str\.|weg|platz|allee|gasse|damm) "
-                          r"\d{1,4}[a-z]?\b", 0.7),
-    ],
-    "ID_NUMBER": [
-        ("ddd-dd-dddd", r"\b\d{3}-\d{2}-\d{4}\b", 0.45),
-        ("passport-like", r"\b[A-Z]{1,2}\d{6,9}\b", 0.3),
-        ("dotted national id", r"\b\d{2,3}\.\d{3}\.\d{3}-?\d{1,2}\b", 0.45),
-        # Spanish DNI 12345678Z and NIE X1234567L
-        ("letter-checked id", r"\b[XYZ]?\d{7,8}[A-Z]\b", 0.45),
-        # French social security number 1 85 05 78 006 084 36
-        ("French NIR", r"\b[12] ?\d{2} ?\d{2} ?\d{2} ?\d{3} ?\d{3} ?\d{2}\b", 0.5),
-        # UK National Insurance number AB 12 34 56 C
-        ("UK NI", r"\b[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b", 0.5),
-        # German tax id 12 345 678 901, Portuguese NIF 123 456 789: only with a context word (score below 0.5)
-        ("grouped digit id", r"\b\d{2,3}(?: \d{3}){2,3}\b", 0.3),
-        # 9-character document numbers mixing letters and digits (passports, German ID cards): context only
-        ("document number", r"\b(?=[A-Z0-9]{9}\b)(?=[A-Z]*\d)(?=\d*[A-Z])[A-Z0-9]{9}\b", 0.3),
-        # Nordic personal numbers: Finnish 240259-079V, Swedish 961117-5820, Danish 040663-2461
-        ("Nordic personal number", r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]?\b", 0.55),
-        # Italian codice fiscale BCCFRC15M25E852P
-        ("Italian fiscal code", r"\b[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]\b", 0.7),
-        # other national numbers (Polish PESEL, Romanian CNP, Brazilian CPF, Dutch BSN...): only with a context word
-        ("digits with an id word", r"(?<![\w.-])\d{9,13}(?![\w-])", 0.2),
-    ],
-    "ACCOUNT_NUMBER": [
-        ("long digit run", r"\b\d{8,17}\b", 0.2),
-        # bank account forms with a bank code in letters (GB KFLN36150797123041) or long runs; context only
-        ("bank account form", r"\b[A-Z]{0,4}\d{8,30}\b", 0.2),
-        # an IBAN that its country's length rule rejects (presidio checks it): only beside "IBAN" / "account"
-        ("IBAN-like", r"\b[A-Z]{2}\d{2}[A-Z0-9]{11,30}\b", 0.3),
-    ],
-    "PHONE_NUMBER": [
-        ("international", r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\w)", 0.55),
-        ("grouped digits", r"(?<![\w+-])\(?\d{3}\)?[ .-]\d{3,4}[ .-]\d{4}(?![\w-])", 0.5),
-        # national forms: French 06 12 34 56 78, German 0171 123 4567, Spanish mobile 612 34 56 78 (context helps)
-        ("national trunk prefix", r"(?<![\w+-])0\d{1,4}(?:[ .-]\d{2,4}){2,4}(?![\w-])", 0.45),
-        ("Spanish mobile", r"(?<![\w+-])[6-9]\d{2}(?: \d{2}){3}(?![\w-])", 0.45),
-        # +(370) 33946276 / (351) 936 252 417 / 23/343-0911 / 001-590-930-9706x1545
-        ("bracketed code", r"(?<![\w])\+?\(\d{1,4}\)[ .-]?\d{2,4}(?:[ .-]?\d{2,4}){1,3}(?![\w-])", 0.5),
-        ("slashed area code", r"(?<![\w/+-])\d{2,4}/\d{3}[ .-]?\d{3,4}(?![\w/-])", 0.45),
-        ("with extension", r"(?<![\w+])(?:00\d{1,3}[ .-])?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}[ \t]?(?:x|ext\.?)[ \t]?\d{1,5}\b",
-         0.55),
-        # 907 49 275 / 99604874 / 366966418: digits alone are phones only beside "call", "phone", ...
-        # ("123 456 789 units" is a count written with thousands separators, not a phone)
-        ("digit groups with a phone word",
-         r"(?<![\w+.,-])(?!\d{1,3}(?: \d{3})+(?![\d]))(?:\d{2,4}(?: \d{1,4}){1,3}|\d{8,12})(?![\w-]|[.,]\d)", 0.2),
-    ],
-}
-_CONTEXT = {
-    "STREET_ADDRESS": ["address", "live", "adresse", "dirección", "direccion", "endereço", "moro", "habite", "wohne"],
-    "ID_NUMBER": ["id", "identity", "passport", "ssn", "social", "ausweis", "ausweisnummer", "identidad",
-                  "identité", "identidade", "dni", "nif", "cpf", "national", "numéro", "número", "nummer",
-                  "steuer", "steuernummer", "steuer-id", "insurance", "document", "passeport", "pasaporte",
-                  "passaporte", "reisepass", "personalausweis", "identifikationsnummer", "tax", "security",
-                  "pesel", "personnummer", "personal", "bsn", "cnp", "cpr", "hetu", "fiscale", "codice", "sin",
-                  "nino"],
-    "ACCOUNT_NUMBER": ["account", "acct", "iban", "konto", "kontonummer", "cuenta", "compte", "conta", "routing"],
-    "PHONE_NUMBER": ["phone", "tel", "telephone", "mobile", "cell", "call", "telefon", "teléfono", "téléphone",
-                     "telefone", "número", "numero", "whatsapp", "reach", "contact", "ring", "telefonnummer",
-                     "handy", "handynummer", "móvil", "movil", "celular", "portable", "llámame", "llamar",
-                     "appelle", "appelez", "appeler", "anrufen", "ruf", "ligue", "ligar"],
-}
-
+# the patterns presidio is given, with their context words (clio_lab/pii_patterns.py)
+from .pii_patterns import CONTEXT, PATTERNS, PATTERNS_VERSION  # noqa: E402
 
 # Before a lone first name: "my name is Dana", "je m'appelle Dana", ...
 _NAME_CUES = re.compile(r"(?:name is|i am|i'm|this is|call me|me llamo|soy|je m'appelle|je suis|moi c'est|"
@@ -298,13 +221,13 @@ def _engine(model: str, context: str = "window") -> Any:
         engine.registry.remove_recognizer("EmailRecognizer")
         engine.registry.add_recognizer(_offline_email_recognizer())
         engine.registry.add_recognizer(_luhn_card_recognizer())
-        for entity, patterns in _PATTERNS.items():
+        for entity, patterns in PATTERNS.items():
             engine.registry.add_recognizer(PatternRecognizer(
                 supported_entity=entity, name=f"clio_lab_{entity.lower()}",
                 patterns=[Pattern(name=n, regex=r, score=s) for n, r, s in patterns],
                 # presidio's default flags include IGNORECASE, which voids every capital letter in the patterns
                 # ("3 is about people close" read as an address, "Api26Impl" as a document number)
-                context=_CONTEXT.get(entity), global_regex_flags=re.MULTILINE | re.DOTALL))
+                context=CONTEXT.get(entity), global_regex_flags=re.MULTILINE | re.DOTALL))
         _engines[key] = engine
         return engine
 
@@ -353,7 +276,7 @@ class PIIDetector:
     def get_params(self) -> dict[str, Any]:
         model_version, presidio_version = _versions(self.model)
         return {"entities": sorted(self.entities), "threshold": self.threshold, "model": self.model,
-                "model_version": model_version, "presidio": presidio_version, "patterns": _PATTERNS_VERSION,
+                "model_version": model_version, "presidio": presidio_version, "patterns": PATTERNS_VERSION,
                 "context": self.context, "known_names": _names_version() if self.known_names else None}
 
     def find(self, text: str) -> list[PIIFinding]:
@@ -378,8 +301,9 @@ class PIIDetector:
 
     def _rule_findings(self, text: str) -> list[PIIFinding]:
         """Names and street addresses by shape (:mod:`clio_lab.pii_rules`), where the NER model is blind."""
+        from .pii_addresses import address_findings
         from .pii_names import known_names
-        from .pii_rules import address_findings, known_name_findings, name_findings
+        from .pii_rules import known_name_findings, name_findings
 
         out = []
         addresses = address_findings(text) if "STREET_ADDRESS" in self.entities else []
@@ -453,147 +377,15 @@ def _non_overlapping(findings: Iterable[PIIFinding]) -> list[PIIFinding]:
     return sorted(chosen, key=lambda f: f.start)
 
 
-_PATTERNS_VERSION = 6  # bump when _PATTERNS or _CONTEXT change: cached checks depend on them
-
-
-PII_ERROR = "personal details in the answer"
-
-
-def check_answer(detector: PIIDetector | None, **texts: str) -> dict[str, str]:
-    """Check model-written texts (a facet answer; a name and a description) for personal details.
-
-    Returns the texts unchanged when clean. Otherwise raises :class:`~clio_lab.llm.ParseError` naming the
-    kinds found, so the model is re-asked once; its ``fallback`` holds the texts with the details redacted,
-    which the LLM layer keeps (marked with a note) if the re-ask is still not clean.
-    """
-    if detector is None:
-        return texts
-    redacted, kinds = {}, set()
-    for name, text in texts.items():
-        red = detector.redact(text)
-        redacted[name] = red.text
-        kinds |= {f.entity for f in red.findings}
-    if kinds:
-        from .llm.client import ParseError
-
-        raise ParseError(f"{PII_ERROR}: {', '.join(sorted(kinds))}", fallback=redacted)
-    return texts
-
-
-def check_text(detector: PIIDetector | None, text: str) -> str:
-    """:func:`check_answer` for one text; the fallback is the redacted text itself."""
-    from .llm.client import ParseError
-
-    try:
-        return check_answer(detector, text=text)["text"]
-    except ParseError as exc:
-        raise ParseError(str(exc), fallback=exc.fallback["text"]) from None
-
-
-def resolve_detector(pii: PIIDetector | bool | str | None) -> PIIDetector | None:
-    """``"auto"``: a :class:`PIIDetector` when presidio and the spaCy model are installed, else ``None``;
-    ``True`` requires them; ``False``/``None``: no checking."""
-    if isinstance(pii, PIIDetector):
-        return pii
-    if pii in (False, None):
-        return None
-    if pii not in (True, "auto"):
-        raise ValueError(f"pii must be a PIIDetector, True, False or 'auto', not {pii!r}")
-    try:
-        import presidio_analyzer  # noqa: F401
-        import spacy
-
-        if not spacy.util.is_package(SPACY_MODEL):
-            raise ImportError(SPACY_MODEL)
-    except ImportError:
-        if pii is True:
-            raise
-        return None
-    return PIIDetector()
-
-
-def pii_counts(outcomes: Iterable[Any], checked: bool = True) -> dict[str, int]:
-    """How many answers were checked for personal details (``checked``: whether a detector ran), how many were
-    re-asked for them, and how many kept only after redaction."""
-    flagged = redacted = ok = 0
-    for o in outcomes:
-        ok += bool(getattr(o, "ok", False))
-        errors = getattr(o, "attempt_errors", None) or []
-        if any(e.startswith(PII_ERROR) for e in errors):
-            flagged += 1
-        if (getattr(o, "note", None) or "").startswith(PII_ERROR):
-            redacted += 1
-    return {"checked": ok if checked else 0, "reasked_for_pii": flagged, "redacted": redacted}
-
-
-REDACTION_VERSION = 1
-
-
-def _redaction(text: str, detector: PIIDetector, cache: Any, params: dict[str, Any] | None) -> tuple[str, list[str]]:
-    """A message's redacted text and the kinds found in it, cached (with a ``cache``) under its text and the
-    detector's settings; the redacted text is stored only when something was found. Shared by the pre-LLM
-    redaction and the raw scan, so a corpus is read by the detector once."""
-    from .cache import make_key
-
-    key = make_key(step="pii_redact", version=REDACTION_VERSION, detector=params, text=text) \
-        if cache is not None else None
-    hit = cache.get(key) if key is not None else None
-    if hit is None:
-        red = detector.redact(text)
-        hit = {"kinds": [f.entity for f in red.findings], "text": red.text if red.changed else None}
-        if key is not None:
-            cache.set(key, hit)
-    return hit["text"] or text, hit["kinds"]
-
-
-def _tally(kinds_per_conversation: Iterable[list[str]]) -> tuple[int, dict[str, int]]:
-    """Conversations with any finding, and findings by kind."""
-    flagged, by_kind = 0, {}
-    for kinds in kinds_per_conversation:
-        flagged += bool(kinds)
-        for kind in kinds:
-            by_kind[kind] = by_kind.get(kind, 0) + 1
-    return flagged, dict(sorted(by_kind.items()))
-
-
-def redact_conversations(conversations: Sequence[Any], detector: PIIDetector, *,
-                         cache: Any = None) -> tuple[list[Any], dict[str, Any]]:
-    """Copies of the conversations with personal details redacted in every message, before any model sees
-    them, and counts: conversations with a finding, findings by kind. Ids, user ids and metadata are kept
-    (user ids feed the aggregation thresholds and never reach a model). With a ``cache``, each message's
-    redaction is kept under its text and the detector's settings (the detector reads about 65 messages a
-    second on 2 cores, so a re-run of a large corpus would otherwise pay for it again)."""
-    params = detector.get_params() if cache is not None else None
-    out, found = [], []
-    for conv in conversations:
-        reds = [_redaction(m.content, detector, cache, params) for m in conv.messages]
-        found.append([k for _, kinds in reds for k in kinds])
-        if found[-1]:
-            conv = conv.model_copy(update={"messages": [m.model_copy(update={"content": text}) if kinds else m
-                                                        for m, (text, kinds) in zip(conv.messages, reds, strict=True)]})
-        out.append(conv)
-    flagged, by_kind = _tally(found)
-    return out, {"conversations": len(out), "conversations_with_pii": flagged, "findings_by_kind": by_kind}
-
-
-def scan_conversations(conversations: Sequence[Any], detector: PIIDetector, *, cache: Any = None,
-                       sample: int | None = 1000, random_state: int = 0) -> dict[str, Any]:
-    """How many raw conversations hold detected personal details (the privacy report's first stage).
-
-    Every message is checked; findings are cached per message (kinds only, and the redacted text where
-    something was found; the same entries serve :func:`redact_conversations`). Above ``sample`` conversations
-    a seeded random sample is checked (the detector reads about 65 messages a second on 2 CPU cores) and the
-    share is an estimate; ``sample=None`` checks them all.
-    """
-    import random
-
-    idx = list(range(len(conversations)))
-    if sample is not None and len(idx) > sample:
-        idx = sorted(random.Random(random_state).sample(idx, sample))
-    params = detector.get_params() if cache is not None else None
-    found = [[kind for m in conversations[i].messages for kind in _redaction(m.content, detector, cache, params)[1]]
-             for i in idx]
-    flagged, by_kind = _tally(found)
-    return {"conversations": len(conversations), "checked": len(idx), "sampled": len(idx) < len(conversations),
-            "with_pii": flagged, "share": round(flagged / len(idx), 4) if idx else None,
-            "findings_by_kind": by_kind}
+# The checks that use a detector (model answers, whole conversations) live in clio_lab/pii_checks.py; their
+# names stay importable from here.
+from .pii_checks import (  # noqa: E402, F401
+    PII_ERROR,
+    REDACTION_VERSION,
+    check_answer,
+    check_text,
+    pii_counts,
+    redact_conversations,
+    resolve_detector,
+    scan_conversations,
+)

@@ -2,7 +2,8 @@
 
 ``FakeProvider`` is registered with LiteLLM as the custom provider ``fake``, so tests drive the same
 ``litellm.acompletion`` call the hosted models use. It answers a facet prompt with a summary made from the
-conversation's first user line, so equal conversations get equal answers.
+conversation's first user line, so equal conversations get equal answers. It picks each answer by the step
+that asked (the LLM layer passes ``LLMTask.key_parts["step"]`` with the call), not by the prompt's wording.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class FakeProvider(CustomLLM):
     def reset(self) -> None:
         self.calls = 0
         self.prompts: list[str] = []
+        self.steps: list[str] = []         # the step each call came from
         self.fail_first: int = 0          # raise RateLimitError for this many calls
         self.garbage_first: int = 0       # answer with unusable text for this many calls
         self.drop_name_first: int = 0     # write a naming answer's description but stop before its Name: line
@@ -54,23 +56,26 @@ class FakeProvider(CustomLLM):
         self.in_flight = 0
         self.max_in_flight = 0
 
-    def _answer(self, prompt: str) -> str:
-        if prompt.rstrip().endswith("The languages are:"):
+    def _answer(self, prompt: str, step: str) -> str:
+        """The answer for one call, chosen by the step that asked (LLMTask.key_parts["step"], and the facet for
+        facet calls), which the LLM layer sends with each call; the prompt is read only for the item's content.
+        A step the fake does not know is an error, so a new step cannot silently get another step's answer."""
+        if step in ("facet:language",):
             return " English.\n"
-        if prompt.rstrip().endswith("the concern level is"):
+        if step == "facet:concerning":
             return " 2\n"
-        if "reviewer checks a grouping" in prompt or "reviewer sorts conversations" in prompt:  # the LLM judge
+        if step in ("judge_fit", "judge_best"):
             return _judge_answer(prompt)
-        if "reviewer checks that the groups" in prompt:
+        if step == "judge_distinct":
             last = prompt.rsplit("Group 1:", 1)[1]
             one, two = last.split("Group 2:", 1)
             return " Same\n" if one.split(".")[0].strip() == two.split(".")[0].strip() else " Different\n"
-        if "in the voice of a real user" in prompt:  # the synthetic corpus rewrite
+        if step == "synthetic_rewrite":
             message = prompt.rsplit("\nMessage: ", 1)[1].split("\nKeep:", 1)[0]
             if re.search(r"Python|SQL|CSS|Excel|React|pandas", message):  # answers about something else
                 return " I need help with some code that keeps crashing.\n"
             return f" ok so basically: {message.lower()[:1]}{message[1:]}\n"
-        if "privacy reviewer" in prompt and "Group name:" in prompt:  # the privacy auditor
+        if step == "privacy_audit":
             last = prompt.rsplit("Group name:", 1)[1]
             if "@" in last or "Secret" in last or re.search(r"\d{3}", last):
                 return " 1\nReason: It names one person and how to reach them.\n"
@@ -80,7 +85,7 @@ class FakeProvider(CustomLLM):
                 self.low_audit_first -= 1
                 return " 2\nReason: It might point to a small group.\n"
             return " 5\nReason: A general topic with nothing identifying.\n"
-        if "Number of categories:" in prompt:  # hierarchy step c: one category per leading word pair
+        if step == "hierarchy_propose":  # step c: one category per leading word pair
             last = prompt.rsplit("\nClusters:\n", 1)[1]
             high = int(re.search(r"Number of categories: \d+ to (\d+)", last).group(1))
             names = re.findall(r"^- (.+)$", last.split("Nearby clusters", 1)[0], flags=re.M)
@@ -90,42 +95,46 @@ class FakeProvider(CustomLLM):
                                         ([w for w in n.split(":")[0].split() if w.lower() not in filler]
                                          or ["other"])[-1]).lower() for n in names))[:high]
             return "\n" + "\n".join(f"- Handle {h} requests" for h in heads) + "\n"
-        if "Best category:" in prompt:  # hierarchy step e: the category sharing most words with the cluster
+        if step == "hierarchy_assign":  # step e: the category sharing most words with the cluster
             last = prompt.rsplit("\nCategories:\n", 1)[1]
             cats = re.findall(r"^- (.+)$", last, flags=re.M)
             item = set(re.findall(r"[a-z]+", last.split("Cluster:", 1)[1].lower()))
             best = max(cats, key=lambda c: len(item & set(re.findall(r"[a-z]+", c.lower()))))
             return f" {best}\n"
-        if "Clusters in the category:" in prompt:  # hierarchy step f
+        if step in ("hierarchy_rename", "name_clusters") and prompt.rstrip().endswith("Name:"):
+            return " Repaired name for the group\n"  # a re-ask with the description pre-filled: the name only
+        if step == "hierarchy_rename":  # step f
             group = prompt.rsplit("Clusters in the category:\n", 1)[1]
             first = group.split("\n", 1)[0].removeprefix("- ").split(":")[0]
             words = re.findall(r"[A-Za-z]+", first)[:5]
             return (f" The users asked about {first.lower()} and related topics. They wanted general help.\n"
                     f"Name: Handle {' '.join(words).lower()} and related requests\n")
-        if prompt.rstrip().endswith("Name:"):  # a re-ask with the description pre-filled: the name only
-            return " Repaired name for the group\n"
-        if "Requests in the group:" in prompt:  # cluster naming: describe the last group's first request
+        if step == "name_clusters":  # describe the last group's first request
             group = prompt.rsplit("Requests in the group:\n", 1)[1]
             first = group.split("\n", 1)[0].removeprefix("- ").rstrip(".")
             words = re.findall(r"[A-Za-z]+", first)[:6]
             return (f" The users asked to {first}. They wanted practical, step by step help.\n"
                     f"Name: {' '.join(words).capitalize()}\n")
-        convs = re.findall(r"Conversation:\n(.*?)\n\nQuestion:", prompt, flags=re.S)
-        last = convs[-1] if convs else prompt
-        first = last.split("\n", 1)[0].removeprefix("User: ")
-        words = re.findall(r"[A-Za-z]+", first.lower())[:8]
-        return " " + ("help with " + " ".join(words) if words else "help with something") + ".\n"
+        if step.startswith("facet:") or step == "test":  # a summary from the last conversation's first line
+            convs = re.findall(r"Conversation:\n(.*?)\n\nQuestion:", prompt, flags=re.S)
+            last = convs[-1] if convs else prompt
+            first = last.split("\n", 1)[0].removeprefix("User: ")
+            words = re.findall(r"[A-Za-z]+", first.lower())[:8]
+            return " " + ("help with " + " ".join(words) if words else "help with something") + ".\n"
+        raise ValueError(f"the fake model has no answer for step {step!r}")
 
     def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
         self.calls += 1
         prompt = "".join(m["content"] for m in messages)
         self.prompts.append(prompt)
+        step = ((kwargs.get("litellm_params") or {}).get("metadata") or {}).get("clio_lab_step", "")
+        self.steps.append(step)
         if self.fail_first > 0:
             self.fail_first -= 1
             raise litellm.RateLimitError("slow down", llm_provider="fake", model=model)
         if self.delay:
             time.sleep(self.delay)
-        text = "x" if self.garbage_first > 0 else self._answer(prompt)
+        text = "x" if self.garbage_first > 0 else self._answer(prompt, step)
         if self.leak_first > 0 and text.strip() and not text.strip()[0].isdigit():
             self.leak_first -= 1
             first, _, rest = text.partition("\n")

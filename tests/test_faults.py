@@ -17,7 +17,7 @@ from fake_openai import FakeOpenAI, Reply
 
 from clio_lab import LLM
 from clio_lab.cache import Cache
-from clio_lab.llm import client
+from clio_lab.llm import runner
 from clio_lab.llm.client import LLMTask, ParseError
 from clio_lab.llm.prompts import Prompt
 
@@ -26,7 +26,7 @@ SUMMARY = "The user asked for help planning a weekend trip."
 
 @pytest.fixture(autouse=True)
 def _short_backoff(monkeypatch):
-    monkeypatch.setattr(client, "BACKOFF_S", 0.01)
+    monkeypatch.setattr(runner, "BACKOFF_S", 0.01)
 
 
 def _parse(raw: str) -> str:
@@ -235,13 +235,14 @@ def test_markup_a_model_writes_never_runs_in_the_report(tmp_path):
 def test_clusters_that_share_a_name_get_a_bar_each():
     import pandas as pd
 
-    from clio_lab.privacy import WITHHELD_NAME
+    from clio_lab.release import WITHHELD_NAME
     from clio_lab.report import cluster_size_chart
 
     clusters = pd.DataFrame({"id": ["a", "b", "c", "w1", "w2", "t"],
                              "name": ["Trips", "Trips", "Code", WITHHELD_NAME, WITHHELD_NAME, "All"],
                              "size": [3, 2, 1, 4, 5, 15], "level": [0, 0, 0, 0, 0, 1],
-                             "parent": ["t", "t", "t", "t", "t", None], "central_summaries": [["s"]] * 6})
+                             "parent": ["t", "t", "t", "t", "t", None], "central_summaries": [["s"]] * 6,
+                             "status": ["shown"] * 3 + ["withheld"] * 2 + ["shown"]})
     (rows,) = cluster_size_chart(clusters).to_dict()["datasets"].values()
     # withheld clusters are one pooled row in grey: neither their own sizes nor their categories are released
     assert [r["name"] for r in rows] == ["Trips (1)", "Trips (2)", "Code", WITHHELD_NAME]

@@ -185,8 +185,8 @@ def test_a_proposal_that_repeats_a_keyword_label_is_not_an_llm_name(fake_llm, fa
         c.method = "keywords (llm failed)"
     fake = fake_llm._answer
     # the model copies the children's (keyword) names as its categories
-    monkeypatch.setattr(fake_llm, "_answer", lambda p: "\n- Fix python errors\n- Plan beach trips\n"
-                        if "Number of categories" in p else fake(p))
+    monkeypatch.setattr(fake_llm, "_answer", lambda p, step: "\n- Fix python errors\n- Plan beach trips\n"
+                        if step == "hierarchy_propose" else fake(p, step))
     tree = build_hierarchy(labels, names, levels=[3], llm=_llm(), embedder=fake_embedder, cache=None,
                            progress=False)
     tree.check()

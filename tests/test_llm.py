@@ -124,7 +124,7 @@ def test_user_prompt_folder(tmp_path):
 
 
 def test_chat_style_strips_a_repeated_prefill(fake_llm):
-    from clio_lab.llm.client import _strip_prefill
+    from clio_lab.llm.runner import strip_prefill as _strip_prefill
 
     assert _strip_prefill("The request is to fix a bug.", "The request is to") == "fix a bug."
     assert _strip_prefill(" fix a bug.", "The request is to") == " fix a bug."

@@ -75,7 +75,7 @@ def test_parse_name_accepts_the_clio_form():
 def test_a_name_that_fits_a_neighbour_better_is_rejected(fake_llm, fake_embedder, monkeypatch):
     summaries, X, labels = _data()
     monkeypatch.setattr(fake_llm, "_answer",
-                        lambda prompt: " The users asked how to bake bread and make dough. They baked loaves.\n"
+                        lambda prompt, step: " The users asked how to bake bread and make dough. They baked loaves.\n"
                                        "Name: Bake bread and dough at home\n")
     names = label_clusters(summaries, X, labels, llm=LLM(model="fake/m", prompt_style="completion"), cache=None,
                            embedder=fake_embedder, progress=False)

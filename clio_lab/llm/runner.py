@@ -1,0 +1,277 @@
+"""The task runner: a list of :class:`LLMTask` answered from the cache or the model.
+
+:func:`run_tasks` answers each task with bounded async concurrency, retries transient errors with backoff
+(tenacity; a server's ``Retry-After`` honoured), parses and validates each answer with a repair-and-retry
+path, writes each success to the cache the moment it arrives (so an interrupted run loses only the calls in
+flight) and records every failure with its reason and kind. :meth:`LLM.run <clio_lab.llm.LLM.run>` calls it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from ..cache import Cache
+from .errors import BadResponse, ParseError, reason_for, retry_after, transient_errors
+from .prompts import Prompt
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import LLM
+
+BACKOFF_S = 1.0  # the first wait between retries when the server names none; doubles each retry
+MAX_RETRY_WAIT_S = 60.0  # a longer Retry-After is a recorded failure, not a silent minutes-long stall
+CHARS_PER_TOKEN_LIMIT = 16  # an answer longer than max_tokens x this cannot have honoured max_tokens
+
+
+@dataclass
+class LLMTask:
+    """One item for the model.
+
+    Args:
+        item_id: the id the answer belongs to (a conversation id, a cluster id).
+        prompt: the rendered prompt.
+        parse: turns raw answer text into a value or raises :class:`ParseError`.
+        key_parts: everything besides model and prompt that changes the answer (step, version, inputs).
+            Its ``step`` (and ``facet``) also go with the call (:attr:`step`), so that an in-process provider
+            (a test's fake model) can tell the steps apart without reading the prompt.
+        retry_prompt: optional; given the failed attempt number and error, returns the prompt for the next
+            attempt (e.g. other worked examples). By default the same prompt is re-asked with another seed.
+    """
+
+    item_id: str
+    prompt: Prompt
+    parse: Callable[[str], Any]
+    key_parts: dict[str, Any]
+    retry_prompt: Callable[[int, ParseError], Prompt | None] | None = None
+    max_tokens: int = 64
+
+    @property
+    def step(self) -> str:
+        """The step asking, with the facet for facet calls (``"facet:request"``, ``"name_clusters"``)."""
+        return ":".join(str(self.key_parts[k]) for k in ("step", "facet") if k in self.key_parts)
+
+
+@dataclass
+class LLMOutcome:
+    item_id: str
+    ok: bool
+    value: Any = None
+    raw: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    cached: bool = False
+    note: str | None = None                  # set when the kept value is a fallback (e.g. redacted)
+    attempt_errors: list[str] = field(default_factory=list)  # why earlier attempts were re-asked
+    attempt_kinds: list[str] = field(default_factory=list)   # their ParseError kinds, in the same order
+    note_kind: str | None = None             # the kind of the error whose fallback was kept
+
+
+@dataclass
+class CallStats:
+    """Counts for one step: real model calls, cache hits, failures, tokens and cost."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    failed: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_known: bool = True
+    seconds: float = 0.0
+
+    def add(self, other: CallStats) -> None:
+        for name in ("calls", "cache_hits", "failed", "retries", "prompt_tokens", "completion_tokens",
+                     "cost_usd", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.cost_known = self.cost_known and other.cost_known
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def _backoff(state: RetryCallState) -> float:
+    """The server's ``Retry-After`` when it gave one, else exponential backoff with jitter."""
+    exc = state.outcome.exception() if state.outcome is not None else None
+    asked = retry_after(exc) if exc is not None else None
+    if asked is not None:
+        return asked
+    return min(MAX_RETRY_WAIT_S, BACKOFF_S * 2 ** (state.attempt_number - 1)) * (0.75 + random.random() / 2)
+
+
+async def call_with_retries(llm: LLM, prompt: Prompt, max_tokens: int, seed: int, stats: CallStats,
+                            step: str = "") -> tuple[str, dict[str, Any]]:
+    """One answer, retrying transient errors ``llm.max_retries`` times; every request counts in ``stats``."""
+    transient = transient_errors()
+
+    def worth_retrying(exc: BaseException) -> bool:
+        asked = retry_after(exc)
+        return isinstance(exc, transient) and (asked is None or asked <= MAX_RETRY_WAIT_S)
+
+    def count_retry(state: RetryCallState) -> None:
+        stats.retries += 1
+
+    try:
+        async for attempt in AsyncRetrying(stop=stop_after_attempt(llm.max_retries + 1), wait=_backoff,
+                                           retry=retry_if_exception(worth_retrying), before_sleep=count_retry,
+                                           sleep=asyncio.sleep, reraise=True):
+            with attempt:
+                stats.calls += 1  # every request the server sees (no other layer retries)
+                return await llm.acall(prompt, max_tokens=max_tokens, seed=seed, step=step)
+    except transient as exc:
+        asked = retry_after(exc)
+        if asked is not None and asked > MAX_RETRY_WAIT_S:
+            raise BadResponse(f"{reason_for(exc, llm.timeout)}; the server asked to wait {asked:.0f} s "
+                              f"(Retry-After), longer than the {MAX_RETRY_WAIT_S:.0f} s clio_lab waits: "
+                              "run again later (answers so far are cached)") from None
+        raise
+    raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying either returns or raises
+
+
+def strip_prefill(text: str, prefill: str) -> str:
+    """Chat models sometimes repeat the pre-filled opening; keep only what follows it."""
+    t = text.strip().strip('"').strip()
+    if prefill and t.lower().startswith(prefill.lower()):
+        return t[len(prefill):].lstrip()
+    return text
+
+
+async def answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, stats: CallStats,
+                      sem: asyncio.Semaphore) -> LLMOutcome:
+    """One task: call, parse, re-ask on a :class:`ParseError` (``llm.parse_retries`` times), cache the result."""
+    prompt, raw, error = task.prompt, None, None
+    seen: list[str] = []
+    kinds: list[str] = []
+    async with sem:
+        for attempt in range(llm.parse_retries + 1):
+            try:
+                raw, usage = await call_with_retries(llm, prompt, task.max_tokens, attempt, stats, task.step)
+            except Exception as exc:  # noqa: BLE001 - any provider error becomes a recorded failure
+                return LLMOutcome(task.item_id, False, raw=raw, attempts=attempt + 1,
+                                  error=f"call failed: {reason_for(exc, llm.timeout)}")
+            stats.prompt_tokens += usage["prompt_tokens"]
+            stats.completion_tokens += usage["completion_tokens"]
+            if usage["cost"] is None:
+                stats.cost_known = False
+            else:
+                stats.cost_usd += usage["cost"]
+            try:
+                limit = max(400, task.max_tokens * CHARS_PER_TOKEN_LIMIT)
+                if len(raw) > limit:  # a server that ignores max_tokens: never kept as an answer
+                    size, raw = len(raw), raw[:limit] + " [... cut by clio_lab]"
+                    raise ParseError(f"the answer has {size:,} characters, more than max_tokens={task.max_tokens} "
+                                     "allows (the server ignored max_tokens)", kind="too_long")
+                value = task.parse(strip_prefill(raw, prompt.prefill))
+            except ParseError as exc:
+                error = exc
+                seen.append(str(exc)[:200])
+                kinds.append(exc.kind)
+                if attempt < llm.parse_retries:
+                    stats.retries += 1
+                    nxt = task.retry_prompt(attempt, exc) if task.retry_prompt else None
+                    prompt = nxt or prompt
+                continue
+            if cache is not None:
+                cache.set(key, {"value": value, "raw": raw, "attempt_errors": seen, "attempt_kinds": kinds})
+            return LLMOutcome(task.item_id, True, value=value, raw=raw, attempts=attempt + 1, attempt_errors=seen,
+                              attempt_kinds=kinds)
+    if error is not None and getattr(error, "fallback", None) is not None:
+        # e.g. personal details still in the answer after the re-ask: keep it redacted, and say so
+        note = str(error)[:200]
+        if cache is not None:
+            cache.set(key, {"value": error.fallback, "raw": raw, "note": note, "note_kind": error.kind,
+                            "attempt_errors": seen, "attempt_kinds": kinds})
+        return LLMOutcome(task.item_id, True, value=error.fallback, raw=raw, attempts=llm.parse_retries + 1,
+                          note=note, note_kind=error.kind, attempt_errors=seen, attempt_kinds=kinds)
+    # The model gave no usable answer at these settings. Remember that as a failure (never as a
+    # success) so that a warm re-run does not pay for the same refusal again; retry_failed=True re-asks.
+    outcome = LLMOutcome(task.item_id, False, raw=raw, attempts=llm.parse_retries + 1,
+                         error=f"invalid answer: {error}", attempt_errors=seen, attempt_kinds=kinds)
+    if cache is not None:
+        cache.set(key, {"failed": outcome.error, "raw": raw, "attempt_errors": seen, "attempt_kinds": kinds})
+    return outcome
+
+
+def _from_cache(task: LLMTask, hit: dict[str, Any]) -> LLMOutcome:
+    ok = "failed" not in hit
+    return LLMOutcome(task.item_id, ok, value=hit.get("value"), raw=hit.get("raw"), cached=True,
+                      error=None if ok else hit["failed"], note=hit.get("note"), note_kind=hit.get("note_kind"),
+                      attempt_errors=list(hit.get("attempt_errors") or []),
+                      attempt_kinds=list(hit.get("attempt_kinds") or []))
+
+
+async def run_tasks(llm: LLM, tasks: list[LLMTask], *, cache: Cache | None = None, desc: str = "llm",
+                    progress: bool = True) -> tuple[list[LLMOutcome], CallStats]:
+    """Answer every task (cache first); outcomes come back in the order of ``tasks``."""
+    stats = CallStats()
+    start = time.perf_counter()
+    outcomes: list[LLMOutcome | None] = [None] * len(tasks)
+    pending = []
+    for i, task in enumerate(tasks):
+        key = llm.task_key(task)
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None and "failed" in hit and llm.retry_failed:
+            hit = None
+        if hit is not None:
+            stats.cache_hits += 1
+            outcomes[i] = _from_cache(task, hit)
+        else:
+            pending.append((i, task, key))
+    if llm.is_local and pending:
+        # load (and on a new machine, probe) the in-process model here, so that a model that cannot run
+        # raises LocalModelError to the caller instead of failing every item one by one
+        from .local import load_llama
+
+        load_llama(llm.model)
+    sem = asyncio.Semaphore(1 if llm.is_local else max(1, llm.max_concurrency))
+    bar = _progress(len(pending), desc) if progress and pending else None
+
+    async def run_one(i: int, task: LLMTask, key: str) -> None:
+        outcomes[i] = await answer_task(llm, task, cache, key, stats, sem)
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        await asyncio.gather(*(run_one(i, t, k) for i, t, k in pending))
+    finally:
+        if bar is not None:
+            bar.close()
+    stats.failed = sum(1 for o in outcomes if o is not None and not o.ok)
+    stats.seconds = time.perf_counter() - start
+    return [o for o in outcomes if o is not None], stats
+
+
+def _progress(total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, disable=os.environ.get("CLIO_LAB_PROGRESS") == "0")
+
+
+def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine to completion, in a helper thread when an event loop is already running (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
