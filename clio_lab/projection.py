@@ -18,6 +18,13 @@ STEP_VERSION = 1
 MIN_UMAP_POINTS = 50
 
 
+def _library(method: str) -> str:
+    """The library (and release) that computes the map: its version changes the coordinates."""
+    from importlib.metadata import version
+
+    return f"umap-learn {version('umap-learn')}" if method == "umap" else f"numpy {np.__version__}"
+
+
 def _pca(X: np.ndarray) -> np.ndarray:
     from sklearn.decomposition import PCA
 
@@ -92,7 +99,8 @@ def project(
     store = resolve_cache(cache)
     params = {"method": chosen, "n_neighbors": n_neighbors, "min_dist": min_dist, "metric": metric,
               "random_state": random_state, "fit_sample": fit_sample}
-    key = make_key(step="project", version=STEP_VERSION, X=hash_array(X), **params)
+    # another umap-learn release can place the points elsewhere: its version is part of the key
+    key = make_key(step="project", version=STEP_VERSION, X=hash_array(X), library=_library(chosen), **params)
     if store is not None:
         hit = store.get_array(key)
         if hit is not None:

@@ -32,7 +32,9 @@ def test_json_and_array_round_trip(tmp_path):
 
 def test_refuses_to_unpickle_a_planted_value(tmp_path):
     cache = Cache(tmp_path / "c")
-    cache._dc.set("evil", pickle.dumps(object()))  # stored as bytes: harmless
+    payload = pickle.dumps(object())
+    cache._dc.set("evil", payload)  # stored as bytes: comes back as the same bytes, never unpickled
+    assert cache._dc.get("evil") == payload
     import diskcache
 
     plain = diskcache.Cache(str(tmp_path / "c"))  # another writer that pickles

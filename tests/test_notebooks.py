@@ -1,6 +1,9 @@
 """The notebooks are kept as code: no outputs in git, stable cell ids, and every one run by `make test` (nbval)."""
 
 import json
+import os
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,5 +29,17 @@ def test_notebooks_are_stored_without_outputs(path):
 
 
 def test_make_test_runs_every_notebook():
-    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
-    assert "pytest tests notebooks --nbval-lax" in makefile
+    """The pytest command that `make test` runs (read from `make -n`, not from the Makefile's text) collects
+    every cell of every notebook as a test."""
+    root = Path(__file__).resolve().parents[1]
+    dry = subprocess.run(["make", "-n", "-s", "test"], cwd=root, capture_output=True, text=True, check=True).stdout
+    lines = [line for line in dry.splitlines() if " -m pytest " in line]
+    assert len(lines) == 1, dry
+    command = lines[0].replace("$(mktemp -d)", os.fsdecode(Path(tempfile.mkdtemp())))
+    collected = subprocess.run(f"{command} --collect-only -q -p no:cacheprovider", shell=True, cwd=root,
+                               capture_output=True, text=True, env={**os.environ, "CLIO_LAB_NO_SKIPS": "0"})
+    assert collected.returncode == 0, collected.stdout[-2000:] + collected.stderr[-2000:]
+    for path in NOTEBOOKS:
+        code_cells = sum(c["cell_type"] == "code" for c in json.loads(path.read_text(encoding="utf-8"))["cells"])
+        items = [line for line in collected.stdout.splitlines() if line.startswith(f"notebooks/{path.name}::")]
+        assert len(items) == code_cells, (path.name, len(items), code_cells)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
+from clio_lab import projection
 from clio_lab.projection import project
 
 
@@ -26,10 +27,32 @@ def test_tiny_inputs_use_pca_and_keep_structure():
     assert _separation(P, y) > 2
 
 
-def test_cached_and_bad_method(tmp_path):
+def test_the_map_is_cached_under_everything_that_changes_it(tmp_path, monkeypatch):
     X, _ = _blobs(30)
+    fits = []
+    real = projection._pca
+    monkeypatch.setattr(projection, "_pca", lambda A: fits.append(len(A)) or real(A))
     a = project(X, cache=tmp_path)
-    assert np.array_equal(a, project(X, cache=tmp_path))
+    assert fits == [30]
+    assert np.array_equal(a, project(X, cache=tmp_path)) and fits == [30]  # answered from the cache
+    project(X[:29], cache=tmp_path)  # other points: computed
+    assert fits == [30, 29]
+    # another release of the library that computes the map is another key
+    monkeypatch.setattr(projection, "_library", lambda method: "numpy 0.0-other")
+    project(X, cache=tmp_path)
+    assert fits == [30, 29, 30]
+    project(X, cache=None)  # no cache: always computed
+    assert fits == [30, 29, 30, 30]
+
+
+def test_the_umap_key_names_the_umap_learn_release():
+    from importlib.metadata import version
+
+    assert projection._library("umap") == f"umap-learn {version('umap-learn')}"
+
+
+def test_bad_method():
+    X, _ = _blobs(30)
     with pytest.raises(ValueError, match="method"):
         project(X, method="tsne", cache=None)
 
