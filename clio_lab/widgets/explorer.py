@@ -203,7 +203,7 @@ class Explorer(W.VBox):
             + self._bars(self.frame[f"level_{self.n_levels - 1}_name"], "top-level categories"))
 
 
-def explore(run: Any, *, show_raw: bool = False, color_by: str | None = None, height: int = 520) -> Explorer:
+def explore(run: Run | str | Path, *, show_raw: bool = False, color_by: str | None = None, height: int = 520) -> Explorer:
     """Open the linked tree, map and details on a run (a result, a saved run or a run folder).
 
     Example:
