@@ -138,7 +138,7 @@ def sharegpt_set(n: int, max_chars: int, detectors: dict, show: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sets", default="faker-test,faker-dev,bundled,varied,sharegpt")
+    ap.add_argument("--sets", default="faker-test,faker-dev,faker-fresh,bundled,varied,sharegpt")
     ap.add_argument("--faker-n", type=int, default=1500)
     ap.add_argument("--sharegpt", type=int, default=400)
     ap.add_argument("--max-chars", type=int, default=3000, help="sharegpt: cut each message to this length")

@@ -30,7 +30,8 @@ _SUFFIXES = (
     "turnpike|underpass|union|unions|valley|valleys|via|viaduct|view|views|village|villages|ville|vista|walk|"
     "walks|wall|way|ways|well|wells|close|wynd|gate|quay|parade|esplanade|embankment|rise|chase|"
     "extensions|fall|crossroads|sound|retreat|circuit|concourse|promenade|grange|glade|boulevarde|"
-    "approach|brae|cul-de-sac|outlook|strip|vale|waters|wharf")
+    "approach|brae|cul-de-sac|outlook|strip|vale|waters|wharf|"
+    "marg|chowk|ganj|nagar|gali|colony|bazar|bazaar|zila")  # Indian street types
 # a street word that comes first, in the languages of Europe and the Americas
 _FIRST = (r"rue|avenue|av\.|avda\.?|avenida|boulevard|bd|bulevar|bulevardul|bulevard|chemin|impasse|allée|place|"
           r"quai|cours|route|calle|c/|paseo|plaza|carrer|camino|callejón|ronda|travesía|glorieta|pasaje|"
@@ -52,7 +53,8 @@ _HOUSE = r"\d{1,6}[A-Za-z]?(?:[/-]\d{1,4}[A-Za-z]?)?\.?"
 _CAP = r"[^\W\d_][\w'’.-]*"
 _UNIT = (r"(?:[ \t]*,?[ \t]*(?i:apt|apartment|suite|ste|unit|flat|fl|floor|bldg|building|edif|depto|dpto|interior|int|"
          r"piso|puerta|étage|esc|escalera|stiege|top|lgh|lok|m|bus|boîte|bte|app|appt|no|nr|piano|scala|"
-         r"interno|bl|sc|ap|et|box|#)\.?[ \t]*\w{1,6})")
+         r"interno|bl|sc|ap|et|box|dto|torre|oficina|of|local|bodega|apartamento|apto|casa|lote|manzana|mz|"
+         r"#)\.?[ \t]*\w{1,6})")
 _MONTHS = (r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|july|"
            r"august|september|october|november|december|chapter|section|version|step|part|page|room|level|"
            r"season|episode|volume|article|figure|table|line|item|question|day|week|year|grade)\b")
@@ -65,6 +67,23 @@ _MILITARY = re.compile(r"(?P<core>\b(?:PSC|CMR|Unit)[ \t]+\d{3,5},?[ \t]+Box[ \t
                   rf"|\b(?:USNS|USNV|USS|USCGC)[ \t]+{_CAP})")
 _SMALL_LETTER_STREET = re.compile(rf"(?P<core>\b{_CAP}(?:,?[ \t]+[^\W\d_A-Z][\w-]*){{0,2}},?[ \t]+(?:ulica|ulice|cesta|utca|út|tér|körút|trg|náměstí|nábřeží|aleja|iela|gatvė|tänav)"
                   rf"(?:[ \t]+[IVXLC]{{1,6}})?)\.?,?[ \t]+{_HOUSE}{_UNIT}*")
+# numbered streets of Latin America and Indonesia, the number after a sign: Calle 83 # 42-9 Sur / Cl. 186J # 5-1 /
+# Diagonal 8 N° 595 / Av. La Plata N° 911 / Gg. Cempaka No. 250 / Jl. Jend. Sudirman No. 76
+_NUMBERED = re.compile(
+    r"(?P<core>\b(?:Calle|Cl\.|Carrera|Cra\.|Cr\.|Kr\.|Diagonal|Diag\.|Dg\.|Transversal|Tv\.|Tr\.|Avenida|Av\.|Avda\.|"
+    r"Boulevard|Bulevar|Pasaje|Camino|Ruta|Gang|Gg\.|Jalan|Jl\.|Jln\.|Lorong|Lr\.)"
+    r"(?:[ \t]+[\w°ª.()-]+){1,6}?[ \t]+(?:#|N°|Nº|No\.|Nro\.)[ \t]*\d{1,5}[A-Za-z]?(?:-\d{1,4})?"
+    r"(?:[ \t]+(?:Sur|Este|Norte|Oeste))?)" + _UNIT + "*")
+# Post office boxes and Indian house numbers, then the lines that follow: PO Box 12 / H.No. 556
+_BOX = re.compile(r"(?P<core>\b(?:P\.?O\.?[ \t]?Box|Casilla|H\.[ \t]?No\.|House[ \t]No\.?)[ \t]*\d{1,6}(?:/\d{1,4})?)")
+# 30/179, Menon Path / 152, Patel Marg: a house number and a comma before the street (Indian addresses)
+# 87548 rang Marchand / 1162 montée Hébert (Québec): a small street word, only after a house number
+_HOUSE_FIRST_WORD = re.compile(rf"(?P<core>\b{_HOUSE}[ \t]+(?:rang|montée|côte|chemin|rue|boulevard|avenue|place|"
+                               rf"croissant|impasse)[ \t]+{_CAP}(?:[ \t]+{_CAP}){{0,2}})" + _UNIT + "*")
+# Ruta U-255, km 17 (Chile)
+_ROUTE_KM = re.compile(r"(?P<core>\bRuta[ \t]+[A-Z]?-?\d{1,4},?[ \t]+km\.?[ \t]+\d{1,4})")
+_COMMA_HOUSE = re.compile(rf"(?P<core>\b\d{{1,4}}(?:/\d{{1,4}})?,[ \t]+{_CAP}(?:[ \t]+{_CAP}){{0,2}}[ \t]+"
+                          r"(?:Marg|Path|Chowk|Ganj|Nagar|Gali|Colony|Bazar|Road|Street|Lane|Zila)\b)")
 _STREETS = [
     # 769 Brian Neck / 22842 Jason Bridge Suite 297 / 12 Elm Road
     (re.compile(rf"(?P<core>\b{_HOUSE}[ \t]+(?:{_CAP}[ \t]+){{0,3}}{_CAP}[ \t]+(?=[A-Z])(?i:(?:{_SUFFIXES}))\b\.?)"
@@ -82,9 +101,15 @@ _STREETS = [
     # Stara slovenska ulica 971 / Vrhovci, cesta XXXII 8a: words after the first written small, as these
     # languages write street names
     (_SMALL_LETTER_STREET, 0.55),
-    # Tranovského 74 / Pračanská 94: a street with no street word, only when a postcode and town follow
-    (re.compile(rf"(?P<core>\b(?!{_MONTHS})\b{_CAP}(?:[ \t]+{_CAP}){{0,2}})[ \t]+{_HOUSE}{_UNIT}*(?=[ \t]*(?:,|\n)"
-                rf"[ \t]*(?:[A-Z]{{1,2}}-)?\d{{2,5}}(?:[ -]\d{{2,3}})?[ \t]+[A-ZÀ-ÖØ-ÞĀ-ſ])"), 0.5),
+    (_NUMBERED, 0.6),
+    (_BOX, 0.5),
+    (_COMMA_HOUSE, 0.6),
+    (_HOUSE_FIRST_WORD, 0.6),
+    (_ROUTE_KM, 0.6),
+    # Tranovského 74 / Pračanská 94 / Φαναρίου 59: a street with no street word, only when a postcode and town
+    # follow (on the same line or the next, Greek postcodes after "ΤΚ")
+    (re.compile(rf"(?P<core>\b(?!{_MONTHS})\b{_CAP}(?:[ \t]+{_CAP}){{0,2}})[ \t]+{_HOUSE}{_UNIT}*(?=[ \t]*(?:,|\n|,[ \t]*\n)"
+                rf"[ \t]*(?:[A-Z]{{1,2}}-|ΤΚ[ \t]*)?\d{{2,5}}(?:[ -]\d{{2,3}})?[ \t]+[A-ZÀ-ÖØ-ÞĀ-ſΆ-ΏΑ-Ω])"), 0.5),
 ]
 _STREET_WORDS = set(f"{_SUFFIXES}|{_FIRST}|{_ARTICLES}|{_WORD_TYPES}".replace("\\", "").split("|"))
 
@@ -116,10 +141,13 @@ _CUED_STREET = re.compile(
     rf"(?P<core>(?:{_CAP}[ \t]+){{0,3}}{_HOUSE}(?:[ \t]+{_CAP}){{0,3}}|{_HOUSE}(?:[ \t]+{_CAP}){{1,4}}){_UNIT}*")
 # what may follow a street: postcode and town, a town, a state and ZIP, a UK postcode, a country
 _TAIL = re.compile(
-    r"(?:[ \t]*(?:,|\n)[ \t]*(?:"
-    r"(?:[A-Z]{1,2}-)?\d{2,5}(?:[ -]\d{2,3})?,?[ \t]+[^\W\d_][\w'’.-]*"  # 90743 Multia / 515 00 Ronov / H-4915 X
+    r"(?:[ \t]*(?:,[ \t]*\n|,|\n)[ \t]*(?:"
+    r"(?:[A-Z]{1,2}-|ΤΚ[ \t]*)?\d{2,5}(?:[ -]\d{2,3})?,?[ \t]+[^\W\d_][\w'’.-]*"  # 90743 Multia / 515 00 Ronov / H-4915 X
     rf"(?:[ \t]+(?:(?:{_ARTICLES})\b|[A-ZÀ-ÖØ-ÞĀ-ſ(][\w'’.()-]*)){{0,4}}"
     r"|[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}"                               # TR3W 5AA
+    r"|(?i:torre|apartamento|apto|oficina|local|bodega|casa|piso|dto|dpto|depto|interior|bloque|RD)\.?[ \t]+\w{1,6}"
+    r"(?:[ \t]+(?i:apartamento|apto|dto|piso|oficina)\.?[ \t]+\w{1,6})?"           # Torre 5 apartamento 771 / RD 10
+    r"|\d{5,7}(?=[ \t]*\n)"                                                    # a postcode on its own line
     r"|[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,3},?[ \t]+(?:[A-Z]{2,3}[ \t]+)?\d{4,6}(?:-\d{3,4})?"  # Town, NE 39581
     r"|[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_(][\w'’.()-]*){0,3}(?:[ \t]*\([A-Z]{2}\))?"  # Lake Katieview / Piadena (CR)
     r"))", re.M)
@@ -128,7 +156,7 @@ _CONTEXT = re.compile(r"(?i)\b(?:address|addressed|ship|shipping|shipped|deliver
                       r"adresse|dirección|endereço|indirizzo|adres|osoite|adresa|cím)\b")
 
 
-_AS_WRITTEN = (_UNIT_LINE, _MILITARY, _SMALL_LETTER_STREET)
+_AS_WRITTEN = (_UNIT_LINE, _MILITARY, _SMALL_LETTER_STREET, _NUMBERED, _BOX, _COMMA_HOUSE, _HOUSE_FIRST_WORD, _ROUTE_KM)
 
 
 def address_findings(text: str) -> list[Finding]:
@@ -138,7 +166,7 @@ def address_findings(text: str) -> list[Finding]:
         for m in pattern.finditer(text):
             begin = m.start("core") if pattern is _CUED_STREET else m.start()
             if pattern in _AS_WRITTEN:
-                found = (begin, False) if text[begin].isupper() else None
+                found = (begin, False) if text[begin].isupper() or text[begin].isdigit() else None
             else:
                 found = _street_start(text, begin, m.end("core"))
             if found is None:

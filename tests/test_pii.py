@@ -244,6 +244,27 @@ def test_local_formats_of_the_varied_corpus_are_found_without_false_alarms(detec
         assert not detector.find(bare), bare
 
 
+@pytest.mark.parametrize("text, address", [
+    # read off misses of the "fresh" development set (locales of neither split), values invented here
+    ("Ship it to Calle 40 # 12-7 Sur, Pasto please.", "Calle 40 # 12-7 Sur, Pasto"),
+    ("Please send the documents to Cr. 7B Bis # 3-15 Este\nApartamento 2\n110111\nChía, Cundinamarca.",
+     "Cr. 7B Bis # 3-15 Este\nApartamento 2\n110111\nChía, Cundinamarca"),
+    ("My address is Diagonal 12 N° 480 Dto. 3, Mendoza.", "Diagonal 12 N° 480 Dto. 3, Mendoza"),
+    ("The parcel goes to Jl. Merdeka No. 17, Bogor.", "Jl. Merdeka No. 17, Bogor"),
+    ("Billing address: Tane Ruru\nPO Box 48\nTimaru 7910", "PO Box 48\nTimaru 7910"),
+    ("Shipping to:\nAsha Rao\n12/4, Nehru Marg, Pune 411001", "12/4, Nehru Marg, Pune 411001"),
+    ("Billing address: Νίκος Παππάς\nΕρμού 21,\nΤΚ 10563 Αθήνα", "Ερμού 21,\nΤΚ 10563 Αθήνα"),
+    ("Shipping to:\nMarc Roy\n412 rang Saint-Joseph\nSherbrooke, QC J1H 5N4", "412 rang Saint-Joseph"),
+    ("Billing address: Ana Soto\nRuta 5, km 12, Región de Coquimbo", "Ruta 5, km 12, Región de Coquimbo"),
+])
+def test_street_addresses_of_more_countries_are_found(detector, text, address):
+    start = text.index(address)
+    covered = {i for f in detector.find(text) if f.entity == "STREET_ADDRESS" for i in range(f.start, f.end)}
+    chars = [i for i in range(start, start + len(address)) if not text[i].isspace()]
+    assert sum(i in covered for i in chars) >= 0.5 * len(chars), [(f.entity, text[f.start:f.end])
+                                                                  for f in detector.find(text)]
+
+
 @pytest.mark.parametrize("text", [
     "Hello, Write a poem about the sea.",
     "Wie finde ich den Fehler in meinem Programm?",
@@ -251,6 +272,9 @@ def test_local_formats_of_the_varied_corpus_are_found_without_false_alarms(detec
     "Our international sales reached 123 456 789 units.",
     "class Foo:\n    name: str\n    index: int\nTypeError: unsupported operand",
     "Talk about Service Registry, Load Balancer and Event Sourcing too",
+    "She rang Tom at noon and then rang Marie.",
+    "In 2020, Central Park was closed; see issue # 12 in the tracker.",
+    "Add item No. 5 to the list; the Route 66 diner is 12 km away.",
 ])
 def test_the_new_rules_leave_ordinary_text_alone(detector, text):
     assert detector.find(text) == [], [(f.entity, text[f.start:f.end]) for f in detector.find(text)]
@@ -275,7 +299,12 @@ def test_the_evaluation_sets_held_out_split_shares_no_template_and_no_locale():
     assert not {r["template"] for r in dev} & {r["template"] for r in test}
     assert not {r["locale"] for r in dev if r["locale"]} & {r["locale"] for r in test if r["locale"]}
     assert not set(DEV_EXTRA_TEMPLATES) & {r["template"] for r in test}
-    for r in dev[:50]:  # every span is the value it names
+    # the second development set: dev templates, locales of neither split
+    fresh = pii_sentences(300, split="fresh", seed=1)
+    assert not {r["template"] for r in fresh} & {r["template"] for r in test}
+    fresh_locales = {r["locale"] for r in fresh if r["locale"]}
+    assert fresh_locales and not fresh_locales & ({r["locale"] for r in dev} | {r["locale"] for r in test})
+    for r in dev[:50] + fresh[:50]:  # every span is the value it names
         for s in r["spans"]:
             assert r["text"][s["start"]:s["end"]].strip() and s["kind"] in (
                 "name", "address", "phone", "email", "card", "iban", "account", "national_id", "ip")
