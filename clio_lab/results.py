@@ -188,11 +188,9 @@ def clusters_frame(result: PipelineResult, n_examples: int = 3) -> pd.DataFrame:
     """One row per cluster per level: level, id, name, description, size, distinct users, parent, how it was
     named (``method``), what is shown of it (``status``), and the (distinct) summaries nearest its centre."""
     tree = result.hierarchy
-    if tree is None:  # base clusters only
-        from .hierarchy import build_hierarchy
-
-        tree = build_hierarchy(result.clustering.labels, result.names.labels if result.names else {},
-                               levels=[], cache=None)
+    if tree is None:  # never built here: a tree made now would not have been through the release stage
+        raise ValueError("this result has no released tree (PipelineResult.hierarchy is None); run_pipeline "
+                         "always makes one, or build one and pass it through clio_lab.release_tree")
     summaries = result.facets.values.get("request") or [None] * len(result.conversations)
     users = np.array([u or "" for u in result.user_ids], dtype=object)
     has_users = any(result.user_ids)
