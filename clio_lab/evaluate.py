@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .judge import JudgeReport, judge_hierarchy  # noqa: F401  (part of the evaluation API)
+from .tree import Status
 
 
 def cluster_accuracy(truth: Sequence[Any], labels: Sequence[Any]) -> float:
@@ -295,7 +296,7 @@ def leak_rates(conversations: Sequence[Any], result: Any) -> dict[str, Any]:
         if hit:
             leaky.add(cid)
     clusters = result.clusters_frame()
-    shown = clusters[clusters["status"] == "shown"]
+    shown = clusters[clusters["status"] == Status.SHOWN]
     texts = [t for _, r in shown.iterrows() for t in (r["name"], r["description"], *r["central_summaries"])]
     blob = "\n".join(texts)
     cluster_leaks = sorted({(kind, value) for _, kind, value in planted if survives(kind, value, blob)})

@@ -287,6 +287,3 @@ def sniff(rec: Any) -> Callable[[Mapping[str, Any]], Conversation]:
 PARSERS: dict[str, Callable[[Mapping[str, Any]], Conversation]] = {
     "openai": parse_openai, "sharegpt": parse_sharegpt, "claude": parse_claude, "chatgpt": parse_chatgpt,
 }
-
-
-_FieldError = FieldError  # the name inside clio_lab.loaders before the parsers had their own module

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -83,14 +82,12 @@ def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
         timings[step] = time.perf_counter() - start
 
 
-_PRIVACY_KEYWORDS = tuple(f.name for f in fields(PrivacyOptions))
-
-
 def _privacy_options(privacy: PrivacyOptions | None, flat: dict[str, Any]) -> PrivacyOptions:
     """``privacy=`` or the flat keywords (the defaults of both are the same), not both."""
     if privacy is None:
         return PrivacyOptions(**flat)
-    given = {k: v for k, v in flat.items() if v != getattr(PrivacyOptions(), k)}
+    defaults = PrivacyOptions()
+    given = {k: v for k, v in flat.items() if v != getattr(defaults, k)}
     if given:
         raise ValueError(f"privacy options given twice: as privacy= and as {sorted(given)}; use one")
     return privacy

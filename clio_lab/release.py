@@ -236,10 +236,9 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
             if node.level == lvl:
                 node.size = int((new_base == node.index).sum()) if lvl == 0 else \
                     sum(nodes[c].size for c in node.children)
-    pooled = [n.index for n in nodes.values() if n.level == 0 and n.status is Status.WITHHELD]
-    report.withheld_conversations = int(np.isin(new_base, pooled).sum())
-    gated = Hierarchy(nodes, new_base, failures=tree.failures, stats=tree.stats,
-                      config={**tree.config, "thresholds": report.as_dict()}, pii=tree.pii)
+    gated = Hierarchy(nodes, new_base, failures=tree.failures, stats=tree.stats, pii=tree.pii)
+    report.withheld_conversations = int(gated.withheld_members().sum())
+    gated.config = {**tree.config, "thresholds": report.as_dict()}
     gated.check()
     return gated, report
 
@@ -279,8 +278,3 @@ def release_tree(tree: Hierarchy, user_ids: Sequence[str | None] | None = None, 
         texts = [t for n in gated.nodes.values() if n.shows_model_text for t in (n.name, n.description)]
         released_pii = {"checked": len(texts), "with_pii": sum(detector.has_pii(t) for t in texts)}
     return Release(gated, report, released_pii)
-
-
-def withheld_members(frame: Any) -> np.ndarray:
-    """Per row of a conversations frame (``to_frame()`` of a live or saved run): in a withheld cluster?"""
-    return frame["withheld"].to_numpy(dtype=bool)

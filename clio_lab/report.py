@@ -20,6 +20,7 @@ import altair as alt
 import jinja2
 
 from .release import WITHHELD_NAME
+from .tree import Status
 
 if TYPE_CHECKING:  # pragma: no cover
     from .results import Run
@@ -68,7 +69,7 @@ def cluster_size_chart(clusters) -> alt.Chart:
     names = df["name"].astype(str)
     repeats, number = names.map(names.value_counts()), names.groupby(names).cumcount() + 1
     # (withheld clusters keep one shared name and one pooled bar: their sizes one by one are not released)
-    withheld = (df["status"] == "withheld").to_numpy()
+    withheld = (df["status"] == Status.WITHHELD).to_numpy()
     df["name"] = [f"{n} ({k})" if r > 1 and not w else n
                   for n, r, k, w in zip(names, repeats, number, withheld, strict=True)]
     df["example"] = df["central_summaries"].map(lambda s: s[0] if len(s) else "")

@@ -147,12 +147,6 @@ def exportable_failures(result: PipelineResult) -> list[dict[str, Any]]:
             for f in failure_records(result)]
 
 
-def withheld_conversations(tree: Hierarchy) -> np.ndarray:
-    """Per conversation: is its base cluster one the release withheld?"""
-    pooled = [n.index for n in tree.level(0) if n.status is Status.WITHHELD]
-    return np.isin(tree.base_labels, pooled)
-
-
 def conversations_frame(result: PipelineResult) -> pd.DataFrame:
     """One row per conversation: id, facet answers, computed facets, what was embedded, its base cluster
     (``cluster``), whether that cluster is withheld (``withheld``), its cluster at every level (``level_0`` is
@@ -165,7 +159,7 @@ def conversations_frame(result: PipelineResult) -> pd.DataFrame:
         df["user_id"] = result.user_ids
     tree = result.hierarchy
     df["cluster"] = tree.base_labels if tree is not None else result.clustering.labels
-    withheld = withheld_conversations(tree) if tree is not None else np.zeros(len(df), dtype=bool)
+    withheld = tree.withheld_members() if tree is not None else np.zeros(len(df), dtype=bool)
     df["withheld"] = withheld
     if result.config.get("show_raw"):  # the user opted in to raw text (public or synthetic data)
         df["text"] = [user_text(c) for c in result.conversations]

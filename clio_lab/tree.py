@@ -104,6 +104,11 @@ class Hierarchy:
             up[node.index] = n.index
         return np.array([up[int(c)] for c in self.base_labels], dtype=int)
 
+    def withheld_members(self) -> np.ndarray:
+        """Per conversation: is its base cluster an "Other (withheld)" pool of the release?"""
+        pooled = [n.index for n in self.level(0) if n.status is Status.WITHHELD]
+        return np.isin(self.base_labels, pooled)
+
     def path(self, i: int) -> list[Node]:
         """Conversation ``i``'s nodes from its base cluster to the top."""
         n = self.nodes[node_id(0, int(self.base_labels[i]))]

@@ -17,7 +17,7 @@ from ..cache import make_key
 from .errors import BadResponse, MissingNameLine, ParseError, PersonalDetailsInAnswer, reason_for
 from .local import DEFAULT_LOCAL_MODEL, PROVIDER
 from .prompts import Prompt
-from .runner import CallStats, LLMOutcome, LLMTask, run_sync, run_tasks, strip_prefill
+from .runner import CallStats, LLMOutcome, LLMTask, run_sync, run_tasks
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the price list at import
 
@@ -25,7 +25,6 @@ COMPLETION_PREFIXES = (PROVIDER + "/", "text-completion-openai/", "text-completi
 
 __all__ = ["LLM", "BadResponse", "CallStats", "LLMOutcome", "LLMTask", "MissingNameLine", "ParseError",
            "PersonalDetailsInAnswer", "reason_for", "resolve_llm", "run_sync"]
-_strip_prefill = strip_prefill  # the name before the runner had its own module
 
 
 def _step_metadata(model: str, step: str) -> dict[str, Any]:

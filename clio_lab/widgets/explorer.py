@@ -16,6 +16,7 @@ import ipywidgets as W
 import numpy as np
 
 from ..results import Run
+from ..tree import Status
 from .components import ClusterMap, ClusterTree
 
 # per-conversation columns that are not facets to colour by
@@ -96,7 +97,7 @@ class Explorer(W.VBox):
     # ----------------------------------------------------------------------------------------- helpers
     def _tree_nodes(self, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{"id": n["id"], "name": n["name"], "size": int(n["size"]), "description": n["description"],
-                 "withheld": n["status"] != "shown",
+                 "withheld": n["status"] != Status.SHOWN,
                  "children": self._tree_nodes(n.get("children") or [])} for n in nodes]
 
     def _colourable(self, column: str) -> bool:
@@ -173,12 +174,12 @@ class Explorer(W.VBox):
         row = self.clusters.loc[node_id]
         e = html.escape
         score = row.get("privacy_score")
-        privacy = ("withheld: only the count is shown" if row["status"] == "withheld" else
-                   "name withheld by the privacy auditor" if row["status"] == "name withheld" else
+        privacy = ("withheld: only the count is shown" if row["status"] == Status.WITHHELD else
+                   "name withheld by the privacy auditor" if row["status"] == Status.NAME_WITHHELD else
                    f"released; privacy auditor score {int(score)}/5" if score == score and score is not None else
                    "released (not audited)")
         users = row.get("n_users")
-        summaries = list(row["central_summaries"])[:4] if row["status"] == "shown" else []
+        summaries = list(row["central_summaries"])[:4] if row["status"] == Status.SHOWN else []
         sub = self.frame.iloc[idx]
         self.details.value = (
             f"<h4 style='margin:4px 0'>{e(str(row['name']))}</h4>"
