@@ -144,7 +144,10 @@ class Explorer(W.VBox):
 
     # ----------------------------------------------------------------------------------------- details
     def _bars(self, values, title: str) -> str:
-        counts = values.astype(object).fillna("none").map(str).value_counts()  # a binned number is categorical
+        import pandas as pd
+
+        # a binned number is categorical; a missing value counts as "none"
+        counts = pd.Series(["none" if pd.isna(v) else str(v) for v in values]).value_counts()
         total = int(counts.sum()) or 1
         rows = "".join(
             f"<div style='display:flex;gap:6px;align-items:center;font-size:12px'>"

@@ -3,7 +3,23 @@
 // Traits (see clio_lab/widgets/map.py): xy (float32 bytes, x0 y0 x1 y1 ..., in [-1, 1]), codes (uint16
 // bytes, one colour index per point), palette, legend, labels (hover texts), highlight (indices set from
 // Python), selection (indices set here), height, point_size. Texts are shown with textContent only.
-import createScatterplot from "regl-scatterplot";
+import createRegl from "regl";
+import createScatterplot, { createRenderer } from "regl-scatterplot";
+
+const GL_EXTENSIONS = ["OES_texture_float", "OES_element_index_uint", "WEBGL_color_buffer_float", "EXT_float_blend"];
+
+// A renderer the size of the map. regl-scatterplot's default one draws into a canvas as large as the window and
+// copies the middle of it onto the map: every redraw then clears, shades and reads back pixels nobody sees, and
+// the read-back is most of a frame (benchmarks/widget_map.py --profile). No multisampling either: points are
+// drawn into a float framebuffer, which is never multisampled, so it only cost a resolve per frame.
+function mapRenderer(width, height) {
+  const canvas = document.createElement("canvas");
+  const gl = canvas.getContext("webgl", { antialias: false, preserveDrawingBuffer: true });
+  const extensions = GL_EXTENSIONS.filter((name) => gl.getExtension(name));
+  const renderer = createRenderer({ regl: createRegl({ gl, extensions }), canvas });
+  renderer.resize(width, height);
+  return renderer;
+}
 
 function floats(view) {
   if (!view || !view.byteLength) return new Float32Array(0);
@@ -35,6 +51,7 @@ function render({ model, el: root }) {
   root.append(frame, legend, status);
 
   let plot = null;
+  let renderer = null;
   let nPoints = 0;
   const started = performance.now();
 
@@ -81,7 +98,9 @@ function render({ model, el: root }) {
   async function init() {
     const { width } = frame.getBoundingClientRect();
     const data = points();
+    renderer = mapRenderer(Math.max(width, 100), model.get("height"));
     plot = createScatterplot({
+      renderer,
       // above 50,000 points: square points, no alpha blending (regl-scatterplot's fast path)
       performanceMode: nPoints > 50000,
       canvas,
@@ -151,7 +170,10 @@ function render({ model, el: root }) {
   const observer = new ResizeObserver(() => {
     if (!plot) return;
     const { width } = frame.getBoundingClientRect();
-    if (width > 0) plot.set({ width, height: model.get("height") });
+    if (width > 0) {
+      renderer.resize(width, model.get("height"));
+      plot.set({ width, height: model.get("height") });
+    }
   });
   observer.observe(frame);
   // the element is attached to the page after render() returns; wait a frame so that it has a width
@@ -159,6 +181,7 @@ function render({ model, el: root }) {
   return () => {
     observer.disconnect();
     if (plot) plot.destroy();
+    if (renderer) renderer.destroy();  // a renderer passed in is not the plot's to destroy
   };
 }
 
