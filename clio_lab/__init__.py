@@ -13,6 +13,7 @@ The pipeline is a chain of plain, cached functions, each usable alone in a noteb
     result = clio_lab.run_pipeline(convs)              # all of the above, in order
     result.save("runs/demo"); run = clio_lab.load_run("runs/demo")
     clio_lab.explore(run)                              # the linked tree, map and details (Jupyter)
+    clio_lab.trends(run, level=-1, freq="M")           # shares per month, thresholds held per period
 """
 
 import os as _os
@@ -38,6 +39,7 @@ from .release import PrivacyOptions, apply_thresholds, release_tree  # noqa: E40
 from .results import Run  # noqa: E402
 from .runs import SavedRun, load_run, save_run  # noqa: E402
 from .tree import Hierarchy, Node, Status  # noqa: E402
+from .trends import trends  # noqa: E402
 
 
 def explore(run, **kwargs):
@@ -56,5 +58,5 @@ __all__ = [
     "PromptLibrary", "RecordError", "load_conversations", "PipelineResult", "run_pipeline", "Conversation",
     "LoadReport", "Message", "ClusterLabels", "keyword_labels", "label_clusters", "project", "Hierarchy", "build_hierarchy", "level_sizes", "SavedRun", "load_run",
     "save_run", "audit_clusters", "apply_thresholds", "release_tree", "PrivacyOptions", "Run", "Node", "Status",
-    "judge_hierarchy", "explore", "__version__",
+    "judge_hierarchy", "explore", "trends", "__version__",
 ]

@@ -91,6 +91,25 @@ def facet_breakdown(run: Run, facet: str, *, level: int | None = None, top: int 
     ).properties(width=WIDTH)
 
 
+def trend_chart(trends: pd.DataFrame, *, top: int = 8, title: str | None = None) -> alt.Chart:
+    """Lines: each group's share of the conversations per period, from :func:`clio_lab.trends` (the ``top``
+    largest groups; hidden cells, below the thresholds in their period, are gaps in their line, not zeros)."""
+    shown = trends[trends["shown"]]
+    keep = shown.groupby("name")["share"].sum().sort_values(ascending=False).index[:top]
+    data = trends[trends["name"].isin(keep)][["period", "name", "share", "display"]].copy()
+    by = trends.attrs.get("by", "cluster")
+    from .trends import FREQ_WORDS
+
+    freq = FREQ_WORDS.get(trends.attrs.get("freq"), "period")
+    return alt.Chart(data, title=title or f"Share of conversations per {freq} ({by})").mark_line(point=True).encode(
+        x=alt.X("period:T", title=None),
+        y=alt.Y("share:Q", title="share of the period's conversations", axis=alt.Axis(format="%")),
+        color=alt.Color("name:N", title=None, legend=alt.Legend(labelLimit=320, orient="bottom", columns=2)),
+        tooltip=[alt.Tooltip("period:T"), "name", alt.Tooltip("display:N", title="conversations"),
+                 alt.Tooltip("share:Q", format=".1%")],
+    ).properties(width=WIDTH)
+
+
 def conversation_map(run: Run, *, colour: str | None = None, max_points: int = 3000, random_state: int = 0,
                      title: str | None = None) -> alt.Chart:
     """The 2-D map of conversations, one dot each (members of withheld clusters are not drawn), coloured by a

@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="re-ask items whose answers failed validation in an earlier run (they are cached as "
                           "failures so that a re-run costs nothing)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    tr = sub.add_parser("trends", help="conversations per period and cluster (or facet value) of a saved run, "
+                                       "the run's thresholds applied per period",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    tr.add_argument("run", help="a run folder written by 'clio-lab run --out'")
+    tr.add_argument("--level", type=int, default=-1, help="tree level (0 = base clusters, -1 = top level)")
+    tr.add_argument("--facet", default=None, help="count a facet's values (e.g. language) instead of clusters")
+    tr.add_argument("--freq", default="M", choices=["D", "W", "M", "Q", "Y"], help="day, week, month, quarter, year")
+    tr.add_argument("--csv", default=None, help="also write the long table (one row per period and group) here")
     sub.add_parser("serve", add_help=False,
                    help="llama-cpp-python's OpenAI-compatible server, probed and safe on every CPU (default model: "
                         "the bundled one); takes llama_cpp.server's options, see clio_lab/llm/serve.py")
@@ -85,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve(argv[1:])
     args = _parser().parse_args(argv)
+    if args.command == "trends":
+        return _trends(args)
     if args.quiet:
         os.environ["CLIO_LAB_PROGRESS"] = "0"
     from . import LLM, load_conversations, run_pipeline
@@ -144,6 +154,33 @@ def main(argv: list[str] | None = None) -> int:
     print(_readable(summary, stats))
     print(f"wrote {out}/ (report.html, conversations.parquet, clusters.parquet, combined.csv, level_*_clusters.csv, "
           "tree.json, stats.json, privacy.json, failures.jsonl); read it back with clio_lab.load_run()")
+    return 0
+
+
+def _trends(args: argparse.Namespace) -> int:
+    """``clio-lab trends``: the table of :func:`clio_lab.trends`, one row per period, one column per group."""
+    import pandas as pd
+
+    from .runs import load_run
+    from .trends import FREQ_WORDS, trends
+
+    try:
+        df = trends(load_run(args.run), level=args.level, facet=args.facet, freq=args.freq)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"clio-lab: {exc}", file=sys.stderr)
+        return 2
+    if args.csv:
+        df.to_csv(args.csv, index=False)
+    dup = df.groupby("name")["group"].transform("nunique") > 1  # two clusters of one name stay apart
+    column = df["name"].where(~dup, df["name"] + " (#" + df["group"].astype(str) + ")")
+    wide = df.assign(column=column).pivot(index="period", columns="column", values="display").fillna("0")
+    wide.index = [p.strftime("%Y-%m-%d") for p in wide.index]
+    with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 40):
+        print(wide.to_string())
+    a = df.attrs
+    print(f"conversations per {FREQ_WORDS[a['freq']]} and {a['by']}; cells below {a['min_conversations']} conversations or "
+          f"{a['min_users']} users show as '< {a['min_conversations']}' or 'hidden'; {a['undated']} conversations "
+          "have no date")
     return 0
 
 

@@ -157,6 +157,10 @@ def conversations_frame(result: PipelineResult) -> pd.DataFrame:
     df["embedded_from"] = result.embedded_from
     if any(result.user_ids):
         df["user_id"] = result.user_ids
+    if any(c.created_at for c in result.conversations):
+        import pandas as pd
+
+        df["created_at"] = pd.to_datetime([c.created_at for c in result.conversations], utc=True)
     tree = result.hierarchy
     df["cluster"] = tree.base_labels if tree is not None else result.clustering.labels
     withheld = tree.withheld_members() if tree is not None else np.zeros(len(df), dtype=bool)
