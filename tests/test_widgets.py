@@ -115,6 +115,22 @@ def test_explorer_links_tree_map_and_details_and_shows_only_what_is_released(sma
     assert len(clio_lab.explore(folder).children) == 2 and len(clio_lab.explore(str(folder)).map) == len(ex.map)
 
 
+def test_the_details_show_a_released_clusters_trend_with_the_thresholds_per_period(small_run):
+    res = small_run
+    ex = Explorer(res, trend_freq="Q")
+    top = max((n for n in res.hierarchy.top if n.status is Status.SHOWN), key=lambda n: n.size)
+    ex.tree.selected = top.id
+    assert "Conversations per quarter" in ex.details.value
+    table = clio_lab.trends(res, level=top.level, freq="Q")
+    mine = table[table["group"] == top.index]
+    for _, r in mine.iterrows():  # every period of the cluster, with the count trends() allows
+        assert f"{r['period']:%Y-%m}</span>" in ex.details.value and html.escape(r["display"]) in ex.details.value
+    assert "created_at" not in [v for _, v in ex.color_options]  # a date is not a colour
+    pool = next(n for n in res.hierarchy.nodes.values() if n.status is Status.WITHHELD)
+    ex.tree.selected = pool.id
+    assert "Conversations per" not in ex.details.value  # a withheld pool shows its size only
+
+
 def test_markup_in_names_and_summaries_reaches_the_page_only_as_text(small_run):
     res = small_run
     node = res.hierarchy.level(0)[0]

@@ -20,7 +20,7 @@ from ..tree import Status
 from .components import ClusterMap, ClusterTree
 
 # per-conversation columns that are not facets to colour by
-_NOT_FACETS = {"id", "cluster", "x", "y", "embedded_from", "user_id", "text", "truncated"}
+_NOT_FACETS = {"id", "cluster", "x", "y", "embedded_from", "user_id", "text", "truncated", "created_at"}
 MAX_CATEGORIES_FOR_BARS = 8
 
 
@@ -43,10 +43,16 @@ class Explorer(W.VBox):
             ``show_raw=True`` (public or synthetic data); otherwise hovering shows the request summary.
         color_by: the initial colouring: ``"level_<i>"`` or a facet column (default: the top level).
         height: the map's height in pixels.
+        trend_freq: the period of the selected cluster's trend in the details (``"D"``, ``"W"``, ``"M"``, ``"Q"``,
+            ``"Y"``; shown when the conversations have ``created_at``), thresholds held per period as in
+            :func:`clio_lab.trends`.
     """
 
-    def __init__(self, run: Run | str | Path, *, show_raw: bool = False, color_by: str | None = None, height: int = 520):
+    def __init__(self, run: Run | str | Path, *, show_raw: bool = False, color_by: str | None = None, height: int = 520,
+                 trend_freq: str = "M"):
         run = _load(run)
+        self.trend_freq = trend_freq
+        self._trends: dict[int, Any] = {}
         frame = run.to_frame()
         clusters = run.clusters_frame()
         if run.hierarchy is None or not {"x", "y"} <= set(frame.columns):
@@ -194,7 +200,35 @@ class Explorer(W.VBox):
             + (("<div style='font-size:12px;margin-top:6px'><b>Summaries near the centre</b><ul style='margin:2px 0;"
                 "padding-left:18px'>" + "".join(f"<li>{e(str(s))}</li>" for s in summaries) + "</ul></div>")
                if summaries else "")
+            + self._trend(row)
             + (self._facet_bars(sub) if len(sub) else ""))
+
+    def _trend(self, row) -> str:
+        """The cluster's conversations per period (clio_lab.trends: a period below the thresholds shows
+        "< 10"), for a released cluster of a run whose conversations have dates."""
+        if row["status"] != Status.SHOWN or "created_at" not in self.frame or self.frame["created_at"].isna().all():
+            return ""
+        from ..trends import FREQ_WORDS, trends
+
+        level = int(row["level"])
+        if level not in self._trends:
+            self._trends[level] = trends(self.run, level=level, freq=self.trend_freq)
+        df = self._trends[level]
+        mine = df[df["group"] == int(row["index"])]
+        if mine.empty:
+            return ""
+        fmt = {"D": "%Y-%m-%d", "W": "%Y-%m-%d", "M": "%Y-%m", "Q": "%Y-%m", "Y": "%Y"}[df.attrs["freq"]]
+        top = max(float(mine["share"].max()), 1e-9) if mine["shown"].any() else 1.0
+        rows = "".join(
+            f"<div style='display:flex;gap:6px;align-items:center;font-size:12px'>"
+            f"<span style='width:6em;color:#666'>{p.strftime(fmt)}</span>"
+            + (f"<span style='display:inline-block;height:8px;width:{int(90 * r['share'] / top)}px;"
+               f"background:#4c78a8'></span>" if r["shown"] else "")
+            + f"<span style='color:#666'>{html.escape(r['display'])}"
+            + (f" ({r['share']:.0%})" if r["shown"] else "") + "</span></div>"
+            for p, (_, r) in zip(mine["period"], mine.iterrows(), strict=True))
+        return (f"<div style='margin:6px 0'><b style='font-size:12px'>Conversations per "
+                f"{FREQ_WORDS[df.attrs['freq']]} (share of the period)</b>{rows}</div>")
 
     def _show_overview(self) -> None:
         withheld = (self.run.privacy().get("withheld") or {}).get("conversations")
