@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="aggregation threshold: clusters with fewer conversations are withheld (0 = off)")
     run.add_argument("--min-users", type=int, default=5,
                      help="aggregation threshold: clusters with fewer distinct users are withheld (0 = off)")
+    run.add_argument("--screen", default=None, metavar="QUESTION",
+                     help="a yes/no question asked of every conversation first ('Is this conversation about "
+                          "...?'); only those answered yes are clustered (see README on the local model's accuracy)")
     run.add_argument("--redact-input", action="store_true",
                      help="redact personal details in the conversations before any model sees them (presidio)")
     run.add_argument("--no-audit", action="store_true",
@@ -127,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"clio-lab: --levels: {exc}", file=sys.stderr)
             return 2
     from .llm.native import LocalModelError
+    from .screening import NothingScreenedIn
 
     try:
         result = run_pipeline(convs, llm=llm, embedder=args.embedder, embed_on=args.embed_on, method=args.method,
@@ -136,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
                               redact_input=args.redact_input, min_conversations=args.min_conversations or None,
                               min_users=args.min_users or None, audit=False if args.no_audit else "auto",
                               min_audit_score=args.min_audit_score, show_raw=args.allow_raw,
-                              progress=not args.quiet)
-    except LocalModelError as exc:  # the embedded model cannot run on this CPU: say why and how to fix it
+                              screen=args.screen, progress=not args.quiet)
+    # the embedded model cannot run on this CPU, or the screener kept nothing: say why
+    except (LocalModelError, NothingScreenedIn) as exc:
         print(f"clio-lab: {exc}", file=sys.stderr)
         return 2
     try:

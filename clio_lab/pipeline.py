@@ -133,6 +133,7 @@ def run_pipeline(
     audit: bool | Literal["auto"] = "auto",
     min_audit_score: int = DEFAULT_MIN_SCORE,
     show_raw: bool = False,
+    screen: str | None = None,
     progress: bool = True,
 ) -> PipelineResult:
     """Run facets → embeddings → clustering → naming → hierarchy → release → projection on a corpus.
@@ -169,6 +170,10 @@ def run_pipeline(
             ``min_audit_score`` (default 3) or that it cannot rate. ``"auto"``: on whenever clusters are named.
         show_raw: put each conversation's own text in the exports (``text`` column) — only for public or
             synthetic data; recorded in the run and its privacy report. Off by default.
+        screen: a yes/no question (``"Is this conversation about ...?"``) asked of every conversation first
+            (:func:`~clio_lab.screening.screen`, ``method="auto"``: by embedding similarity with the local model,
+            by the model with a hosted one); only those answered "Yes" go on. The count of each answer is
+            in ``config["screen"]``, failed answers in ``failures``.
 
     Example:
         >>> result = run_pipeline("datasets/clio_demo.jsonl")  # doctest: +SKIP
@@ -197,6 +202,18 @@ def run_pipeline(
         with _timed(timings, "redact_input"):
             conversations, input_redaction = redact_conversations(conversations, detector or PIIDetector(),
                                                                   cache=store)
+    screened = None
+    if screen:
+        from .screening import NothingScreenedIn
+        from .screening import screen as ask
+
+        with _timed(timings, "screen"):
+            screened = ask(conversations, screen, llm=model, embedder=emb, cache=store, prompts=prompts,
+                           progress=progress)
+        conversations = screened.select(conversations)
+        if not conversations:
+            raise NothingScreenedIn(f"the screener answered no conversation 'Yes' to {screened.question!r} "
+                             f"({screened.counts()}): nothing is left to cluster")
     calls0, hits0 = COUNTER.calls, COUNTER.cache_hits
     checked_by = detector or False
 
@@ -255,8 +272,8 @@ def run_pipeline(
               "thresholds": {"min_conversations": opts.min_conversations, "min_users": opts.min_users},
               "audit": audited is not None, "min_audit_score": opts.min_audit_score, "audit_off_reason": audit_off,
               "show_raw": bool(opts.show_raw), "cache": str(store.directory) if store is not None else None,
-              "llm_runtime": _runtime_info(model)}
-    llm_stats = {"facets": fac.stats, **({"naming": names.stats} if names else {}),
+              "llm_runtime": _runtime_info(model), "screen": screened.as_dict() if screened else None}
+    llm_stats = {**({"screen": screened.stats} if screened else {}), "facets": fac.stats, **({"naming": names.stats} if names else {}),
                  **({"hierarchy": full_tree.stats} if tree_method == "llm" else {}),
                  **({"privacy_audit": audited.stats} if audited is not None else {})}
     return PipelineResult(conversations=conversations, facets=fac, embeddings=X, embedded_from=sources,
@@ -265,4 +282,4 @@ def run_pipeline(
                           load_report=report, names=names, hierarchy=shown.tree, coords=coords,
                           input_redaction=input_redaction, thresholds=shown.report.as_dict(),
                           full_hierarchy=full_tree, pii_detector=detector, audit=audited, raw_pii=raw_pii,
-                          released_pii=shown.released_pii)
+                          released_pii=shown.released_pii, screening=screened)

@@ -199,6 +199,10 @@ def _settings(config: dict) -> list[tuple[str, str]]:
              else f"off ({config.get('audit_off_reason') or 'turned off'})"),
             ("PII detector", pii.get("model") or "none"), ("input redacted", config.get("redact_input")),
             ("raw text shown", config.get("show_raw"))]
+    if config.get("screen"):  # the screener's question, and how many conversations it kept
+        n = config["screen"]["counts"]
+        rows.insert(0, ("screened by", f"{config['screen']['question']} (yes {n['yes']}, no {n['no']}, "
+                                       f"failed {n['failed']}; only the yes are in this run)"))
     return [(k, ", ".join(map(str, v)) if isinstance(v, list) else str(v)) for k, v in rows if v is not None]
 
 

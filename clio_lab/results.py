@@ -85,6 +85,7 @@ class PipelineResult:
     audit: Audit | None = None
     raw_pii: dict[str, Any] | None = None  # personal details found in the raw conversations (counts only)
     released_pii: dict[str, Any] | None = None  # a last check of the released cluster names and descriptions
+    screening: Any = None  # the screener's answers (clio_lab.screening.Screening) when the run had one
 
     @property
     def user_ids(self) -> list[str | None]:
@@ -128,7 +129,7 @@ def failure_records(result: PipelineResult) -> list[dict[str, Any]]:
     released = {n.index for n in tree.level(0)} if tree else None
     released_ids = set(tree.nodes) if tree else set()
     out = []
-    for f in (list(result.facets.failures) + (list(result.names.failures) if result.names else [])
+    for f in ((list(result.screening.failures) if result.screening else []) + list(result.facets.failures) + (list(result.names.failures) if result.names else [])
               + (list(tree.failures) if tree else []) + (list(result.audit.failures) if result.audit else [])):
         if f["step"] == "naming" and released is not None and int(f["id"]) not in released:
             f = {"id": None, "step": "naming", "reason": "(a withheld cluster)"}

@@ -75,6 +75,13 @@ class FakeProvider(CustomLLM):
             if re.search(r"Python|SQL|CSS|Excel|React|pandas", message):  # answers about something else
                 return " I need help with some code that keeps crashing.\n"
             return f" ok so basically: {message.lower()[:1]}{message[1:]}\n"
+        if step == "screen":  # yes when the conversation shares a word of four letters or more with the question
+            last = prompt.rsplit("Conversation:\n", 1)[1]
+            convo, question = last.rsplit("\nQuestion: ", 1)
+            if "unanswerable" in convo:
+                return " Perhaps\n"
+            common = {w for w in re.findall(r"[a-z]{4,}", question.lower()) if w not in {"this", "conversation", "about"}}
+            return " Yes\n" if common & set(re.findall(r"[a-z]{4,}", convo.lower())) else " No\n"
         if step == "privacy_audit":
             last = prompt.rsplit("Group name:", 1)[1]
             if "@" in last or "Secret" in last or re.search(r"\d{3}", last):
