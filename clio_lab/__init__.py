@@ -14,6 +14,7 @@ The pipeline is a chain of plain, cached functions, each usable alone in a noteb
     result.save("runs/demo"); run = clio_lab.load_run("runs/demo")
     clio_lab.explore(run)                              # the linked tree, map and details (Jupyter)
     clio_lab.trends(run, level=-1, freq="M")           # shares per month, thresholds held per period
+    more = clio_lab.extend(run, new_convs)             # new conversations into the run's clusters, no re-clustering
 """
 
 import os as _os
@@ -26,6 +27,7 @@ from .auditor import audit_clusters  # noqa: E402
 from .cache import Cache, make_key  # noqa: E402
 from .clustering import Clustering, cluster, default_k  # noqa: E402
 from .embeddings import LiteLLMEmbedder, SentenceTransformerEmbedder, embed, get_embedder  # noqa: E402
+from .extend import extend  # noqa: E402
 from .facets import FacetResults, FacetSpec, extract_facets  # noqa: E402
 from .hierarchy import build_hierarchy, level_sizes  # noqa: E402
 from .judge import judge_hierarchy  # noqa: E402
@@ -58,5 +60,5 @@ __all__ = [
     "PromptLibrary", "RecordError", "load_conversations", "PipelineResult", "run_pipeline", "Conversation",
     "LoadReport", "Message", "ClusterLabels", "keyword_labels", "label_clusters", "project", "Hierarchy", "build_hierarchy", "level_sizes", "SavedRun", "load_run",
     "save_run", "audit_clusters", "apply_thresholds", "release_tree", "PrivacyOptions", "Run", "Node", "Status",
-    "judge_hierarchy", "explore", "trends", "__version__",
+    "judge_hierarchy", "explore", "trends", "extend", "__version__",
 ]

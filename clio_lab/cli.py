@@ -83,6 +83,22 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--facet", default=None, help="count a facet's values (e.g. language) instead of clusters")
     tr.add_argument("--freq", default="M", choices=["D", "W", "M", "Q", "Y"], help="day, week, month, quarter, year")
     tr.add_argument("--csv", default=None, help="also write the long table (one row per period and group) here")
+    ex = sub.add_parser("extend", help="add new conversations to a saved run's clusters (no re-clustering or "
+                                        "renaming), recount and re-apply its privacy thresholds, write a new run",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ex.add_argument("run", help="a run folder written by 'clio-lab run --out'")
+    ex.add_argument("input", help="the new conversations (any format 'clio-lab run' reads)")
+    ex.add_argument("--out", required=True, help="folder for the extended run (not the run's own folder)")
+    ex.add_argument("--format", default="auto", help="input format; 'auto' sniffs each record")
+    ex.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                    help="'skip' sets bad records aside in load_report.json instead of stopping")
+    ex.add_argument("--limit", type=int, default=None, help="read at most this many conversations")
+    ex.add_argument("--max-distance", default="auto",
+                    help="'auto' (one radius: 99%% of the run's conversations lie nearer their centroid), "
+                         "'per-cluster', 'none', or a cosine distance; farther ones go to Unclustered")
+    ex.add_argument("--api-base", default=None, help="server address, when the run's model was self-hosted")
+    ex.add_argument("--cache-dir", default=None, help="the cache the run used (default: the default cache)")
+    ex.add_argument("--quiet", action="store_true", help="no progress bars")
     sub.add_parser("serve", add_help=False,
                    help="llama-cpp-python's OpenAI-compatible server, probed and safe on every CPU (default model: "
                         "the bundled one); takes llama_cpp.server's options, see clio_lab/llm/serve.py")
@@ -98,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "trends":
         return _trends(args)
+    if args.command == "extend":
+        return _extend(args)
     if args.quiet:
         os.environ["CLIO_LAB_PROGRESS"] = "0"
     from . import LLM, load_conversations, run_pipeline
@@ -186,6 +204,49 @@ def _trends(args: argparse.Namespace) -> int:
     print(f"conversations per {FREQ_WORDS[a['freq']]} and {a['by']}; cells below {a['min_conversations']} conversations or "
           f"{a['min_users']} users show as '< {a['min_conversations']}' or 'hidden'; {a['undated']} conversations "
           "have no date")
+    return 0
+
+
+def _extend(args: argparse.Namespace) -> int:
+    """``clio-lab extend RUN INPUT --out DIR``: :func:`clio_lab.extend` on a saved run, the result saved."""
+    if args.quiet:
+        os.environ["CLIO_LAB_PROGRESS"] = "0"
+    from .extend import extend, run_llm
+    from .loaders import RecordError, load_conversations
+    from .runs import load_run
+
+    if Path(args.out).resolve() == Path(args.run).resolve():
+        print("clio-lab: --out must be a new folder: the run it extends stays as it was", file=sys.stderr)
+        return 2
+    md = args.max_distance
+    try:
+        max_distance = None if md == "none" else md if md in ("auto", "per-cluster") else float(md)
+    except ValueError:
+        print(f"clio-lab: --max-distance must be 'auto', 'per-cluster', 'none' or a number, not {md!r}",
+              file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    try:
+        run = load_run(args.run)
+        convs = load_conversations(args.input, format=args.format, on_error=args.on_error, limit=args.limit)
+        if not convs:
+            print(f"clio-lab: {_nothing_loaded(convs.report)}", file=sys.stderr)
+            return 2
+        more = extend(run, convs, llm=run_llm(run.config, api_base=args.api_base), cache=args.cache_dir or "default", max_distance=max_distance,
+                      progress=not args.quiet)
+        out = more.save(Path(args.out))
+    except (RecordError, ValueError, OSError, KeyError) as exc:
+        print(f"clio-lab: {exc}", file=sys.stderr)
+        return 2
+    rec = more.config["extended"][-1]
+    released = ", ".join(f"{r['name']!r}" for r in rec["released"]) or "none"
+    still = ", ".join(f"{n} ({why})" for why, n in rec["still_withheld"].items()) or "none"
+    print(json.dumps({k: rec[k] for k in ("conversations", "assigned", "unclustered")}
+                     | {"released": len(rec["released"]), "run_seconds": round(time.perf_counter() - start, 1)}))
+    print(f"{rec['conversations']} new conversations: {rec['assigned']} into the run's clusters, {rec['unclustered']} "
+          f"unclustered (farther than the radius); now {len(more)} in all. Clusters released now that they pass "
+          f"the thresholds and the auditor: {released}; newly passing but still withheld: {still}.")
+    print(f"wrote {out}/; read it back with clio_lab.load_run()")
     return 0
 
 

@@ -10,6 +10,8 @@ Layout written by :func:`save_run` (and ``PipelineResult.save``, ``clio-lab run 
     level_{i}_clusters.csv   the clusters of level i (0 = base clusters)
     tree.json                the hierarchy as nested nodes under a root
     embeddings.npy           the embeddings that were clustered (float32)
+    base_labels.npy          each conversation's base cluster before release (what clio_lab.extend assigns new
+                             conversations by; withheld clusters' members are pooled in every other file)
     failures.jsonl           every failed item, with its step and reason
     stats.json               counts, timings, tokens, cost, configuration
     privacy.json             the privacy report: personal details found per stage, thresholds, what was withheld
@@ -46,8 +48,9 @@ def _jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
             fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
 
 
-def save_run(result: PipelineResult, out_dir: str | Path) -> Path:
-    """Write every output of a run into ``out_dir`` (created if missing); returns the folder."""
+def save_run(result: PipelineResult | SavedRun, out_dir: str | Path) -> Path:
+    """Write every output of a run (live, read back, or extended) into ``out_dir`` (created if missing); returns
+    the folder."""
     from . import __version__
     from .report import write_report
 
@@ -65,9 +68,14 @@ def save_run(result: PipelineResult, out_dir: str | Path) -> Path:
     if tree is not None:
         (out / "tree.json").write_text(json.dumps(tree.to_tree(), indent=1, ensure_ascii=False), encoding="utf-8")
     np.save(out / "embeddings.npy", np.asarray(result.embeddings, dtype=np.float32))
+    base_labels = result.clustering.labels if isinstance(result, PipelineResult) else result.base_labels
+    if base_labels is not None:
+        np.save(out / "base_labels.npy", np.asarray(base_labels, dtype=np.int64))
     _jsonl(out / "failures.jsonl", result.failures)
     if result.load_report is not None:
-        (out / "load_report.json").write_text(result.load_report.model_dump_json(indent=2), encoding="utf-8")
+        report = result.load_report
+        (out / "load_report.json").write_text(json.dumps(report, indent=2, default=str) if isinstance(report, dict)
+                                              else report.model_dump_json(indent=2), encoding="utf-8")
     stats = result.stats()
     (out / "stats.json").write_text(json.dumps(stats, indent=2, default=str), encoding="utf-8")
     privacy = result.privacy()
@@ -82,9 +90,10 @@ def save_run(result: PipelineResult, out_dir: str | Path) -> Path:
 
 @dataclass
 class SavedRun:
-    """A run read back from its folder; a :class:`~clio_lab.results.Run`, like a live result."""
+    """A run read back from its folder (or made by :func:`clio_lab.extend`, ``path`` None until saved); a
+    :class:`~clio_lab.results.Run`, like a live result."""
 
-    path: Path
+    path: Path | None
     meta: dict[str, Any]
     frame: pd.DataFrame
     clusters: pd.DataFrame
@@ -94,6 +103,7 @@ class SavedRun:
     load_report: dict[str, Any] | None = None
     _stats: dict[str, Any] = field(default_factory=dict)
     _privacy: dict[str, Any] = field(default_factory=dict)
+    base_labels: np.ndarray | None = None  # base clusters before release (base_labels.npy)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -119,6 +129,11 @@ class SavedRun:
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write the run to ``out_dir`` (see :func:`save_run`)."""
+        self.path = save_run(self, out_dir)
+        return self.path
 
 
 def load_run(path: str | Path) -> SavedRun:
@@ -156,9 +171,10 @@ def load_run(path: str | Path) -> SavedRun:
     def read_json(name: str) -> dict[str, Any]:
         return json.loads((folder / name).read_text(encoding="utf-8")) if (folder / name).is_file() else {}
 
+    labels_path = folder / "base_labels.npy"
+    base_labels = np.load(labels_path, allow_pickle=False) if labels_path.is_file() else None
     return SavedRun(folder, meta, frame, clusters, tree, embeddings, failures, read_json("load_report.json") or None,
-                    read_json("stats.json"),
-                    read_json("privacy.json"))
+                    read_json("stats.json"), read_json("privacy.json"), base_labels=base_labels)
 
 
 def _read_legacy_status(frame: pd.DataFrame, clusters: pd.DataFrame) -> None:
