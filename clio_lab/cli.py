@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--screen", default=None, metavar="QUESTION",
                      help="a yes/no question asked of every conversation first ('Is this conversation about "
                           "...?'); only those answered yes are clustered (see README on the local model's accuracy)")
+    run.add_argument("--partitions", default=None, metavar="FIELD_OR_FILE",
+                     help="fixed top-level categories: a facet or metadata field (e.g. language), or a .json file "
+                          "of named categories ([{\"name\": ..., \"description\": ...}, ...]); clusters are built "
+                          "inside each")
     run.add_argument("--redact-input", action="store_true",
                      help="redact personal details in the conversations before any model sees them (presidio)")
     run.add_argument("--no-audit", action="store_true",
@@ -135,6 +139,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"clio-lab: --levels must be whole numbers separated by commas, not {args.levels!r}", file=sys.stderr)
         return 2
     hierarchy = {"auto": True, "none": None}.get(args.hierarchy, args.hierarchy)
+    partitions = args.partitions
+    if partitions and partitions.endswith(".json"):
+        try:
+            partitions = json.loads(Path(partitions).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"clio-lab: --partitions {args.partitions}: {exc}", file=sys.stderr)
+            return 2
+        if not isinstance(partitions, list):
+            print(f"clio-lab: --partitions {args.partitions}: expected a JSON list of categories", file=sys.stderr)
+            return 2
     llm = LLM(max_concurrency=args.concurrency, api_base=args.api_base, retry_failed=args.retry_failed,
               **({"model": args.model} if args.model else {}))
     cache = None if args.no_cache else (args.cache_dir or "default")
@@ -148,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"clio-lab: --levels: {exc}", file=sys.stderr)
             return 2
     from .llm.native import LocalModelError
+    from .partitions import PartitionError
     from .screening import NothingScreenedIn
 
     try:
@@ -158,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                               redact_input=args.redact_input, min_conversations=args.min_conversations or None,
                               min_users=args.min_users or None, audit=False if args.no_audit else "auto",
                               min_audit_score=args.min_audit_score, show_raw=args.allow_raw,
-                              screen=args.screen, progress=not args.quiet)
+                              screen=args.screen, partitions=partitions, progress=not args.quiet)
     # the embedded model cannot run on this CPU, or the screener kept nothing: say why
-    except (LocalModelError, NothingScreenedIn) as exc:
+    except (LocalModelError, NothingScreenedIn, PartitionError) as exc:
         print(f"clio-lab: {exc}", file=sys.stderr)
         return 2
     try:

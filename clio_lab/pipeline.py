@@ -134,6 +134,7 @@ def run_pipeline(
     min_audit_score: int = DEFAULT_MIN_SCORE,
     show_raw: bool = False,
     screen: str | None = None,
+    partitions: str | Sequence[Any] | None = None,
     progress: bool = True,
 ) -> PipelineResult:
     """Run facets → embeddings → clustering → naming → hierarchy → release → projection on a corpus.
@@ -174,6 +175,10 @@ def run_pipeline(
             (:func:`~clio_lab.screening.screen`, ``method="auto"``: by embedding similarity with the local model,
             by the model with a hosted one); only those answered "Yes" go on. The count of each answer is
             in ``config["screen"]``, failed answers in ``failures``.
+        partitions: fixed top-level categories (:mod:`clio_lab.partitions`): a facet or metadata field name
+            (``"language"``), each value a partition, or named categories (``[{"name": ..., "description":
+            ...}]``) each conversation is assigned to by embedding similarity; clusters and one level of parents
+            are built inside each partition, and the partitions form the top of the tree.
 
     Example:
         >>> result = run_pipeline("datasets/clio_demo.jsonl")  # doctest: +SKIP
@@ -186,6 +191,15 @@ def run_pipeline(
     conversations, report = _load(conversations)
     if levels is not None:  # fail before any model call, not after
         check_levels(levels, n_base=10**12)
+    if partitions is not None and (levels is not None or top is not None):
+        from .partitions import PartitionError
+
+        raise PartitionError("partitions= builds the levels itself (base clusters, one level of parents inside each "
+                         "partition, the partitions on top): leave levels= and top= out")
+    if partitions is not None and not isinstance(partitions, str):
+        from .partitions import _categories
+
+        _categories(partitions)  # a malformed category list fails before any model call
     from .pii import resolve_detector
 
     model = resolve_llm(llm)
@@ -224,8 +238,16 @@ def run_pipeline(
     with _timed(timings, "embed"):
         texts, sources = texts_to_embed(conversations, summaries, on)
         X = embed(texts, emb, cache=store, progress=progress)
+    parts = None
+    if partitions is not None:
+        from .partitions import cluster_within, partition
+
+        with _timed(timings, "partition"):
+            parts = partition(conversations, partitions, facet_values=fac.values, computed=fac.computed, X=X,
+                              embedder=emb, cache=store)
     with _timed(timings, "cluster"):
-        clustering = cluster(X, method=method, k=k, random_state=random_state, cache=store)
+        clustering = (cluster_within(X, parts, method=method, k=k, random_state=random_state, cache=store) if parts
+                      else cluster(X, method=method, k=k, random_state=random_state, cache=store))
     names = None
     if naming:
         with _timed(timings, "naming"):
@@ -234,10 +256,18 @@ def run_pipeline(
                                    progress=progress)
     tree_method = (naming if hierarchy is True else hierarchy or None) if naming else None
     with _timed(timings, "hierarchy"):
-        full_tree = build_hierarchy(clustering.labels, names.labels if names else {},
-                                    method=tree_method or "keywords", levels=levels if tree_method else [], top=top,
-                                    llm=model, embedder=emb, summaries=summaries, X=X, cache=store, prompts=prompts,
-                                    random_state=random_state, pii=checked_by, progress=progress)
+        if parts is not None:
+            from .partitions import build_partitioned
+
+            full_tree = build_partitioned(parts, clustering.labels, names.labels if names else {},
+                                          method=tree_method or "keywords", summaries=summaries, X=X, llm=model,
+                                          embedder=emb, cache=store, prompts=prompts, random_state=random_state,
+                                          pii=checked_by, progress=progress)
+        else:
+            full_tree = build_hierarchy(clustering.labels, names.labels if names else {},
+                                        method=tree_method or "keywords", levels=levels if tree_method else [], top=top,
+                                        llm=model, embedder=emb, summaries=summaries, X=X, cache=store, prompts=prompts,
+                                        random_state=random_state, pii=checked_by, progress=progress)
 
     users = [c.user_id for c in conversations]
     audited = None
@@ -245,7 +275,9 @@ def run_pipeline(
         ("turned off (audit=False)" if opts.audit is False else "no cluster names in this run")
     if audit_off is None:  # only clusters that pass the thresholds can be shown, so only they are audited
         with _timed(timings, "audit"):
-            audited = audit_clusters(full_tree, nodes=audit_candidates(full_tree, users, **opts.gate),
+            given = parts.given_ids(full_tree) if parts is not None else set()  # the user's own category names
+            audited = audit_clusters(full_tree, nodes=[n for n in audit_candidates(full_tree, users, **opts.gate)
+                                                       if n not in given],
                                      min_score=opts.min_audit_score, llm=model, cache=store, prompts=prompts,
                                      random_state=random_state, embedder=emb, progress=progress)
     with _timed(timings, "release"):
@@ -272,7 +304,8 @@ def run_pipeline(
               "thresholds": {"min_conversations": opts.min_conversations, "min_users": opts.min_users},
               "audit": audited is not None, "min_audit_score": opts.min_audit_score, "audit_off_reason": audit_off,
               "show_raw": bool(opts.show_raw), "cache": str(store.directory) if store is not None else None,
-              "llm_runtime": _runtime_info(model), "screen": screened.as_dict() if screened else None}
+              "llm_runtime": _runtime_info(model), "screen": screened.as_dict() if screened else None,
+              "partitions": parts.as_dict() if parts else None}
     llm_stats = {**({"screen": screened.stats} if screened else {}), "facets": fac.stats, **({"naming": names.stats} if names else {}),
                  **({"hierarchy": full_tree.stats} if tree_method == "llm" else {}),
                  **({"privacy_audit": audited.stats} if audited is not None else {})}

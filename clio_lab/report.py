@@ -203,6 +203,10 @@ def _settings(config: dict) -> list[tuple[str, str]]:
         n = config["screen"]["counts"]
         rows.insert(0, ("screened by", f"{config['screen']['question']} (yes {n['yes']}, no {n['no']}, "
                                        f"failed {n['failed']}; only the yes are in this run)"))
+    if config.get("partitions"):  # fixed top-level categories
+        part = config["partitions"]
+        rows.insert(0, ("partitions", f"{len(part['names'])} by {part['by']} ({part['source']}); clusters built "
+                                      "inside each"))
     for i, rec in enumerate(config.get("extended") or [], 1):  # conversations added later by clio_lab.extend
         rows.append((f"extended ({i})", f"{rec['conversations']} conversations added {rec['at']}: {rec['assigned']} "
                                         f"into the run's clusters, {rec['unclustered']} unclustered, "
