@@ -27,6 +27,7 @@ from .auditor import audit_clusters  # noqa: E402
 from .cache import Cache, make_key  # noqa: E402
 from .clustering import Clustering, cluster, default_k  # noqa: E402
 from .embeddings import LiteLLMEmbedder, SentenceTransformerEmbedder, embed, get_embedder  # noqa: E402
+from .estimate import CostAboveLimit, estimate  # noqa: E402
 from .extend import extend  # noqa: E402
 from .facets import FacetResults, FacetSpec, extract_facets  # noqa: E402
 from .hierarchy import build_hierarchy, level_sizes  # noqa: E402
@@ -60,5 +61,5 @@ __all__ = [
     "PromptLibrary", "RecordError", "load_conversations", "PipelineResult", "run_pipeline", "Conversation",
     "LoadReport", "Message", "ClusterLabels", "keyword_labels", "label_clusters", "project", "Hierarchy", "build_hierarchy", "level_sizes", "SavedRun", "load_run",
     "save_run", "audit_clusters", "apply_thresholds", "release_tree", "PrivacyOptions", "Run", "Node", "Status",
-    "judge_hierarchy", "explore", "trends", "extend", "__version__",
+    "judge_hierarchy", "explore", "trends", "extend", "estimate", "CostAboveLimit", "__version__",
 ]

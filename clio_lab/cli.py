@@ -10,75 +10,90 @@ import time
 from pathlib import Path
 
 
+def _corpus_options(p: argparse.ArgumentParser) -> None:
+    """The options of a run, shared by ``run`` and ``estimate`` (which counts what ``run`` would send)."""
+    p.add_argument("input", help="conversations: .jsonl/.json (OpenAI messages, ShareGPT, Claude.ai or ChatGPT "
+                                 "export) or .parquet")
+    p.add_argument("--format", default="auto", help="input format; 'auto' sniffs each record")
+    p.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                   help="'skip' sets bad records aside in load_report.json instead of stopping")
+    p.add_argument("--limit", type=int, default=None, help="read at most this many conversations")
+    p.add_argument("--model", default=None,
+                   help="LiteLLM model name, e.g. anthropic/claude-3-5-haiku-latest or openai/gpt-4o-mini "
+                          "(key from the provider's usual environment variable); default: the embedded local "
+                          "model clio_local/gemma-3-270m")
+    p.add_argument("--api-base", default=None, help="server address for self-hosted models (vLLM, Ollama, ...)")
+    p.add_argument("--concurrency", type=int, default=8, help="model calls in flight at once (hosted models)")
+    p.add_argument("--embedder", default=None,
+                   help="SentenceTransformer name or path, or a LiteLLM embedding model; default: the bundled "
+                          "all-MiniLM-L6-v2")
+    p.add_argument("--embed-on", choices=["auto", "summary", "text", "both"], default="auto",
+                   help="what is embedded and clustered; auto = conversation text for the local model "
+                          "(measured better), request summary for hosted models")
+    p.add_argument("--method", choices=["kmeans", "hdbscan"], default="kmeans", help="base clustering method")
+    p.add_argument("--k", type=int, default=None, help="k-means clusters; default round(sqrt(n))")
+    p.add_argument("--seed", type=int, default=0, help="random state for clustering")
+    p.add_argument("--naming", choices=["auto", "llm", "extractive", "keywords", "none"], default="auto",
+                   help="name clusters: the model writes each name contrastively (llm, the paper's way), the "
+                          "member summary that best tells a cluster apart is chosen (extractive), c-TF-IDF "
+                          "keywords, or none; auto = extractive with the local model, llm with hosted models")
+    p.add_argument("--hierarchy", choices=["auto", "llm", "extractive", "keywords", "none"], default="auto",
+                   help="build the cluster tree with the model (the paper's steps a-f), by agglomerative "
+                          "grouping with extractive names, with keywords, or not; auto = the same as --naming")
+    p.add_argument("--levels", default=None,
+                   help="clusters per level above the base, bottom up, e.g. 40,10,4; default geometric")
+    p.add_argument("--top", type=int, default=None, help="top-level clusters for the geometric default "
+                                                           "(default about sqrt of the base count)")
+    p.add_argument("--no-projection", action="store_true", help="skip the 2-D map (UMAP)")
+    p.add_argument("--min-conversations", type=int, default=10,
+                   help="aggregation threshold: clusters with fewer conversations are withheld (0 = off)")
+    p.add_argument("--min-users", type=int, default=5,
+                   help="aggregation threshold: clusters with fewer distinct users are withheld (0 = off)")
+    p.add_argument("--screen", default=None, metavar="QUESTION",
+                   help="a yes/no question asked of every conversation first ('Is this conversation about "
+                          "...?'); only those answered yes are clustered (see README on the local model's accuracy)")
+    p.add_argument("--partitions", default=None, metavar="FIELD_OR_FILE",
+                   help="fixed top-level categories: a facet or metadata field (e.g. language), or a .json file "
+                          "of named categories ([{\"name\": ..., \"description\": ...}, ...]); clusters are built "
+                          "inside each")
+    p.add_argument("--redact-input", action="store_true",
+                   help="redact personal details in the conversations before any model sees them (presidio)")
+    p.add_argument("--no-audit", action="store_true",
+                   help="skip the privacy auditor (by default a model rates every released cluster 1-5 and "
+                          "clusters below --min-audit-score are withheld)")
+    p.add_argument("--min-audit-score", type=int, default=3, choices=range(1, 6), metavar="1-5",
+                   help="lowest acceptable privacy auditor score (default 3, as in the paper)")
+    p.add_argument("--allow-raw", action="store_true",
+                   help="put each conversation's own text in the exports (public or synthetic data only); "
+                          "recorded in run.json and privacy.json")
+    p.add_argument("--prompts", default=None,
+                   help="your own prompt folder (templates as in the packaged prompts/); default: the packaged one")
+    p.add_argument("--cache-dir", default=None,
+                   help="cache folder (default $CLIO_LAB_CACHE or ~/.cache/clio_lab)")
+    p.add_argument("--no-cache", action="store_true", help="turn caching off")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="re-ask items whose answers failed validation in an earlier run (they are cached as "
+                          "failures so that a re-run costs nothing)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="clio-lab", description="Privacy-preserving insight into AI conversations (Clio).")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the pipeline on a corpus and write results, stats.json and report.html",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    run.add_argument("input", help="conversations: .jsonl/.json (OpenAI messages, ShareGPT, Claude.ai or ChatGPT "
-                                   "export) or .parquet")
     run.add_argument("--out", required=True, help="folder for the results")
-    run.add_argument("--format", default="auto", help="input format; 'auto' sniffs each record")
-    run.add_argument("--on-error", choices=["raise", "skip"], default="raise",
-                     help="'skip' sets bad records aside in load_report.json instead of stopping")
-    run.add_argument("--limit", type=int, default=None, help="read at most this many conversations")
-    run.add_argument("--model", default=None,
-                     help="LiteLLM model name, e.g. anthropic/claude-3-5-haiku-latest or openai/gpt-4o-mini "
-                          "(key from the provider's usual environment variable); default: the embedded local "
-                          "model clio_local/gemma-3-270m")
-    run.add_argument("--api-base", default=None, help="server address for self-hosted models (vLLM, Ollama, ...)")
-    run.add_argument("--concurrency", type=int, default=8, help="model calls in flight at once (hosted models)")
-    run.add_argument("--embedder", default=None,
-                     help="SentenceTransformer name or path, or a LiteLLM embedding model; default: the bundled "
-                          "all-MiniLM-L6-v2")
-    run.add_argument("--embed-on", choices=["auto", "summary", "text", "both"], default="auto",
-                     help="what is embedded and clustered; auto = conversation text for the local model "
-                          "(measured better), request summary for hosted models")
-    run.add_argument("--method", choices=["kmeans", "hdbscan"], default="kmeans", help="base clustering method")
-    run.add_argument("--k", type=int, default=None, help="k-means clusters; default round(sqrt(n))")
-    run.add_argument("--seed", type=int, default=0, help="random state for clustering")
-    run.add_argument("--naming", choices=["auto", "llm", "extractive", "keywords", "none"], default="auto",
-                     help="name clusters: the model writes each name contrastively (llm, the paper's way), the "
-                          "member summary that best tells a cluster apart is chosen (extractive), c-TF-IDF "
-                          "keywords, or none; auto = extractive with the local model, llm with hosted models")
-    run.add_argument("--hierarchy", choices=["auto", "llm", "extractive", "keywords", "none"], default="auto",
-                     help="build the cluster tree with the model (the paper's steps a-f), by agglomerative "
-                          "grouping with extractive names, with keywords, or not; auto = the same as --naming")
-    run.add_argument("--levels", default=None,
-                     help="clusters per level above the base, bottom up, e.g. 40,10,4; default geometric")
-    run.add_argument("--top", type=int, default=None, help="top-level clusters for the geometric default "
-                                                           "(default about sqrt of the base count)")
-    run.add_argument("--no-projection", action="store_true", help="skip the 2-D map (UMAP)")
-    run.add_argument("--min-conversations", type=int, default=10,
-                     help="aggregation threshold: clusters with fewer conversations are withheld (0 = off)")
-    run.add_argument("--min-users", type=int, default=5,
-                     help="aggregation threshold: clusters with fewer distinct users are withheld (0 = off)")
-    run.add_argument("--screen", default=None, metavar="QUESTION",
-                     help="a yes/no question asked of every conversation first ('Is this conversation about "
-                          "...?'); only those answered yes are clustered (see README on the local model's accuracy)")
-    run.add_argument("--partitions", default=None, metavar="FIELD_OR_FILE",
-                     help="fixed top-level categories: a facet or metadata field (e.g. language), or a .json file "
-                          "of named categories ([{\"name\": ..., \"description\": ...}, ...]); clusters are built "
-                          "inside each")
-    run.add_argument("--redact-input", action="store_true",
-                     help="redact personal details in the conversations before any model sees them (presidio)")
-    run.add_argument("--no-audit", action="store_true",
-                     help="skip the privacy auditor (by default a model rates every released cluster 1-5 and "
-                          "clusters below --min-audit-score are withheld)")
-    run.add_argument("--min-audit-score", type=int, default=3, choices=range(1, 6), metavar="1-5",
-                     help="lowest acceptable privacy auditor score (default 3, as in the paper)")
-    run.add_argument("--allow-raw", action="store_true",
-                     help="put each conversation's own text in the exports (public or synthetic data only); "
-                          "recorded in run.json and privacy.json")
-    run.add_argument("--prompts", default=None,
-                     help="your own prompt folder (templates as in the packaged prompts/); default: the packaged one")
-    run.add_argument("--cache-dir", default=None,
-                     help="cache folder (default $CLIO_LAB_CACHE or ~/.cache/clio_lab)")
-    run.add_argument("--no-cache", action="store_true", help="turn caching off")
-    run.add_argument("--retry-failed", action="store_true",
-                     help="re-ask items whose answers failed validation in an earlier run (they are cached as "
-                          "failures so that a re-run costs nothing)")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    _corpus_options(run)
+    run.add_argument("--max-cost", type=float, default=None, metavar="USD",
+                     help="estimate the run's cost first (as 'clio-lab estimate' does) and ask before going on "
+                          "above this many US dollars; without a terminal to ask at, stop (an unknown cost counts "
+                          "as above)")
+    run.add_argument("--yes", action="store_true", help="with --max-cost: go on without asking")
+    est = sub.add_parser("estimate", help="before a hosted run: the calls, tokens and cost in USD of each model step "
+                                          "(LiteLLM's price table) and how many answers the cache already holds; "
+                                          "sends nothing", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _corpus_options(est)
+    est.add_argument("--json", action="store_true", help="print the estimate as JSON")
     tr = sub.add_parser("trends", help="conversations per period and cluster (or facet value) of a saved run, "
                                        "the run's thresholds applied per period",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -120,60 +135,27 @@ def main(argv: list[str] | None = None) -> int:
         return _trends(args)
     if args.command == "extend":
         return _extend(args)
-    if args.quiet:
-        os.environ["CLIO_LAB_PROGRESS"] = "0"
-    from . import LLM, load_conversations, run_pipeline
-    from .loaders import RecordError
-
-    try:
-        convs = load_conversations(args.input, format=args.format, on_error=args.on_error, limit=args.limit)
-    except (RecordError, ValueError, OSError) as exc:
-        print(f"clio-lab: {exc}", file=sys.stderr)
-        return 2
-    if not convs:
-        print(f"clio-lab: {_nothing_loaded(convs.report)}", file=sys.stderr)
-        return 2
-    try:
-        levels = [int(v) for v in args.levels.split(",")] if args.levels else None
-    except ValueError:
-        print(f"clio-lab: --levels must be whole numbers separated by commas, not {args.levels!r}", file=sys.stderr)
-        return 2
-    hierarchy = {"auto": True, "none": None}.get(args.hierarchy, args.hierarchy)
-    partitions = args.partitions
-    if partitions and partitions.endswith(".json"):
-        try:
-            partitions = json.loads(Path(partitions).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            print(f"clio-lab: --partitions {args.partitions}: {exc}", file=sys.stderr)
-            return 2
-        if not isinstance(partitions, list):
-            print(f"clio-lab: --partitions {args.partitions}: expected a JSON list of categories", file=sys.stderr)
-            return 2
-    llm = LLM(max_concurrency=args.concurrency, api_base=args.api_base, retry_failed=args.retry_failed,
-              **({"model": args.model} if args.model else {}))
-    cache = None if args.no_cache else (args.cache_dir or "default")
-    start = time.perf_counter()
-    if levels is not None:
-        from .hierarchy import check_levels
-
-        try:
-            check_levels(levels, n_base=len(convs))
-        except ValueError as exc:
-            print(f"clio-lab: --levels: {exc}", file=sys.stderr)
-            return 2
+    if args.command == "estimate":
+        return _estimate(args)
+    settings = _run_settings(args)
+    if isinstance(settings, int):
+        return settings
+    convs, kwargs = settings
+    from . import run_pipeline
+    from .estimate import CostAboveLimit
     from .llm.native import LocalModelError
     from .partitions import PartitionError
     from .screening import NothingScreenedIn
 
+    start = time.perf_counter()
     try:
-        result = run_pipeline(convs, llm=llm, embedder=args.embedder, embed_on=args.embed_on, method=args.method,
-                              k=args.k, random_state=args.seed, cache=cache, prompts=args.prompts,
-                              naming=None if args.naming == "none" else args.naming, hierarchy=hierarchy,
-                              levels=levels, top=args.top, projection=not args.no_projection,
-                              redact_input=args.redact_input, min_conversations=args.min_conversations or None,
-                              min_users=args.min_users or None, audit=False if args.no_audit else "auto",
-                              min_audit_score=args.min_audit_score, show_raw=args.allow_raw,
-                              screen=args.screen, partitions=partitions, progress=not args.quiet)
+        try:
+            result = run_pipeline(convs, **kwargs, max_cost=args.max_cost)
+        except CostAboveLimit as exc:
+            print(exc.estimate.table(), file=sys.stderr)
+            if not args.yes and not _confirm(exc):
+                return 2
+            result = run_pipeline(convs, **kwargs)
     # the embedded model cannot run on this CPU, or the screener kept nothing: say why
     except (LocalModelError, NothingScreenedIn, PartitionError) as exc:
         print(f"clio-lab: {exc}", file=sys.stderr)
@@ -192,6 +174,92 @@ def main(argv: list[str] | None = None) -> int:
     print(_readable(summary, stats))
     print(f"wrote {out}/ (report.html, conversations.parquet, clusters.parquet, combined.csv, level_*_clusters.csv, "
           "tree.json, stats.json, privacy.json, failures.jsonl); read it back with clio_lab.load_run()")
+    return 0
+
+
+def _run_settings(args: argparse.Namespace):
+    """The corpus and ``run_pipeline`` keywords from run's (and estimate's) options, or an exit code after
+    saying what is wrong."""
+    if args.quiet:
+        os.environ["CLIO_LAB_PROGRESS"] = "0"
+    from . import LLM, load_conversations
+    from .loaders import RecordError
+
+    try:
+        convs = load_conversations(args.input, format=args.format, on_error=args.on_error, limit=args.limit)
+    except (RecordError, ValueError, OSError) as exc:
+        print(f"clio-lab: {exc}", file=sys.stderr)
+        return 2
+    if not convs:
+        print(f"clio-lab: {_nothing_loaded(convs.report)}", file=sys.stderr)
+        return 2
+    try:
+        levels = [int(v) for v in args.levels.split(",")] if args.levels else None
+    except ValueError:
+        print(f"clio-lab: --levels must be whole numbers separated by commas, not {args.levels!r}", file=sys.stderr)
+        return 2
+    if levels is not None:
+        from .hierarchy import check_levels
+
+        try:
+            check_levels(levels, n_base=len(convs))
+        except ValueError as exc:
+            print(f"clio-lab: --levels: {exc}", file=sys.stderr)
+            return 2
+    hierarchy = {"auto": True, "none": None}.get(args.hierarchy, args.hierarchy)
+    partitions = args.partitions
+    if partitions and partitions.endswith(".json"):
+        try:
+            partitions = json.loads(Path(partitions).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"clio-lab: --partitions {args.partitions}: {exc}", file=sys.stderr)
+            return 2
+        if not isinstance(partitions, list):
+            print(f"clio-lab: --partitions {args.partitions}: expected a JSON list of categories", file=sys.stderr)
+            return 2
+    llm = LLM(max_concurrency=args.concurrency, api_base=args.api_base, retry_failed=args.retry_failed,
+              **({"model": args.model} if args.model else {}))
+    cache = None if args.no_cache else (args.cache_dir or "default")
+    return convs, dict(llm=llm, embedder=args.embedder, embed_on=args.embed_on, method=args.method, k=args.k,
+                       random_state=args.seed, cache=cache, prompts=args.prompts,
+                       naming=None if args.naming == "none" else args.naming, hierarchy=hierarchy, levels=levels,
+                       top=args.top, projection=not args.no_projection, redact_input=args.redact_input,
+                       min_conversations=args.min_conversations or None, min_users=args.min_users or None,
+                       audit=False if args.no_audit else "auto", min_audit_score=args.min_audit_score,
+                       show_raw=args.allow_raw, screen=args.screen, partitions=partitions, progress=not args.quiet)
+
+
+def _confirm(exc) -> bool:
+    """Ask at the terminal whether to go on above --max-cost; without one, say how to go on and stop."""
+    limit = f"${exc.limit:,.4f}"
+    if not sys.stdin.isatty():
+        print(f"clio-lab: the estimated cost is above --max-cost {limit}: nothing was sent. Raise --max-cost, or "
+              "add --yes to go on.", file=sys.stderr)
+        return False
+    answer = input(f"The estimated cost is above --max-cost {limit}. Go on? [y/N] ")
+    if answer.strip().lower() in ("y", "yes"):
+        return True
+    print("clio-lab: stopped before any model call (above --max-cost)", file=sys.stderr)
+    return False
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    """``clio-lab estimate``: what ``clio-lab run`` with the same options would send, and what it would cost."""
+    settings = _run_settings(args)
+    if isinstance(settings, int):
+        return settings
+    convs, kw = settings
+    from .estimate import estimate
+
+    try:
+        est = estimate(convs, llm=kw["llm"], embedder=kw["embedder"], cache=kw["cache"], prompts=kw["prompts"],
+                       method=kw["method"], k=kw["k"], naming=kw["naming"], hierarchy=kw["hierarchy"],
+                       levels=kw["levels"], top=kw["top"], audit=kw["audit"], screen=kw["screen"],
+                       random_state=kw["random_state"], min_conversations=kw["min_conversations"])
+    except (ValueError, OSError) as exc:
+        print(f"clio-lab: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(est.as_dict(), indent=1) if args.json else est.table())
     return 0
 
 

@@ -135,6 +135,7 @@ def run_pipeline(
     show_raw: bool = False,
     screen: str | None = None,
     partitions: str | Sequence[Any] | None = None,
+    max_cost: float | None = None,
     progress: bool = True,
 ) -> PipelineResult:
     """Run facets → embeddings → clustering → naming → hierarchy → release → projection on a corpus.
@@ -179,6 +180,10 @@ def run_pipeline(
             (``"language"``), each value a partition, or named categories (``[{"name": ..., "description":
             ...}]``) each conversation is assigned to by embedding similarity; clusters and one level of parents
             are built inside each partition, and the partitions form the top of the tree.
+        max_cost: a limit in US dollars: the run is first estimated (:func:`~clio_lab.estimate.estimate`:
+            calls, tokens and LiteLLM's prices, answers already cached left out) and raises
+            :class:`~clio_lab.estimate.CostAboveLimit` before any model call when the estimate is above it, or
+            unknown (a model missing from LiteLLM's price table). The estimate is kept in ``config["estimate"]``.
 
     Example:
         >>> result = run_pipeline("datasets/clio_demo.jsonl")  # doctest: +SKIP
@@ -209,6 +214,18 @@ def run_pipeline(
     on = resolve_embed_on(embed_on, model)
     detector = resolve_detector(opts.pii)
     timings: dict[str, float] = {}
+    estimated = None
+    if max_cost is not None:
+        from .estimate import CostAboveLimit, estimate
+
+        with _timed(timings, "estimate"):
+            estimated = estimate(conversations, llm=model, facets=facets, examples=examples, prompts=prompts,
+                                 embedder=emb, cache=store, method=method if isinstance(method, str) else "other",
+                                 k=k, naming=naming, hierarchy=hierarchy, levels=levels, top=top,
+                                 audit=opts.audit, screen=screen, pii=detector or False, random_state=random_state,
+                                 min_conversations=opts.min_conversations)
+        if estimated.cost_usd is None or estimated.cost_usd > max_cost:
+            raise CostAboveLimit(estimated, max_cost)
     input_redaction = None
     if opts.redact_input:
         from .pii import PIIDetector, redact_conversations
@@ -305,7 +322,8 @@ def run_pipeline(
               "audit": audited is not None, "min_audit_score": opts.min_audit_score, "audit_off_reason": audit_off,
               "show_raw": bool(opts.show_raw), "cache": str(store.directory) if store is not None else None,
               "llm_runtime": _runtime_info(model), "screen": screened.as_dict() if screened else None,
-              "partitions": parts.as_dict() if parts else None}
+              "partitions": parts.as_dict() if parts else None,
+              "estimate": estimated.as_dict() if estimated is not None else None}
     llm_stats = {**({"screen": screened.stats} if screened else {}), "facets": fac.stats, **({"naming": names.stats} if names else {}),
                  **({"hierarchy": full_tree.stats} if tree_method == "llm" else {}),
                  **({"privacy_audit": audited.stats} if audited is not None else {})}

@@ -247,3 +247,34 @@ def test_clusters_that_share_a_name_get_a_bar_each():
     # withheld clusters are one pooled row in grey: neither their own sizes nor their categories are released
     assert [r["name"] for r in rows] == ["Trips (1)", "Trips (2)", "Code", WITHHELD_NAME]
     assert rows[-1]["size"] == 9 and rows[-1]["category"] == WITHHELD_NAME
+
+
+def test_a_text_completion_run_leaves_no_client_session_open(tmp_path):
+    """LiteLLM's aiohttp transport left one session open per text-completion call, and each printed
+    "Unclosed client session" on stderr (seen with llama_cpp.server); clio_lab takes the httpx transport."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(f"""
+import json, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from fake_openai import FakeOpenAI, Reply
+from clio_lab import LLM
+from clio_lab.llm.client import LLMTask
+from clio_lab.llm.prompts import Prompt
+body = json.dumps({{"id": "x", "object": "text_completion", "created": 1, "model": "f", "choices": [
+    {{"index": 0, "text": "a fine answer", "finish_reason": "stop"}}],
+    "usage": {{"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}}}).encode()
+with FakeOpenAI(lambda b, n: Reply(body=body)) as server:
+    llm = LLM(model="text-completion-openai/fake", api_base=server.url, api_key="x")
+    for r in range(2):
+        tasks = [LLMTask(item_id=str(i), prompt=Prompt(body=f"q{{r}} {{i}}"), parse=str, key_parts={{"step": "t"}})
+                 for i in range(5)]
+        out, stats = llm.run(tasks, cache=None, progress=False)
+        assert all(o.ok for o in out) and stats.calls == 5
+print("ok")
+""")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-2000:]
+    assert "Unclosed" not in done.stderr, done.stderr[-1000:]
