@@ -83,21 +83,40 @@ def pii_counts(outcomes: Iterable[Any], checked: bool = True) -> dict[str, int]:
 REDACTION_VERSION = 1
 
 
-def _redaction(text: str, detector: PIIDetector, cache: Any, params: dict[str, Any] | None) -> tuple[str, list[str]]:
-    """A message's redacted text and the kinds found in it, cached (with a ``cache``) under its text and the
-    detector's settings; the redacted text is stored only when something was found. Shared by the pre-LLM
-    redaction and the raw scan, so a corpus is read by the detector once."""
+def _redactions(texts: Sequence[str], detector: PIIDetector, cache: Any,
+                params: dict[str, Any] | None) -> list[tuple[str, list[str]]]:
+    """Each message's redacted text and the kinds found in it, cached (with a ``cache``) under its text and the
+    detector's settings; the redacted text is stored only when something was found. The messages the cache
+    does not hold are read by the detector together (:meth:`PIIDetector.redact_many`: spaCy in batches).
+    Shared by the pre-LLM redaction and the raw scan, so a corpus is read by the detector once."""
     from .cache import make_key
 
-    key = make_key(step="pii_redact", version=REDACTION_VERSION, detector=params, text=text) \
-        if cache is not None else None
-    hit = cache.get(key) if key is not None else None
-    if hit is None:
-        red = detector.redact(text)
-        hit = {"kinds": [f.entity for f in red.findings], "text": red.text if red.changed else None}
-        if key is not None:
-            cache.set(key, hit)
-    return hit["text"] or text, hit["kinds"]
+    keys = [make_key(step="pii_redact", version=REDACTION_VERSION, detector=params, text=t) if cache is not None
+            else None for t in texts]
+    hits = [cache.get(k) if k is not None else None for k in keys]
+    todo = list(dict.fromkeys(texts[i] for i, h in enumerate(hits) if h is None))  # a repeated text read once
+    done = {}
+    for text, red in zip(todo, detector.redact_many(todo), strict=True):
+        done[text] = {"kinds": [f.entity for f in red.findings], "text": red.text if red.changed else None}
+    for i, h in enumerate(hits):
+        if h is None:
+            hits[i] = done[texts[i]]
+            if keys[i] is not None:
+                cache.set(keys[i], hits[i])
+    return [(h["text"] or t, h["kinds"]) for t, h in zip(texts, hits, strict=True)]
+
+
+def _by_conversation(conversations: Sequence[Any], detector: PIIDetector, cache: Any,
+                     params: dict[str, Any] | None, chunk: int = 500):
+    """``(conversation, [(redacted text, kinds) per message])``, the messages read a chunk of conversations at
+    a time (memory stays flat on a large corpus)."""
+    for begin in range(0, len(conversations), chunk):
+        part = conversations[begin:begin + chunk]
+        flat = _redactions([m.content for c in part for m in c.messages], detector, cache, params)
+        pos = 0
+        for conv in part:
+            yield conv, flat[pos:pos + len(conv.messages)]
+            pos += len(conv.messages)
 
 
 def _tally(kinds_per_conversation: Iterable[list[str]]) -> tuple[int, dict[str, int]]:
@@ -119,8 +138,7 @@ def redact_conversations(conversations: Sequence[Any], detector: PIIDetector, *,
     second on 2 cores, so a re-run of a large corpus would otherwise pay for it again)."""
     params = detector.get_params() if cache is not None else None
     out, found = [], []
-    for conv in conversations:
-        reds = [_redaction(m.content, detector, cache, params) for m in conv.messages]
+    for conv, reds in _by_conversation(conversations, detector, cache, params):
         found.append([k for _, kinds in reds for k in kinds])
         if found[-1]:
             conv = conv.model_copy(update={"messages": [m.model_copy(update={"content": text}) if kinds else m
@@ -145,8 +163,8 @@ def scan_conversations(conversations: Sequence[Any], detector: PIIDetector, *, c
     if sample is not None and len(idx) > sample:
         idx = sorted(random.Random(random_state).sample(idx, sample))
     params = detector.get_params() if cache is not None else None
-    found = [[kind for m in conversations[i].messages for kind in _redaction(m.content, detector, cache, params)[1]]
-             for i in idx]
+    found = [[kind for _, kinds in reds for kind in kinds]
+             for _, reds in _by_conversation([conversations[i] for i in idx], detector, cache, params)]
     flagged, by_kind = _tally(found)
     return {"conversations": len(conversations), "checked": len(idx), "sampled": len(idx) < len(conversations),
             "with_pii": flagged, "share": round(flagged / len(idx), 4) if idx else None,

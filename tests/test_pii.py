@@ -210,9 +210,9 @@ def test_input_redaction_is_cached_per_message(tmp_path, detector, demo_convs):
     class Counting(PIIDetector):
         calls: int = 0
 
-        def redact(self, text):
-            self.calls += 1
-            return super().redact(text)
+        def redact_many(self, texts):
+            self.calls += len(texts)
+            return super().redact_many(texts)
 
     counting = Counting()
     store = Cache(tmp_path)
