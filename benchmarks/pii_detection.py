@@ -1,12 +1,14 @@
 """PII detection, today's detector beside the one of commit 96ddd4e (before the name lists and shape rules), on
 every evaluation set, and speed.
 
-    .venv/bin/python benchmarks/pii_detection.py [--sets faker-test,faker-dev,bundled,varied,sharegpt]
+    .venv/bin/python benchmarks/pii_detection.py [--sets faker-test,faker-dev,faker-fresh,faker-shapes,bundled,
+        varied,sharegpt]
         [--faker-n 1500] [--sharegpt 400] [--show 0] [--baseline 96ddd4e]
 
 - faker-test / faker-dev: ``clio_lab.pii_eval.pii_sentences`` (Faker values in many locales placed in sentence,
   form and dialogue templates, plus clean sentences). "test" shares no template and no locale with "dev";
-  no change was tuned on it (see the module's docstring). A span counts as found when findings cover at least
+  no change was tuned on it (see the module's docstring). faker-fresh / faker-shapes: further development
+  sets (other locales; other sentence shapes and scripts). A span counts as found when findings cover at least
   half its characters. Clean sentences flagged = false alarms.
 - bundled / varied: the planted values of the bundled corpus and of ``generate_corpus(400, seed=7,
   varied=True)`` (a planted value counts when a finding overlaps it); conversations with nothing planted that
@@ -15,13 +17,15 @@ every evaluation set, and speed.
   every conversation that only one of the two detectors flags, up to N of its flags with the words around
   them, to be read (the corpus is public; do not use --show on private data).
 
-The baseline's pii.py is read from git (``git show <commit>:clio_lab/pii.py``) and loaded beside today's.
+The baseline is that commit's whole ``clio_lab`` package, unpacked from git (``git archive``) under another name
+and loaded beside today's.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
+import io
 import subprocess
 import sys
 import time
@@ -36,15 +40,26 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def baseline_detector(commit: str):
-    """PIIDetector as it was at ``commit`` (its module loaded under clio_lab, so relative imports resolve)."""
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:clio_lab/pii.py"], capture_output=True,
-                            text=True, check=True).stdout
-    name = f"clio_lab._pii_{commit}"
-    spec = importlib.util.spec_from_loader(name, loader=None)
-    module = importlib.util.module_from_spec(spec)
-    module.__package__ = "clio_lab"
-    sys.modules[name] = module
-    exec(compile(source, f"{commit}:clio_lab/pii.py", "exec"), module.__dict__)  # noqa: S102 - our own history
+    """PIIDetector as it was at ``commit``: that commit's whole ``clio_lab`` package, unpacked from git under
+    another name, so that its own rule modules (``pii_rules``, ``pii_addresses``, ...) are the ones it uses.
+    (Before 2026-12-04 only ``pii.py`` was swapped, so a baseline after the module split ran today's rules.)"""
+    import tarfile
+    import tempfile
+
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", commit], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    where = Path(tempfile.mkdtemp(prefix="clio_baseline_"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", sha, "clio_lab"],
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(where, filter="data")
+    name = f"clio_lab_{sha}"
+    (where / "clio_lab").rename(where / name)
+    sys.path.insert(0, str(where))
+    try:
+        module = importlib.import_module(f"{name}.pii")
+    finally:
+        sys.path.remove(str(where))
     return module.PIIDetector()
 
 
@@ -138,7 +153,7 @@ def sharegpt_set(n: int, max_chars: int, detectors: dict, show: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sets", default="faker-test,faker-dev,faker-fresh,bundled,varied,sharegpt")
+    ap.add_argument("--sets", default="faker-test,faker-dev,faker-fresh,faker-shapes,bundled,varied,sharegpt")
     ap.add_argument("--faker-n", type=int, default=1500)
     ap.add_argument("--sharegpt", type=int, default=400)
     ap.add_argument("--max-chars", type=int, default=3000, help="sharegpt: cut each message to this length")

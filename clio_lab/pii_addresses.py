@@ -111,7 +111,18 @@ _STREETS = [
     (re.compile(rf"(?P<core>\b(?!{_MONTHS})\b{_CAP}(?:[ \t]+{_CAP}){{0,2}})[ \t]+{_HOUSE}{_UNIT}*(?=[ \t]*(?:,|\n|,[ \t]*\n)"
                 rf"[ \t]*(?:[A-Z]{{1,2}}-|ΤΚ[ \t]*)?\d{{2,5}}(?:[ -]\d{{2,3}})?[ \t]+[A-ZÀ-ÖØ-ÞĀ-ſΆ-ΏΑ-Ω])"), 0.5),
 ]
+_ARTICLE_WORDS = set(_ARTICLES.replace("de la|", "").split("|")) | {"y", "e", "et", "und", "am", "an", "im", "sur",
+                                                                      "sous", "upon", "on", "en", "i", "a"}
 _STREET_WORDS = set(f"{_SUFFIXES}|{_FIRST}|{_ARTICLES}|{_WORD_TYPES}".replace("\\", "").split("|"))
+
+
+def _town_words(words: list[str]) -> bool:
+    """Whether the words after the first could all belong to a town's name."""
+    for i, w in enumerate(words[1:], 1):
+        if w[:1].islower() and w.lower() not in _ARTICLE_WORDS and not (
+                len(w) <= 4 and i + 1 < len(words) and words[i + 1][:1].isupper()):
+            return False
+    return True
 
 
 def _street_start(text: str, start: int, core_end: int) -> tuple[int, bool] | None:
@@ -156,6 +167,213 @@ _CONTEXT = re.compile(r"(?i)\b(?:address|addressed|ship|shipping|shipped|deliver
                       r"adresse|dirección|endereço|indirizzo|adres|osoite|adresa|cím)\b")
 
 
+# -- addresses by their structure, in any script -------------------------------------------------------------------
+# Parts between commas or single line breaks: a street with a house number ("Бриселска 8б/1", "д. 22",
+# "הנקר 47", "Ηραίου 5"), short parts of capitalised words ("г. Тула", "Marinilla"), and a postcode with or
+# without its town ("96605 Ресен", "ΤΚ 306 59 Γρεβενά", "Nagaon-271959", "NS X8N3P4", a bare "2121288"). A street
+# part and a postcode part at most four parts apart make an address, whatever the street is called: the rules
+# above need street words of the languages they were written for.
+_POSTCODE = (r"(?:ΤΚ[ \t]*|[A-Z]{1,2}-)?(?:\d{5}-\d{3,4}|\d{4}-\d{3}|\d{3}[ \t]\d{2}|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2}(?![^\W\d_])|\d{4,7}"
+             r"|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2})(?![\w-])")
+_TOWN_WORD = r"(?:[^\W\d_](?<![a-zà-ÿα-ωа-я])[\w'’.-]*|(?:de|del|la|le|les|los|de la|di|da|do|dos|das)(?=[ \t]))"
+_POST_PART = re.compile(
+    rf"(?:(?P<pre>(?:{_TOWN_WORD}[ \t-]+){{1,3}}(?:[A-Z]{{2,3}}[ \t]+)?)|[A-Z]{{2,3}}[ \t]+)?(?P<code>{_POSTCODE})"
+    rf"(?P<town>(?:[ \t]+{_TOWN_WORD}){{0,3}})")
+_HOUSE_TOKEN = re.compile(r"^(?:№|N°|Nº|No\.|#)?\d{1,5}[^\W\d_]{0,2}(?:[/-]\d{1,4}[^\W\d_]{0,2})*\.?$")
+_ABBREV = re.compile(r"^[^\W\d_]{1,4}\.$")
+_YEAR = re.compile(r"^(?:19|20)\d\d$")
+_COUNTED = re.compile(rf"^(?:{_MONTHS[4:-3]}|windows|iphone|galaxy|python|ubuntu|macos|ios|android|pixel|"
+                      r"version|v|release|build|issue|ticket|order|invoice|item|rank|top|gen|"
+                      r"vol|ed|edition|model|type|class|size|level|stage|phase|round|act|scene|book|verse|"
+                      r"psalm|track|disc|cd|dvd|ch|sec|art|fig|tab|pp?|para)\b\.?$", re.I)
+# small words that open or sit inside streets where they are written small: Slavic, Armenian, Vietnamese, units
+_SMALL_STREET = {"ул", "улица", "пр", "проспект", "пер", "переулок", "ш", "шоссе", "бул", "бульвар", "наб", "набережная",
+                 "пл", "площадь", "проезд", "д", "дом", "к", "корп", "стр", "кв", "г", "с", "п", "ст", "вулиця", "вул",
+                 "провулок", "шосе", "набережна", "площа", "узвіз", "парк", "буд", "майдан", "алея", "тупик",
+                 "ք", "գ", "բն", "փ", "պող", "số", "đường", "phố", "hẻm", "ngõ", "khóm", "phường", "xã",
+                 "apt", "apartment", "apartamento", "apto", "piso", "depto", "dpto", "suite", "unit", "flat", "floor",
+                 "interior", "etapa", "torre", "bloque", "casa", "lote", "no", "nr", "bus", "boîte", "app", "esc",
+                 "km", "sur", "norte", "este", "oeste", "rang", "montée", "allé", "chemin", "rue", "avenue"}
+_TITLE_WORDS = {"dr", "mr", "mrs", "ms", "prof", "sr", "sra", "ing", "lic", "проф", "д-р", "herr", "frau", "mme", "m"}
+
+
+def _token_ok(tok: str) -> bool:
+    """A word that can be part of a street, town or unit: a house number, an abbreviation, a capitalised word (or one
+    of a script without capitals), a small street word."""
+    bare = tok.rstrip(".,").lower()
+    if _HOUSE_TOKEN.match(tok) or _ABBREV.match(tok) or bare in _SMALL_STREET or bare in _STREET_WORDS:
+        return True
+    return tok[:1].isalpha() and not tok[:1].islower() and not (len(tok) > 3 and tok.isupper() and tok.isascii())
+
+
+def _tokens(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    return [(start + m.start(), start + m.end(), m.group()) for m in re.finditer(r"\S+", text[start:end])]
+
+
+def _house_part(toks: list[tuple[int, int, str]]) -> bool:
+    """A street with its house number: a house number (not a year) and a word of two letters or more, or an
+    abbreviation ("д. 22")."""
+    return (any(_HOUSE_TOKEN.match(t) and not _YEAR.match(t.strip("#№.")) for _, _, t in toks)
+            and any((sum(c.isalpha() for c in t) >= 2 or _ABBREV.match(t)) and not _HOUSE_TOKEN.match(t)
+                    for _, _, t in toks)
+            and len(toks) <= 7
+            and not any(_COUNTED.match(t) for _, _, t in toks))  # "Section 12", "March 3", "Windows 11"
+
+
+def _number_part(toks: list[tuple[int, int, str]]) -> bool:
+    """A house number alone between commas or on its line ("R. Nunes, 627"), a street only beside a street name."""
+    return len(toks) == 1 and bool(_HOUSE_TOKEN.match(toks[0][2])) and not _YEAR.match(toks[0][2].strip("#№."))
+
+
+def _name_part(toks: list[tuple[int, int, str]]) -> bool:
+    return 0 < len(toks) <= 5 and all(_token_ok(t) for _, _, t in toks) and any(
+        sum(c.isalpha() for c in t) >= 2 for _, _, t in toks)
+
+
+def _post_part(text: str, start: int, end: int, whole: bool) -> int | None:
+    """Where a postcode part that opens ``text[start:end]`` ends (``whole``: it must fill the part)."""
+    m = _POST_PART.match(text, start, end)
+    if not m:
+        return None
+    code = m.group("code")
+    bare = not (m.group("pre") or "").strip() and not m.group("town").strip()
+    if bare and (_YEAR.match(code) or len(re.sub(r"\D", "", code)) < 4):
+        return None
+    if bare and text[m.end():end].strip(" \t.") and not text[m.end():end].lstrip(" \t")[:1].islower():
+        return None
+    if whole and text[m.end():end].strip(" \t."):
+        return None
+    if (m.group("pre") or "").strip() and m.group("pre").split()[0].rstrip(".").lower() in _TITLE_WORDS:
+        return None
+    return m.end()
+
+
+def _parts(text: str) -> list[list[tuple[int, int]]]:
+    """The text's blocks (ended by a blank line, ``;``, ``:``, ``!``, ``?`` or a full stop after a long word or a
+    number), each a list of parts between commas and single line breaks, as ``(start, end)`` without spaces."""
+    blocks, parts, pos = [], [], 0
+    for m in re.finditer(r"\n[ \t]*\n|[;:!?](?=\s|$)|(?<=[^\W_]{4})\.(?=\s|$)|(?<=\d)\.(?=\s|$)|,[ \t]*,?|\n|$", text):
+        a, b = pos, m.start()
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            parts.append((a, b))
+        if m.group().strip(" \t") not in (",", "", "\n") and not m.group().startswith(","):
+            blocks.append(parts)
+            parts = []
+        pos = m.end()
+        if m.end() == len(text):
+            break
+    if parts:
+        blocks.append(parts)
+    return blocks
+
+
+def structural_address_findings(text: str) -> list[Finding]:
+    """Addresses found by their parts (a street with a house number near a postcode), in any script."""
+    if not re.search(r"\d{2}", text):
+        return []
+    out: list[Finding] = []
+    for parts in _parts(text):
+        for i, (ps, pe) in enumerate(parts):
+            post_end = _post_part(text, ps, pe, whole=False)
+            if post_end is None:
+                continue
+            # the street: this part or up to four before it, with only whole address-like parts between
+            first, begin = None, None
+            for j in range(i - 1, max(-1, i - 5), -1):
+                s, e = parts[j]
+                toks = _tokens(text, s, e)
+                kept = []
+                for tok in reversed(toks):
+                    if not _token_ok(tok[2]):
+                        break
+                    kept.insert(0, tok)
+                whole = len(kept) == len(toks)
+                number_alone = whole and _number_part(kept) and (
+                    (j + 1 < i and _name_part(_tokens(text, *parts[j + 1])))
+                    or (j > 0 and _name_part(_tokens(text, *parts[j - 1]))))
+                if first is None and (_house_part(kept) or number_alone):
+                    first, begin = j, kept[0][0]
+                    if not whole:
+                        break
+                elif not whole or not kept or len(kept) > 5:
+                    if first is not None and kept and any(
+                            _ABBREV.match(t) or t.rstrip(".").lower() in _SMALL_STREET for _, _, t in kept):
+                        begin = kept[0][0]  # "ship a copy to г. Самара, ул. Садовая, д. 14": the town's part
+                    break
+                elif first is not None and not any(_ABBREV.match(t) or t.rstrip(".").lower() in _SMALL_STREET
+                                                   for _, _, t in kept):
+                    break  # a capitalised part before the street counts only with a street word ("г. Тула")
+                elif first is not None:
+                    begin = kept[0][0]
+            # or the street after the postcode ("ք. Իջևան, 3745, Շուկայի 39"), when the postcode fills its part
+            end = post_end
+            if first is None and post_end == pe:
+                for j in range(i + 1, min(len(parts), i + 3)):
+                    s, e = parts[j]
+                    kept = []
+                    for tok in _tokens(text, s, e):
+                        if not _token_ok(tok[2]):
+                            break
+                        kept.append(tok)
+                    if _house_part(kept):
+                        first, end = j, kept[-1][1]
+                        begin = ps
+                        break
+                    if len(kept) != len(_tokens(text, s, e)) or not kept or len(kept) > 4:
+                        break
+                if first is not None:
+                    for j in range(i - 1, max(-1, i - 3), -1):  # "ք. Իջևան" before the postcode
+                        toks = _tokens(text, *parts[j])
+                        if toks and len(toks) <= 4 and all(_token_ok(t) for _, _, t in toks) and any(
+                                _ABBREV.match(t) for _, _, t in toks):
+                            begin = toks[0][0]
+                        else:
+                            break
+            if first is None:
+                continue
+            if end == pe:  # a town or region or two after the postcode ("053444, Marinilla, Antioquia")
+                for j in range(i + 1, min(len(parts), i + 3)):
+                    toks = _tokens(text, *parts[j])
+                    if toks and len(toks) <= 3 and all(_token_ok(t) and not _HOUSE_TOKEN.match(t) for _, _, t in toks):
+                        end = toks[-1][1]
+                    else:
+                        break
+            while end > begin and text[end - 1] in ".,":
+                end -= 1
+            out.append(("STREET_ADDRESS", begin, end, 0.6))
+    return out
+
+
+# -- form fields: "Street: ...", "City: ...", "Adresse: ..." at the start of a line --------------------------------
+_FIELD = re.compile(
+    r"(?im)^[ \t]*(?:(?:street|home|postal|mailing|billing|shipping|delivery|permanent|current)[ \t]+address|"
+    r"address(?:[ \t]+line[ \t]*\d)?|street|street name|city|town|city/town|postcode|post code|postal code|zip|"
+    r"zip code|adresse|anschrift|straße|strasse|wohnort|ort|stadt|plz|ville|code postal|dirección|direccion|calle|"
+    r"ciudad|localidad|código postal|endereço|morada|cidade|cep|indirizzo|città|adres|straat|woonplaats|plaats|"
+    r"ulica|miasto|kod pocztowy|adresa|ulice|město|obec|psč|gade|postnummer|gata|gatuadress|postort|osoite|"
+    r"katuosoite|kaupunki|postinumero|cím|utca|város|irányítószám|adresi|şehir|адрес|улица|город|адреса|місто)"
+    r"[ \t]*:[ \t]*(?P<core>[^\n]*[^\W_][^\n]*)$")
+FIELD_LABELS = re.compile(r"(?i)^(?:street|city|town|postcode|zip|address|ort|stadt|ville|ciudad|cidade|miasto|"
+                          r"město|plaats|kaupunki|város|şehir)$")
+
+
+def field_address_findings(text: str) -> list[Finding]:
+    """The value of an address field of a form ("Street: Sapilasbulevardi 733", "City: Lempäälä")."""
+    out: list[Finding] = []
+    for m in _FIELD.finditer(text):
+        value = m.group("core").strip()
+        if len(value.split()) > 12 or not (any(c.isdigit() for c in value) or _token_ok(value.split()[0])
+                                            and not value[:1].isdigit() and value[:1].isalpha()):
+            continue
+        start = m.start("core") + (len(m.group("core")) - len(m.group("core").lstrip()))
+        out.append(("STREET_ADDRESS", start, m.end("core") - (len(m.group("core")) - len(m.group("core").rstrip())), 0.6))
+    return out
+
+
 _AS_WRITTEN = (_UNIT_LINE, _MILITARY, _SMALL_LETTER_STREET, _NUMBERED, _BOX, _COMMA_HOUSE, _HOUSE_FIRST_WORD, _ROUTE_KM)
 
 
@@ -172,6 +390,9 @@ def address_findings(text: str) -> list[Finding]:
             if found is None:
                 continue
             start, street_words_only = found
+            lead = re.search(r"(?<![\w.,/-])\d{3,6}[ \t]+$", text[max(0, start - 8):start])
+            if lead and text[start:start + 1].isupper():  # "28245 Puruntie 82": a number before the street
+                start -= len(lead.group())
             end = m.end()
             tail_parts = 0
             while tail_parts < 3:
@@ -184,6 +405,10 @@ def address_findings(text: str) -> list[Finding]:
                     break
                 if len(piece.split()) > 5 or re.search(r"[.!?]\s", piece) and not re.search(r"\d", piece):
                     break
+                # a town's words are capitalised but for articles and short joining words before a capitalised
+                # one ("Vila Franca de Xira", "Vysoká pri Morave"); "Please also ship a" is the message going on
+                if not re.search(r"\d", piece) and not _town_words(piece.split()):
+                    break
                 if piece.endswith((".", "!", "?")) and text[t.end():t.end() + 1] in ("", " ", "\n"):
                     end, tail_parts = t.end() - 1, tail_parts + 1  # the sentence ends with the town
                     break
@@ -194,4 +419,4 @@ def address_findings(text: str) -> list[Finding]:
                 continue
             s = score + (0.15 if tail_parts else 0) + (0.15 if cued else 0)
             out.append(("STREET_ADDRESS", start, end, round(min(s, 0.95), 2)))
-    return out
+    return out + structural_address_findings(text) + field_address_findings(text)

@@ -8,7 +8,9 @@ personal detail at all (but capitals, numbers, dates, versions and places) measu
 
 **Held out.** Templates and locales are each split in two by a hash of their text (:func:`split_of`), so the
 ``"test"`` split shares no template and no locale with ``"dev"``. Changes to the detector are made looking
-at ``"dev"`` only; ``"test"`` is for reporting (benchmarks/pii_detection.py ``--faker``).
+at ``"dev"`` only; ``"test"`` is for reporting (benchmarks/pii_detection.py ``--sets faker-test``). Two more
+development sets widen what the rules learn from without touching ``"test"``: ``"fresh"`` (the dev templates
+with locales of neither split) and ``"shapes"`` (new templates with the dev, fresh and eight more locales).
 
 Example:
     >>> rows = pii_sentences(20, split="dev", seed=1)  # doctest: +SKIP
@@ -34,6 +36,31 @@ LOCALES = ("en_US", "en_GB", "en_IE", "en_AU", "en_CA", "de_DE", "de_AT", "de_CH
 # are read off the fresh misses, and the test split still shares no template and no locale with them.
 # (Faker locales whose addresses are their own: fr_BE, it_CH, de_LI and others fall back to US addresses.)
 FRESH_LOCALES = ("en_NZ", "en_IN", "es_AR", "es_CL", "es_CO", "fr_CA", "id_ID", "el_GR")
+
+# A third development set ("shapes", added 2026-12-04 when the fresh addresses stood at 94.8% and the held-out
+# ones at 84.0%): new templates that put an address where no earlier template did (inside a sentence with text
+# after it, after a name and a comma, in forms and letter heads, on one line), written without reading any
+# test miss, with the dev and fresh locales and eight more of neither split. Rules read off its misses; the
+# test split still shares no template and no locale with it.
+SHAPE_LOCALES = ("mk_MK", "ru_RU", "uk_UA", "hy_AM", "en_BD", "zu_ZA", "he_IL", "vi_VN")
+SHAPE_TEMPLATES = (
+    "Our office is at {address}, second floor.",
+    "Return address:\n{address}",
+    "Deliver to {name} at {one_line_address} before noon.",
+    "From: {name}\nAddress: {address}\nPhone: {phone}",
+    "The new tenant at {street} is {name}.",
+    "I live at {one_line_address} with my two cats.",
+    "Venue: {one_line_address}",
+    "Can you check whether {one_line_address} is in the delivery zone?",
+    "{address}\n\nDear Sir or Madam,",
+    "Mail the cheque to:\n\n{name}\n{address}\n\nThanks!",
+    "{name}, {address}",
+    "Write a complaint to my landlord; the flat is {one_line_address}.",
+    "Name: {name}\nStreet: {street}\nCity: {city}",
+    "We met at {name}'s place, {one_line_address}, last summer.",
+    "Sender: {name}, {one_line_address}. Recipient: {name2}, {one_line_address2}.",
+    "Update my address from {one_line_address} to {one_line_address2}.",
+)
 
 # {slot} placeholders: name, first, last, address, street, city, phone, email, card, iban, account, ssn, ip.
 # One list for every shape; the split of each template is decided by its text, not by its place here.
@@ -169,7 +196,8 @@ def _values(fake: Any, rng: random.Random) -> dict[str, str]:
 
 _KIND = {"name": "name", "first": "name", "last": "name", "first2": "name", "address": "address",
          "street": "address", "city": "address", "phone": "phone", "email": "email", "email2": "email",
-         "card": "card", "iban": "iban", "account": "account", "ssn": "national_id", "ip": "ip"}
+         "card": "card", "iban": "iban", "account": "account", "ssn": "national_id", "ip": "ip",
+         "name2": "name", "one_line_address": "address", "one_line_address2": "address"}
 
 
 def _fill(template: str, values: dict[str, str]) -> tuple[str, list[dict[str, Any]]]:
@@ -194,17 +222,22 @@ def _fill(template: str, values: dict[str, str]) -> tuple[str, list[dict[str, An
 
 
 def pii_sentences(n: int = 1000, *, split: str = "dev", seed: int = 0, clean_share: float = 0.25) -> list[dict]:
-    """``n`` sentences of the ``split`` (``"dev"``, ``"test"``, or ``"fresh"``: the dev templates with locales of
-    neither split, :data:`FRESH_LOCALES`): each ``{"text", "spans", "locale",
+    """``n`` sentences of the ``split`` (``"dev"``, ``"test"``, ``"fresh"``: the dev templates with locales of
+    neither split, :data:`FRESH_LOCALES`, or ``"shapes"``: :data:`SHAPE_TEMPLATES` with the dev, fresh and
+    :data:`SHAPE_LOCALES` locales): each ``{"text", "spans", "locale",
     "template", "clean"}``, spans ``{"start", "end", "kind"}``. About ``clean_share`` have no personal detail."""
     from faker import Faker
 
-    if split not in ("dev", "test", "fresh"):
-        raise ValueError(f"split must be 'dev', 'test' or 'fresh', not {split!r}")
-    part = "test" if split == "test" else "dev"  # "fresh" writes with the dev templates
+    if split not in ("dev", "test", "fresh", "shapes"):
+        raise ValueError(f"split must be 'dev', 'test', 'fresh' or 'shapes', not {split!r}")
+    part = "test" if split == "test" else "dev"  # "fresh" and "shapes" write with the dev clean sentences
     templates = [t for t in TEMPLATES if split_of(t) == part] + (list(DEV_EXTRA_TEMPLATES) if part == "dev" else [])
     clean = [t for t in CLEAN if split_of(t) == part]
-    locales = list(FRESH_LOCALES) if split == "fresh" else [loc for loc in LOCALES if split_of(loc) == split]
+    locales = [loc for loc in LOCALES if split_of(loc) == part]
+    if split == "fresh":
+        locales = list(FRESH_LOCALES)
+    elif split == "shapes":
+        templates, locales = list(SHAPE_TEMPLATES), locales + list(FRESH_LOCALES) + list(SHAPE_LOCALES)
     rng = random.Random(f"{seed}:{split}")
     fakers = {}
     rows = []
@@ -218,7 +251,10 @@ def pii_sentences(n: int = 1000, *, split: str = "dev", seed: int = 0, clean_sha
             fakers[loc] = Faker(loc)
             fakers[loc].seed_instance(f"{seed}:{loc}")
         template = rng.choice(templates)
-        text, spans = _fill(template, _values(fakers[loc], rng))
+        values = _values(fakers[loc], rng)
+        if split == "shapes":  # drawn only here, so that the other splits' values stay as they were
+            values |= {"name2": fakers[loc].name(), "one_line_address2": _values(fakers[loc], rng)["one_line_address"]}
+        text, spans = _fill(template, values)
         rows.append({"text": text, "spans": spans, "locale": loc, "template": template, "clean": False})
     return rows
 

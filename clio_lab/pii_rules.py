@@ -75,6 +75,8 @@ _NOT_NAMES = {
     "before", "after", "case", "scenario", "version", "draft", "final", "update", "edit", "mentor", "admin",
     "doing", "going", "making", "working", "trying", "looking", "writing", "using", "reading", "learning",
     "happy", "glad", "able", "interested", "sure,", "done", "ready", "fine", "back", "here,", "afraid",
+    # the labels of a form's address fields ("Street: ...", "City: ...")
+    "street", "city", "town", "zip", "postcode", "country", "county", "province", "state",
 }
 _KEEP_LOWER = {"van", "von", "de", "der", "den", "da", "di", "du", "del", "della", "dos", "das", "le", "la", "bin",
                "al", "ter", "ten"}
