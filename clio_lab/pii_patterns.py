@@ -5,7 +5,7 @@ that raise a match's score when they stand among the five words before it (:clas
 
 from __future__ import annotations
 
-PATTERNS_VERSION = 8  # bump when PATTERNS, CONTEXT or the shape rules change: cached checks depend on them
+PATTERNS_VERSION = 9  # bump when PATTERNS, CONTEXT or the shape rules change: cached checks depend on them
 
 _STREET_WORDS = (r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|way|court|ct|place|pl|square|sq|"
                  r"terrace|close|crescent|highway|hwy|parkway")

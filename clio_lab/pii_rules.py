@@ -48,6 +48,9 @@ _TITLE_NAME = re.compile(rf"(?i:\b(?:{_TITLES}))\.?[ \t]+(?P<name>{_NAME})")
 _LABEL_NAME = re.compile(rf"(?i:\b(?:{_LABELS}))[ \t]*:[ \t]*(?P<name>{_NAME})"
                          rf"|(?i:\bwhat(?:'s|’s| is) your (?:{_LABELS}))[ \t]*\?[ \t]*(?P<asked>{_NAME})")
 _SPEAKER = re.compile(rf"^[ \t]*(?P<name>{_WORD}(?:[ \t]+{_WORD})?)[ \t]*:[ \t]*\S", re.M)
+# one line of a dialogue: a speaker who addresses someone ("Nicole: Remember me, Mary?")
+_SPEAKER_ADDRESSING = re.compile(rf"^[ \t]*(?P<name>{_WORD}):[^\n]*?,[ \t]+(?P<other>{_WORD})[ \t]*[?!](?=\s|$)",
+                                 re.M)
 _LINE_NAME = re.compile(rf"^[ \t]*(?P<name>{_WORD}(?:[ \t]+{_WORD}){{1,3}})[ \t]*$", re.M)
 _BEFORE_EMAIL = re.compile(rf"(?P<name>{_WORD}(?:[ \t]+{_WORD}){{1,3}})[ \t]*[(<][\w.+-]+@")
 
@@ -271,6 +274,13 @@ def name_findings(text: str, *, after_address: set[int] | None = None) -> list[F
         for name in names:  # the speakers' names where they are addressed too ("Remember me, Carolyn?")
             for hit in re.finditer(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
                 out.append(("PERSON", hit.start(), hit.end(), 0.75))
+    # one speaker line alone says little ("Note: ..."), but a speaker with a known first name who addresses
+    # someone with another is two people talking
+    for m in _SPEAKER_ADDRESSING.finditer(text):
+        a, b = m.group("name"), m.group("other")
+        if a != b and all(_name_tokens_ok(w) and _known_first(w) for w in (a, b)):
+            out.append(("PERSON", m.start("name"), m.end("name"), 0.7))
+            out.append(("PERSON", m.start("other"), m.end("other"), 0.7))
     starts = after_address or set()
     for m in _LINE_NAME.finditer(text):
         before = text[:m.start()].rstrip()

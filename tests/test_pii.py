@@ -24,6 +24,9 @@ SHAPES = [
     ("What's your last name? Haraldsson", "PERSON", "Haraldsson"),
     ("Please correct it to Dr. Ottavia Brambilla", "PERSON", "Ottavia Brambilla"),
     ("Renata: Do you remember me, Mirko?\nMirko: Of course!", "PERSON", "Mirko"),
+    # one line of dialogue: a speaker who addresses someone, both known first names
+    ("Renata: Do you remember me, Mirko?", "PERSON", "Renata"),
+    ("Renata: Do you remember me, Mirko? We met in Split.", "PERSON", "Mirko"),
     ("Send it to ul. Kwiatowa 12, 00-950 Warszawa.", "STREET_ADDRESS", "Kwiatowa 12, 00-950 Warszawa"),
     ("Ship to 4410 Birch Hollow Suite 12\nPort Ellen, OR 97201", "STREET_ADDRESS", "Port Ellen, OR 97201"),
     ("My daughter Sigrún is allergic to nuts.", "PERSON", "Sigrún"),
@@ -294,6 +297,9 @@ def test_street_addresses_of_more_countries_are_found(detector, text, address):
     "Street: the long one\nCity: big",
     "The invoice total is 1,249.99 USD, 20 items, 1500 grams.",
     "Please ship 12 boxes to Main Street\nPlease also ship a copy",
+    "Note: keep it short, please!",
+    "Paris: the city of light, France.",
+    "Answer: yes, Python?",
 ])
 def test_the_new_rules_leave_ordinary_text_alone(detector, text):
     assert detector.find(text) == [], [(f.entity, text[f.start:f.end]) for f in detector.find(text)]
