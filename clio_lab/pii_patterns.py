@@ -5,7 +5,7 @@ that raise a match's score when they stand among the five words before it (:clas
 
 from __future__ import annotations
 
-PATTERNS_VERSION = 9  # bump when PATTERNS, CONTEXT or the shape rules change: cached checks depend on them
+PATTERNS_VERSION = 10  # bump when PATTERNS, CONTEXT or the shape rules change: cached checks depend on them
 
 _STREET_WORDS = (r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|way|court|ct|place|pl|square|sq|"
                  r"terrace|close|crescent|highway|hwy|parkway")
@@ -42,6 +42,8 @@ PATTERNS: dict[str, list[tuple[str, str, float]]] = {
         ("document number", r"\b(?=[A-Z0-9]{9}\b)(?=[A-Z]*\d)(?=\d*[A-Z])[A-Z0-9]{9}\b", 0.3),
         # Nordic personal numbers: Finnish 240259-079V, Swedish 961117-5820, Danish 040663-2461
         ("Nordic personal number", r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]?\b", 0.55),
+        # Czech and Slovak birth numbers 785312/1234 (rodné číslo): only beside "birth", "rodné", ...
+        ("Czech birth number", r"(?<![\w/])\d{6}/\d{3,4}(?![\w/])", 0.45),
         # Italian codice fiscale BCCFRC15M25E852P
         ("Italian fiscal code", r"\b[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]\b", 0.7),
         # other national numbers (Polish PESEL, Romanian CNP, Brazilian CPF, Dutch BSN...): only with a context word
@@ -77,7 +79,7 @@ CONTEXT = {
                   "identité", "identidade", "dni", "nif", "cpf", "national", "numéro", "número", "nummer",
                   "steuer", "steuernummer", "steuer-id", "insurance", "document", "passeport", "pasaporte",
                   "passaporte", "reisepass", "personalausweis", "identifikationsnummer", "tax", "security",
-                  "pesel", "personnummer", "personal", "bsn", "cnp", "cpr", "hetu", "fiscale", "codice", "sin",
+                  "pesel", "personnummer", "personal", "birth", "rodné", "rodne", "bsn", "cnp", "cpr", "hetu", "fiscale", "codice", "sin",
                   "nino"],
     "ACCOUNT_NUMBER": ["account", "acct", "iban", "konto", "kontonummer", "cuenta", "compte", "conta", "routing"],
     "PHONE_NUMBER": ["phone", "tel", "telephone", "mobile", "cell", "call", "telefon", "teléfono", "téléphone",

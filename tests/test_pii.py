@@ -61,6 +61,7 @@ SHAPES = [
     ("IBAN DE89 3704 0044 0532 0130 00 for the refund", "IBAN_CODE", "DE89 3704 0044 0532 0130 00"),
     ("the server at 192.168.10.20 is down", "IP_ADDRESS", "192.168.10.20"),
     ("my account number is 004512339871, can you check it", "ACCOUNT_NUMBER", "004512339871"),
+    ("My birth number is 785312/1234, if you need it.", "ID_NUMBER", "785312/1234"),  # a Czech rodné číslo
     ("My name is Dana Whitfield and I need a cover letter.", "PERSON", "Dana Whitfield"),
     ("Hi, I'm Priya, can you check my essay?", "PERSON", "Priya"),
     *SHAPES,
@@ -300,6 +301,7 @@ def test_street_addresses_of_more_countries_are_found(detector, text, address):
     "Note: keep it short, please!",
     "Paris: the city of light, France.",
     "Answer: yes, Python?",
+    "The ratio was 100000/1234 in the second run.",
 ])
 def test_the_new_rules_leave_ordinary_text_alone(detector, text):
     assert detector.find(text) == [], [(f.entity, text[f.start:f.end]) for f in detector.find(text)]
