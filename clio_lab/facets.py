@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from .llm.client import LLM, CallStats, LLMTask, ParseError, resolve_llm
 from .llm.local import LOCAL_MAX_CONVERSATION_CHARS
 from .llm.prompts import Prompt, PromptLibrary, resolve_prompts
 from .records import Conversation
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pii_checks import AnswerCheck
 
 STEP_VERSION = 2  # 2: an answer that copies a phrase of a shown worked example is re-asked
 HOSTED_MAX_CONVERSATION_CHARS = 100_000
@@ -319,16 +322,20 @@ def facet_tasks(conversations: Sequence[Conversation], specs: Sequence[FacetSpec
     for spec in specs:
         pool = lib.examples(spec.examples) if spec.examples and examples != "none" else []
         pool_X = embed([e["conversation"] for e in pool], embedder, cache=cache) if pool and query is not None else None
+        # one check object per facet: the runner checks the answers of concurrent calls in batches
+        from .pii_checks import AnswerCheck
+
+        check = AnswerCheck(detector) if detector is not None and spec.privacy and spec.kind == "text" else None
         planned.append([
             _facet_task(spec, lib, conv, text, pool, pool_X, None if query is None else query[i], n_examples,
-                        n_nearest, examples, detector if spec.privacy and spec.kind == "text" else None)
+                        n_nearest, examples, check)
             for i, (conv, (text, _)) in enumerate(zip(conversations, rendered, strict=True))])
     return rendered, planned
 
 
 def _facet_task(spec: FacetSpec, lib: PromptLibrary, conv: Conversation, text: str, pool: list[dict[str, str]],
                 pool_X: np.ndarray | None, query: np.ndarray | None, n_examples: int, n_nearest: int,
-                mode: str, detector: Any = None) -> LLMTask:
+                mode: str, check: AnswerCheck | None = None) -> LLMTask:
     def pick(exclude: Sequence[int]) -> list[int]:
         if not pool:
             return []
@@ -360,15 +367,13 @@ def _facet_task(spec: FacetSpec, lib: PromptLibrary, conv: Conversation, text: s
             if phrase is not None:
                 state["excluded"].append(i)
                 raise ParseError(f"copied a phrase of worked example {i}: {phrase!r}")
-        from .pii import check_text
-
-        return check_text(detector, answer)
+        return answer  # checked for personal details by ``check``, in batches
 
     def retry(attempt: int, error: ParseError) -> Prompt | None:
         state["chosen"] = pick(state["excluded"])
         return render(state["chosen"])
 
     return LLMTask(item_id=conv.id, prompt=render(state["chosen"]), parse=parse, retry_prompt=retry,
-                   max_tokens=spec.max_tokens,
+                   max_tokens=spec.max_tokens, check=check,
                    key_parts={"step": "facet", "facet": spec.name, "version": STEP_VERSION,
-                              **({"pii": detector.get_params()} if detector is not None else {})})
+                              **({"pii": check.detector.get_params()} if check is not None else {})})

@@ -44,6 +44,25 @@ def check_text(detector: PIIDetector | None, text: str) -> str:
         raise PersonalDetailsInAnswer(str(exc), fallback=exc.fallback["text"]) from None
 
 
+class AnswerCheck:
+    """:func:`check_text` as a batched task check (:attr:`clio_lab.llm.LLMTask.check`): the answers of
+    concurrent calls go through :meth:`PIIDetector.find_many <clio_lab.pii.PIIDetector.find_many>` together
+    (spaCy reads them in one pass), with the same result per answer as :func:`check_text`."""
+
+    def __init__(self, detector: PIIDetector):
+        self.detector = detector
+
+    def __call__(self, texts: list[str]) -> list[Any]:
+        from .llm.errors import PersonalDetailsInAnswer
+
+        out: list[Any] = []
+        for text, red in zip(texts, self.detector.redact_many(texts), strict=True):
+            kinds = sorted({f.entity for f in red.findings})
+            out.append(PersonalDetailsInAnswer(f"{PII_ERROR}: {', '.join(kinds)}", fallback=red.text) if kinds
+                       else text)
+        return out
+
+
 def resolve_detector(pii: PIIDetector | bool | str | None) -> PIIDetector | None:
     """``"auto"``: a :class:`PIIDetector` when presidio and the spaCy model are installed, else ``None``;
     ``True`` requires them; ``False``/``None``: no checking."""

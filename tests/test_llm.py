@@ -82,6 +82,44 @@ def test_concurrency_is_bounded(fake_llm):
     assert fake_llm.max_in_flight == 3
 
 
+def test_a_check_reads_the_answers_of_concurrent_calls_in_batches(tmp_path, fake_llm):
+    """LLMTask.check: values of tasks in flight together are checked in one call; a ParseError it returns for
+    a value re-asks that task only, like a parse error, and the value it keeps is the one cached."""
+    seen_batches = []
+
+    def check(values):
+        seen_batches.append(list(values))
+        first = len(seen_batches) == 1  # the first two answers of the first batch are refused, once
+        return [ParseError("not allowed", kind="pii") if first and j < 2 else v.upper() for j, v in enumerate(values)]
+
+    tasks = _tasks(24)
+    for t in tasks:
+        t.check = check
+    fake_llm.delay = 0.01
+    cache = Cache(tmp_path)
+    out, stats = LLM(model="fake/m", prompt_style="completion", max_concurrency=8).run(tasks, cache=cache)
+    assert all(o.ok and o.value == "HELP WITH TOPIC NUMBER." for o in out)
+    assert stats.calls == 26 and stats.retries == 2 and sum(len(b) for b in seen_batches) == 26
+    assert len(seen_batches) < 26 and max(len(b) for b in seen_batches) > 1  # batched, not one at a time
+    reasked = [o for o in out if o.attempt_kinds]
+    assert len(reasked) == 2 and all(o.attempt_kinds == ["pii"] and o.attempts == 2 for o in reasked)
+    again, stats2 = LLM(model="fake/m", prompt_style="completion").run(tasks, cache=cache)
+    assert stats2.calls == 0 and all(o.value == "HELP WITH TOPIC NUMBER." for o in again)
+
+
+def test_a_check_that_raises_is_not_a_hang_and_caches_nothing(tmp_path, fake_llm):
+    def broken(values):
+        raise RuntimeError("the checker broke")
+
+    tasks = _tasks(3)
+    for t in tasks:
+        t.check = broken
+    cache = Cache(tmp_path)
+    with pytest.raises(RuntimeError, match="the checker broke"):
+        LLM(model="fake/m", prompt_style="completion").run(tasks, cache=cache)
+    assert len(cache) == 0
+
+
 def test_changed_model_or_prompt_is_a_miss(tmp_path, fake_llm):
     cache = Cache(tmp_path)
     LLM(model="fake/m", prompt_style="completion").run(_tasks(2), cache=cache)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 BACKOFF_S = 1.0  # the first wait between retries when the server names none; doubles each retry
 MAX_RETRY_WAIT_S = 60.0  # a longer Retry-After is a recorded failure, not a silent minutes-long stall
 CHARS_PER_TOKEN_LIMIT = 16  # an answer longer than max_tokens x this cannot have honoured max_tokens
+CHECK_BATCH = 256  # the most answers one batched check reads at once (benchmarks/scale.py: 1 for one at a time)
 
 
 @dataclass
@@ -44,6 +45,10 @@ class LLMTask:
             (a test's fake model) can tell the steps apart without reading the prompt.
         retry_prompt: optional; given the failed attempt number and error, returns the prompt for the next
             attempt (e.g. other worked examples). By default the same prompt is re-asked with another seed.
+        check: optional; a check of the parsed values that is cheaper per value in batches (the PII check of
+            facet answers): called with a list of values, it returns for each the value to keep or the
+            :class:`ParseError` to treat as that attempt's (re-asked like a parse error). Tasks that share one
+            ``check`` object have their answers checked together, in a worker thread, as they arrive.
     """
 
     item_id: str
@@ -52,6 +57,7 @@ class LLMTask:
     key_parts: dict[str, Any]
     retry_prompt: Callable[[int, ParseError], Prompt | None] | None = None
     max_tokens: int = 64
+    check: Callable[[list[Any]], list[Any]] | None = None
 
     @property
     def step(self) -> str:
@@ -136,6 +142,52 @@ async def call_with_retries(llm: LLM, prompt: Prompt, max_tokens: int, seed: int
     raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying either returns or raises
 
 
+class BatchedCheck:
+    """Checks the values of concurrent tasks together: each :meth:`check` waits while the values that
+    arrived with it (up to ``max_batch``) go through ``check_many`` in one call in a worker thread, so the
+    event loop goes on sending requests meanwhile. One batch runs at a time; what arrives during it forms the
+    next, so the batches grow with the rate at which answers come in."""
+
+    def __init__(self, check_many: Callable[[list[Any]], list[Any]], max_batch: int | None = None):
+        self.check_many = check_many
+        self.max_batch = max_batch or CHECK_BATCH
+        self._queue: list[tuple[Any, asyncio.Future]] = []
+        self._draining = False
+        self.batches = 0
+
+    async def check(self, value: Any) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((value, future))
+        if not self._draining:
+            self._draining = True
+            asyncio.ensure_future(self._drain())
+        result = await future
+        if isinstance(result, ParseError):
+            raise result
+        return result
+
+    async def _drain(self) -> None:
+        try:
+            await asyncio.sleep(0)  # the answers that are ready now join this batch
+            while self._queue:
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
+                try:
+                    results = await asyncio.to_thread(self.check_many, [v for v, _ in batch])
+                    if len(results) != len(batch):
+                        raise RuntimeError(f"the check returned {len(results)} results for {len(batch)} values")
+                except Exception as exc:  # noqa: BLE001 - every waiting task gets the error, none hangs
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                self.batches += 1
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._draining = False
+
+
 def strip_prefill(text: str, prefill: str) -> str:
     """Chat models sometimes repeat the pre-filled opening; keep only what follows it."""
     t = text.strip().strip('"').strip()
@@ -145,44 +197,81 @@ def strip_prefill(text: str, prefill: str) -> str:
 
 
 async def answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, stats: CallStats,
-                      sem: asyncio.Semaphore) -> LLMOutcome:
-    """One task: call, parse, re-ask on a :class:`ParseError` (``llm.parse_retries`` times), cache the result."""
+                      sem: asyncio.Semaphore, checks: dict[int, BatchedCheck] | None = None) -> LLMOutcome:
+    """One task: call, parse, check, re-ask on a :class:`ParseError` (``llm.parse_retries`` times), cache the
+    result. The task holds one of ``sem``'s call slots from its first call to its last, except while it waits
+    for its batch of checks (``checks``: one :class:`BatchedCheck` per ``task.check``), so that other calls go
+    on meanwhile; a checked answer is cached the moment its batch is read."""
+    slot = _Slot(sem)
+    await slot.take()
+    try:
+        return await _answer_task(llm, task, cache, key, stats, slot, checks or {})
+    finally:
+        slot.give()
+
+
+class _Slot:
+    """One task's hold on the semaphore of calls in flight, given back and taken again around a wait."""
+
+    def __init__(self, sem: asyncio.Semaphore):
+        self.sem, self.held = sem, False
+
+    async def take(self) -> None:
+        await self.sem.acquire()
+        self.held = True
+
+    def give(self) -> None:
+        if self.held:
+            self.held = False
+            self.sem.release()
+
+
+async def _answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, stats: CallStats,
+                       slot: _Slot, checks: dict[int, BatchedCheck]) -> LLMOutcome:
     prompt, raw, error = task.prompt, None, None
     seen: list[str] = []
     kinds: list[str] = []
-    async with sem:
-        for attempt in range(llm.parse_retries + 1):
-            try:
-                raw, usage = await call_with_retries(llm, prompt, task.max_tokens, attempt, stats, task.step)
-            except Exception as exc:  # noqa: BLE001 - any provider error becomes a recorded failure
-                return LLMOutcome(task.item_id, False, raw=raw, attempts=attempt + 1,
-                                  error=f"call failed: {reason_for(exc, llm.timeout)}")
-            stats.prompt_tokens += usage["prompt_tokens"]
-            stats.completion_tokens += usage["completion_tokens"]
-            if usage["cost"] is None:
-                stats.cost_known = False
-            else:
-                stats.cost_usd += usage["cost"]
-            try:
-                limit = max(400, task.max_tokens * CHARS_PER_TOKEN_LIMIT)
-                if len(raw) > limit:  # a server that ignores max_tokens: never kept as an answer
-                    size, raw = len(raw), raw[:limit] + " [... cut by clio_lab]"
-                    raise ParseError(f"the answer has {size:,} characters, more than max_tokens={task.max_tokens} "
-                                     "allows (the server ignored max_tokens)", kind="too_long")
-                value = task.parse(strip_prefill(raw, prompt.prefill))
-            except ParseError as exc:
-                error = exc
-                seen.append(str(exc)[:200])
-                kinds.append(exc.kind)
-                if attempt < llm.parse_retries:
-                    stats.retries += 1
-                    nxt = task.retry_prompt(attempt, exc) if task.retry_prompt else None
-                    prompt = nxt or prompt
-                continue
-            if cache is not None:
-                cache.set(key, {"value": value, "raw": raw, "attempt_errors": seen, "attempt_kinds": kinds})
-            return LLMOutcome(task.item_id, True, value=value, raw=raw, attempts=attempt + 1, attempt_errors=seen,
-                              attempt_kinds=kinds)
+    for attempt in range(llm.parse_retries + 1):
+        if not slot.held:
+            await slot.take()
+        try:
+            raw, usage = await call_with_retries(llm, prompt, task.max_tokens, attempt, stats, task.step)
+        except Exception as exc:  # noqa: BLE001 - any provider error becomes a recorded failure
+            return LLMOutcome(task.item_id, False, raw=raw, attempts=attempt + 1,
+                              error=f"call failed: {reason_for(exc, llm.timeout)}")
+        stats.prompt_tokens += usage["prompt_tokens"]
+        stats.completion_tokens += usage["completion_tokens"]
+        if usage["cost"] is None:
+            stats.cost_known = False
+        else:
+            stats.cost_usd += usage["cost"]
+        try:
+            limit = max(400, task.max_tokens * CHARS_PER_TOKEN_LIMIT)
+            if len(raw) > limit:  # a server that ignores max_tokens: never kept as an answer
+                size, raw = len(raw), raw[:limit] + " [... cut by clio_lab]"
+                raise ParseError(f"the answer has {size:,} characters, more than max_tokens={task.max_tokens} "
+                                 "allows (the server ignored max_tokens)", kind="too_long")
+            value = task.parse(strip_prefill(raw, prompt.prefill))
+            if task.check is not None:
+                batched = checks.get(id(task.check))
+                if batched is None:
+                    value = _check_one(task.check, value)
+                else:
+                    slot.give()  # the call slot is free while the batch is read (a re-ask takes one again)
+                    value = await batched.check(value)
+        except ParseError as exc:
+            error = exc
+            seen.append(str(exc)[:200])
+            kinds.append(exc.kind)
+            if attempt < llm.parse_retries:
+                stats.retries += 1
+                nxt = task.retry_prompt(attempt, exc) if task.retry_prompt else None
+                prompt = nxt or prompt
+            continue
+        if cache is not None:
+            cache.set(key, {"value": value, "raw": raw, "attempt_errors": seen, "attempt_kinds": kinds})
+        return LLMOutcome(task.item_id, True, value=value, raw=raw, attempts=attempt + 1, attempt_errors=seen,
+                          attempt_kinds=kinds)
     if error is not None and getattr(error, "fallback", None) is not None:
         # e.g. personal details still in the answer after the re-ask: keep it redacted, and say so
         note = str(error)[:200]
@@ -198,6 +287,13 @@ async def answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, st
     if cache is not None:
         cache.set(key, {"failed": outcome.error, "raw": raw, "attempt_errors": seen, "attempt_kinds": kinds})
     return outcome
+
+
+def _check_one(check: Callable[[list[Any]], list[Any]], value: Any) -> Any:
+    (result,) = check([value])
+    if isinstance(result, ParseError):
+        raise result
+    return result
 
 
 def _from_cache(task: LLMTask, hit: dict[str, Any]) -> LLMOutcome:
@@ -234,8 +330,10 @@ async def run_tasks(llm: LLM, tasks: list[LLMTask], *, cache: Cache | None = Non
     sem = asyncio.Semaphore(1 if llm.is_local else max(1, llm.max_concurrency))
     bar = _progress(len(pending), desc) if progress and pending else None
 
+    checks = {id(t.check): BatchedCheck(t.check) for _, t, _ in pending if t.check is not None}
+
     async def run_one(i: int, task: LLMTask, key: str) -> None:
-        outcomes[i] = await answer_task(llm, task, cache, key, stats, sem)
+        outcomes[i] = await answer_task(llm, task, cache, key, stats, sem, checks)
         if bar is not None:
             bar.update(1)
 

@@ -1,0 +1,158 @@
+"""The facet step at scale, against an instant OpenAI-compatible server, beside the raw client.
+
+    .venv/bin/python benchmarks/scale.py [--n 20000] [--concurrency 64] [--repeats 1]
+
+Starts ``benchmarks/instant_server.py`` on 127.0.0.1 in its own process, makes ``--n`` synthetic
+conversations (``generate_corpus``), and sends the same facet requests three ways, in one run:
+
+- raw: the ``openai`` package's ``AsyncOpenAI`` client, the same messages, the same concurrency, nothing else
+  (the denominator of the ratios);
+- clio_lab, PII check off: ``extract_facets(..., pii=False)`` (LiteLLM, parsing, caching);
+- clio_lab, PII check on: ``extract_facets`` with the default detector (every answer checked; one with
+  personal details re-asked, then kept redacted), the answers of concurrent calls checked in batches as they
+  arrive (``clio_lab.llm.runner.BatchedCheck``);
+- the same with batches of one answer (``runner.CHECK_BATCH = 1``): the check one answer at a time.
+
+The instant server names a person in ``--named`` percent of its answers (10 by default), so the PII check re-asks those (a real model's
+summaries hold far fewer: BENCHMARKS.md, leak rate), and the detector is loaded before the clocks start.
+
+Each clio_lab run uses an empty cache and the hashing embedder for the worked-example choice (the embedding
+step is measured elsewhere). Prints conversations/s of each, the ratios to raw, the PII counts, and the
+process's peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("CLIO_LAB_PROGRESS", "0")
+
+import clio_lab  # noqa: E402
+from clio_lab.cache import Cache  # noqa: E402
+from clio_lab.embeddings import HashingEmbedder  # noqa: E402
+from clio_lab.facets import extract_facets, facet_tasks, resolve_specs  # noqa: E402
+from clio_lab.llm import LLM, runner  # noqa: E402
+from clio_lab.pii import PIIDetector  # noqa: E402
+from clio_lab.synthetic import generate_corpus  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(named_percent: int = 10) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(HERE / "instant_server.py"), str(port), str(named_percent)])
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, f"http://127.0.0.1:{port}/v1"
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the instant server did not start")
+
+
+async def raw_client(messages: list[list[dict]], url: str, concurrency: int, max_tokens: int, model: str) -> float:
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=url, api_key="not-needed", max_retries=0)
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(m: list[dict]) -> str:
+        async with sem:
+            r = await client.chat.completions.create(model=model, messages=m, max_tokens=max_tokens,
+                                                     temperature=0.0)
+            return r.choices[0].message.content
+
+    start = time.perf_counter()
+    answers = await asyncio.gather(*(one(m) for m in messages))
+    seconds = time.perf_counter() - start
+    await client.close()
+    assert all(answers)
+    return seconds
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=20000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=1, help="interleaved rounds; the best of each is printed")
+    ap.add_argument("--model", default="openai/gpt-4o-mini", help="the LiteLLM name sent to the instant server")
+    ap.add_argument("--named", type=int, default=10, help="percent of the server's answers that name a person")
+    args = ap.parse_args()
+
+    t = time.perf_counter()
+    convs = clio_lab.load_conversations(generate_corpus(args.n, seed=1))
+    print(f"{len(convs):,} synthetic conversations in {time.perf_counter() - t:.1f} s; "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    proc, url = start_server(args.named)
+    try:
+        # a model name in LiteLLM's price table, as in a real hosted run (an unknown name costs LiteLLM a scan
+        # of that table on every call: measured 0.4 ms); the instant server answers whatever the name
+        model = LLM(args.model, api_base=url, api_key="not-needed", max_concurrency=args.concurrency)
+        embedder = HashingEmbedder()
+        _, planned = facet_tasks(convs, resolve_specs(["request"]), llm=model, cache=None, embedder=embedder)
+        messages = [model.messages(task.prompt) for task in planned[0]]
+        max_tokens = planned[0][0].max_tokens
+        detector = PIIDetector()
+        detector.find("Load the model for Maria Lopez at 12 Main Street.")  # loaded before any clock starts
+        best: dict[str, float] = {}
+        pii_counts = {}
+        # run with PYTHONPATH at an older checkout (before batched checks) for the "before" figures
+        batch = getattr(runner, "CHECK_BATCH", None)
+        variants = [("clio_lab, PII check off", False, batch)]
+        variants += ([("clio_lab, PII check on, in batches", detector, batch),
+                      ("clio_lab, PII check on, one answer at a time", detector, 1)] if batch else
+                     [(f"clio_lab at {clio_lab.__file__}, PII check on", detector, None)])
+        for _ in range(args.repeats):
+            s = asyncio.run(raw_client(messages, url, args.concurrency, max_tokens, args.model.split("/", 1)[-1]))
+            best["raw AsyncOpenAI"] = min(best.get("raw AsyncOpenAI", s), s)
+            for label, pii, size in variants:
+                if batch:
+                    runner.CHECK_BATCH = size
+                with tempfile.TemporaryDirectory() as d:
+                    start = time.perf_counter()
+                    res = extract_facets(convs, ["request"], llm=model, cache=Cache(d), pii=pii, embedder=embedder,
+                                         progress=False)
+                    s = time.perf_counter() - start
+                if batch:
+                    runner.CHECK_BATCH = batch
+                best[label] = min(best.get(label, s), s)
+                if pii:
+                    counts = res.pii.get("request", {})
+                    assert not pii_counts or counts == pii_counts, (counts, pii_counts)  # same answers both ways
+                    pii_counts = counts
+                assert not res.failures, res.failures[:3]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    raw = best["raw AsyncOpenAI"]
+    print(f"\n### The request facet, {len(convs):,} conversations, concurrency {args.concurrency}")
+    print("| client | seconds | conversations/s | ratio to raw |\n|---|---|---|---|")
+    for label, s in best.items():
+        print(f"| {label} | {s:.1f} | {len(convs) / s:,.0f} | {raw / s:.2f} |")
+    print(f"\nPII check: {pii_counts}; peak memory of this process {peak_mb():,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
