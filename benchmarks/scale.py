@@ -1,6 +1,8 @@
-"""The facet step at scale, against an instant OpenAI-compatible server, beside the raw client.
+"""The facet step at scale, against an instant OpenAI-compatible server, beside the raw client; and the
+pipeline's array steps, saving and loading at scale.
 
-    .venv/bin/python benchmarks/scale.py [--n 20000] [--concurrency 64] [--repeats 1]
+    .venv/bin/python benchmarks/scale.py [--n 20000] [--concurrency 64] [--repeats 1] [--named 10]
+    .venv/bin/python benchmarks/scale.py --pipeline 1000000
 
 Starts ``benchmarks/instant_server.py`` on 127.0.0.1 in its own process, makes ``--n`` synthetic
 conversations (``generate_corpus``), and sends the same facet requests three ways, in one run:
@@ -88,6 +90,42 @@ async def raw_client(messages: list[list[dict]], url: str, concurrency: int, max
     return seconds
 
 
+def pipeline_without_model(n: int, out_dir: Path) -> None:
+    """``run_pipeline`` end to end with no model call (the text embedded with the hashing embedder in 384
+    dimensions, k-means at the default k, keyword names and tree, thresholds, no audit, the map), then
+    ``save_run`` and ``load_run``: the array steps, the run folder and reading it back at scale, apart from the
+    LLM layer."""
+    t = time.perf_counter()
+    records = generate_corpus(n, seed=1)
+    gen_s = time.perf_counter() - t
+    t = time.perf_counter()
+    convs = clio_lab.load_conversations(records)
+    del records
+    load_s = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as cache:
+        t = time.perf_counter()
+        # 384 dimensions, as the bundled MiniLM's: the array steps see what a real run gives them
+        run = clio_lab.run_pipeline(convs, facets=(), embed_on="text", embedder=HashingEmbedder(n_features=384),
+                                    naming="keywords",
+                                    hierarchy="keywords", audit=False, pii=False, cache=cache, progress=False)
+        run_s = time.perf_counter() - t
+        t = time.perf_counter()
+        run.save(out_dir)
+        save_s = time.perf_counter() - t
+    del run
+    t = time.perf_counter()
+    back = clio_lab.load_run(out_dir)
+    top = back.hierarchy.top
+    read_s = time.perf_counter() - t
+    size = sum(f.stat().st_size for f in out_dir.rglob("*") if f.is_file()) / 1e6
+    print(f"\n### run_pipeline with no model call, {n:,} conversations")
+    print(f"generate {gen_s:.1f} s, load_conversations {load_s:.1f} s, run_pipeline {run_s:.1f} s, save {save_s:.1f} s "
+          f"({size:,.0f} MB), load_run {read_s:.1f} s ({len(top)} top clusters); peak memory {peak_mb():,.0f} MB")
+    print("| step | seconds |\n|---|---|")
+    for step, sec in (back.stats().get("seconds") or {}).items():
+        print(f"| {step} | {sec:.1f} |")
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -99,7 +137,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="interleaved rounds; the best of each is printed")
     ap.add_argument("--model", default="openai/gpt-4o-mini", help="the LiteLLM name sent to the instant server")
     ap.add_argument("--named", type=int, default=10, help="percent of the server's answers that name a person")
+    ap.add_argument("--pipeline", type=int, default=0, metavar="N",
+                    help="instead: the whole pipeline with no model call on N conversations, then save and load_run")
     args = ap.parse_args()
+    if args.pipeline:
+        with tempfile.TemporaryDirectory() as out:
+            pipeline_without_model(args.pipeline, Path(out) / "run")
+        return
 
     t = time.perf_counter()
     convs = clio_lab.load_conversations(generate_corpus(args.n, seed=1))

@@ -265,18 +265,33 @@ def labelled_map(run: Run, *, max_points: int = 3000, random_state: int = 0, tit
                                                                                     height=WIDTH + 60)
 
 
+# Above this many released base clusters the printed map names the top-level categories instead: datamapplot
+# places its labels clear of each other in a time that grows fast with their number (a 100,000-conversation
+# run's 600 names took minutes), and so many names on one page cannot be read.
+MAP_MAX_LABELS = 60
+
+
+def map_label_column(labels: pd.DataFrame, max_labels: int = MAP_MAX_LABELS) -> str:
+    """What the printed map names: ``"cluster"`` (each released base cluster), or ``"category"`` (its top-level
+    category) when there are more than ``max_labels`` clusters."""
+    return "cluster" if len(labels) <= max_labels else "category"
+
+
 def datamap(run: Run, *, max_points: int = 100_000, random_state: int = 0, title: str | None = None,
-            sub_title: str | None = None, dpi: int = 100):
+            sub_title: str | None = None, dpi: int = 100, max_labels: int = MAP_MAX_LABELS):
     """The same map drawn for print by datamapplot (labels placed clear of each other, with leader lines):
-    a matplotlib figure. System fonts only, so nothing is fetched; needs ``pip install 'clio-lab[notebooks]'``."""
+    a matplotlib figure. System fonts only, so nothing is fetched; needs ``pip install 'clio-lab[notebooks]'``.
+    More than ``max_labels`` released base clusters are named by their top-level categories."""
     points, labels = map_data(run)
     return datamap_figure(points, labels, max_points=max_points, random_state=random_state, title=title,
-                          sub_title=sub_title, dpi=dpi)
+                          sub_title=sub_title, dpi=dpi, max_labels=max_labels)
 
 
 def datamap_figure(points: pd.DataFrame, labels: pd.DataFrame, *, max_points: int = 100_000, random_state: int = 0,
-                   title: str | None = None, sub_title: str | None = None, dpi: int = 100):
-    """:func:`datamap` from :func:`map_data`'s ``(points, labels)``, for a caller that already has them."""
+                   title: str | None = None, sub_title: str | None = None, dpi: int = 100,
+                   max_labels: int = MAP_MAX_LABELS):
+    """:func:`datamap` from :func:`map_data`'s ``(points, labels)``, for a caller that already has them. With more
+    than ``max_labels`` clusters the names are those of the top-level categories (:func:`map_label_column`)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -288,9 +303,10 @@ def datamap_figure(points: pd.DataFrame, labels: pd.DataFrame, *, max_points: in
         raise ValueError("no released cluster to draw: every cluster of this run was withheld")
     if len(points) > max_points:
         points = points.sample(max_points, random_state=random_state)
-    colours = dict(zip(labels["cluster"], labels["colour"], strict=True))
+    by = map_label_column(labels, max_labels)
+    colours = dict(zip(labels[by], labels["colour"], strict=False))  # a category's colour is its clusters'
     fig, _ = datamapplot.create_plot(
-        points[["x", "y"]].to_numpy(), points["cluster"].to_numpy(), noise_label=UNCLUSTERED_LABEL, noise_color="#cccccc",
+        points[["x", "y"]].to_numpy(), points[by].to_numpy(), noise_label=UNCLUSTERED_LABEL, noise_color="#cccccc",
         label_color_map=colours, title=title, sub_title=sub_title, use_system_fonts=True,
         font_family="DejaVu Sans", label_font_size=9, dpi=dpi, darkmode=False)
     return fig

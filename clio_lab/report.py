@@ -102,7 +102,7 @@ def _map(result: Run | None) -> dict[str, Any]:
     import base64
     import io
 
-    from .charts import datamap_figure, map_data
+    from .charts import datamap_figure, map_data, map_label_column
 
     try:
         points, labels = map_data(result)
@@ -121,7 +121,7 @@ def _map(result: Run | None) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a figure that cannot be drawn must not cost the run its report
         return {"why": f"the map could not be drawn ({type(exc).__name__}: {exc})"}
     return {"png": base64.b64encode(buf.getvalue()).decode("ascii"), "points": len(points),
-            "clusters": len(labels), "hidden": len(result) - len(points)}
+            "clusters": len(labels), "hidden": len(result) - len(points), "named": map_label_column(labels)}
 
 
 def _tree(clusters) -> list[dict[str, Any]]:

@@ -63,6 +63,22 @@ def test_the_labelled_map_draws_released_clusters_coloured_by_category_and_named
     assert all(word in texts for name in labels["cluster"] for word in name.split()[:3])
 
 
+def test_a_map_with_more_clusters_than_it_can_name_names_the_categories(small_run, tmp_path):
+    """datamapplot's label placement grows fast with the number of labels (minutes for a large run's 600), so
+    above max_labels the printed map names the top-level categories, and the report says so."""
+    pytest.importorskip("datamapplot")
+    import re
+
+    points, labels = charts.map_data(small_run)
+    assert charts.map_label_column(labels, max_labels=len(labels)) == "cluster"
+    assert charts.map_label_column(labels, max_labels=len(labels) - 1) == "category"
+    written = charts.save_datamap(small_run, tmp_path / "map", formats=("svg",), max_labels=1)
+    texts = " ".join(re.findall(r"<text[^>]*>([^<]*)</text>", written[0].read_text()))
+    assert all(word in texts for name in set(labels["category"]) for word in name.split()[:2])
+    assert not any(name.split()[0] in texts for name in set(labels["cluster"]) - set(labels["category"])
+                   if name.split()[0] not in " ".join(labels["category"]))
+
+
 def test_validation_charts_and_export_to_png_svg_pdf(tmp_path):
     scores = pd.DataFrame({"k": [5, 5, 10, 10], "seed": [0, 1, 0, 1], "embedding": ["raw"] * 4,
                            "acc": [0.5, 0.6, 0.7, 0.8], "nmi": [0.4, 0.4, 0.6, 0.6], "ari": [0.2, 0.3, 0.4, 0.5]})
