@@ -39,6 +39,8 @@ from pathlib import Path
 
 os.environ.setdefault("CLIO_LAB_PROGRESS", "0")
 
+from estimate import free_port  # noqa: E402  (benchmarks/estimate.py, beside this script)
+
 import clio_lab  # noqa: E402
 from clio_lab.cache import Cache  # noqa: E402
 from clio_lab.embeddings import HashingEmbedder  # noqa: E402
@@ -48,12 +50,6 @@ from clio_lab.pii import PIIDetector  # noqa: E402
 from clio_lab.synthetic import generate_corpus  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(named_percent: int = 10) -> tuple[subprocess.Popen, str]:

@@ -308,7 +308,7 @@ def datamap_figure(points: pd.DataFrame, labels: pd.DataFrame, *, max_points: in
     if len(points) > max_points:
         points = points.sample(max_points, random_state=random_state)
     by = map_label_column(labels, max_labels)
-    colours = dict(zip(labels[by], labels["colour"], strict=False))  # a category's colour is its clusters'
+    colours = dict(zip(labels[by], labels["colour"], strict=True))  # a category's colour is its clusters'
     fig, _ = datamapplot.create_plot(
         points[["x", "y"]].to_numpy(), points[by].to_numpy(), noise_label=UNCLUSTERED_LABEL, noise_color="#cccccc",
         label_color_map=colours, title=title, sub_title=sub_title, use_system_fonts=True, glow_keywords=GLOW,

@@ -318,13 +318,13 @@ def facet_tasks(conversations: Sequence[Conversation], specs: Sequence[FacetSpec
     query = None
     if examples == "nearest" and any(s.examples for s in specs):
         query = embed([user_text(c) for c in conversations], embedder, cache=cache)
+    from .pii_checks import AnswerCheck
+
     planned = []
     for spec in specs:
         pool = lib.examples(spec.examples) if spec.examples and examples != "none" else []
         pool_X = embed([e["conversation"] for e in pool], embedder, cache=cache) if pool and query is not None else None
         # one check object per facet: the runner checks the answers of concurrent calls in batches
-        from .pii_checks import AnswerCheck
-
         check = AnswerCheck(detector) if detector is not None and spec.privacy and spec.kind == "text" else None
         planned.append([
             _facet_task(spec, lib, conv, text, pool, pool_X, None if query is None else query[i], n_examples,

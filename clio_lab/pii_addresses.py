@@ -225,6 +225,11 @@ def _number_part(toks: list[tuple[int, int, str]]) -> bool:
     return len(toks) == 1 and bool(_HOUSE_TOKEN.match(toks[0][2])) and not _YEAR.match(toks[0][2].strip("#№."))
 
 
+def _street_word_part(toks: list[tuple[int, int, str]]) -> bool:
+    """A part that holds an abbreviation or a small street word ("г. Тула", "ул. Садовая")."""
+    return any(_ABBREV.match(t) or t.rstrip(".").lower() in _SMALL_STREET for _, _, t in toks)
+
+
 def _name_part(toks: list[tuple[int, int, str]]) -> bool:
     return 0 < len(toks) <= 5 and all(_token_ok(t) for _, _, t in toks) and any(
         sum(c.isalpha() for c in t) >= 2 for _, _, t in toks)
@@ -300,12 +305,10 @@ def structural_address_findings(text: str) -> list[Finding]:
                     if not whole:
                         break
                 elif not whole or not kept or len(kept) > 5:
-                    if first is not None and kept and any(
-                            _ABBREV.match(t) or t.rstrip(".").lower() in _SMALL_STREET for _, _, t in kept):
+                    if first is not None and kept and _street_word_part(kept):
                         begin = kept[0][0]  # "ship a copy to г. Самара, ул. Садовая, д. 14": the town's part
                     break
-                elif first is not None and not any(_ABBREV.match(t) or t.rstrip(".").lower() in _SMALL_STREET
-                                                   for _, _, t in kept):
+                elif first is not None and not _street_word_part(kept):
                     break  # a capitalised part before the street counts only with a street word ("г. Тула")
                 elif first is not None:
                     begin = kept[0][0]
@@ -313,9 +316,9 @@ def structural_address_findings(text: str) -> list[Finding]:
             end = post_end
             if first is None and post_end == pe:
                 for j in range(i + 1, min(len(parts), i + 3)):
-                    s, e = parts[j]
+                    toks = _tokens(text, *parts[j])
                     kept = []
-                    for tok in _tokens(text, s, e):
+                    for tok in toks:
                         if not _token_ok(tok[2]):
                             break
                         kept.append(tok)
@@ -323,7 +326,7 @@ def structural_address_findings(text: str) -> list[Finding]:
                         first, end = j, kept[-1][1]
                         begin = ps
                         break
-                    if len(kept) != len(_tokens(text, s, e)) or not kept or len(kept) > 4:
+                    if len(kept) != len(toks) or not kept or len(kept) > 4:
                         break
                 if first is not None:
                     for j in range(i - 1, max(-1, i - 3), -1):  # "ք. Իջևան" before the postcode
@@ -357,20 +360,19 @@ _FIELD = re.compile(
     r"ulica|miasto|kod pocztowy|adresa|ulice|město|obec|psč|gade|postnummer|gata|gatuadress|postort|osoite|"
     r"katuosoite|kaupunki|postinumero|cím|utca|város|irányítószám|adresi|şehir|адрес|улица|город|адреса|місто)"
     r"[ \t]*:[ \t]*(?P<core>[^\n]*[^\W_][^\n]*)$")
-FIELD_LABELS = re.compile(r"(?i)^(?:street|city|town|postcode|zip|address|ort|stadt|ville|ciudad|cidade|miasto|"
-                          r"město|plaats|kaupunki|város|şehir)$")
 
 
 def field_address_findings(text: str) -> list[Finding]:
     """The value of an address field of a form ("Street: Sapilasbulevardi 733", "City: Lempäälä")."""
     out: list[Finding] = []
     for m in _FIELD.finditer(text):
-        value = m.group("core").strip()
+        core = m.group("core")
+        value = core.strip()
         if len(value.split()) > 12 or not (any(c.isdigit() for c in value) or _token_ok(value.split()[0])
                                             and not value[:1].isdigit() and value[:1].isalpha()):
             continue
-        start = m.start("core") + (len(m.group("core")) - len(m.group("core").lstrip()))
-        out.append(("STREET_ADDRESS", start, m.end("core") - (len(m.group("core")) - len(m.group("core").rstrip())), 0.6))
+        start = m.start("core") + len(core) - len(core.lstrip())
+        out.append(("STREET_ADDRESS", start, start + len(value), 0.6))
     return out
 
 

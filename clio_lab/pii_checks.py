@@ -28,10 +28,16 @@ def check_answer(detector: PIIDetector | None, **texts: str) -> dict[str, str]:
         redacted[name] = red.text
         kinds |= {f.entity for f in red.findings}
     if kinds:
-        from .llm.errors import PersonalDetailsInAnswer
-
-        raise PersonalDetailsInAnswer(f"{PII_ERROR}: {', '.join(sorted(kinds))}", fallback=redacted)
+        raise _details_found(kinds, redacted)
     return texts
+
+
+def _details_found(kinds: Iterable[str], fallback: Any) -> Exception:
+    """The re-ask error for an answer holding personal details of ``kinds``; ``fallback`` is kept if the re-ask
+    is not clean either."""
+    from .llm.errors import PersonalDetailsInAnswer
+
+    return PersonalDetailsInAnswer(f"{PII_ERROR}: {', '.join(sorted(kinds))}", fallback=fallback)
 
 
 def check_text(detector: PIIDetector | None, text: str) -> str:
@@ -53,14 +59,8 @@ class AnswerCheck:
         self.detector = detector
 
     def __call__(self, texts: list[str]) -> list[Any]:
-        from .llm.errors import PersonalDetailsInAnswer
-
-        out: list[Any] = []
-        for text, red in zip(texts, self.detector.redact_many(texts), strict=True):
-            kinds = sorted({f.entity for f in red.findings})
-            out.append(PersonalDetailsInAnswer(f"{PII_ERROR}: {', '.join(kinds)}", fallback=red.text) if kinds
-                       else text)
-        return out
+        return [_details_found({f.entity for f in red.findings}, red.text) if red.findings else text
+                for text, red in zip(texts, self.detector.redact_many(texts), strict=True)]
 
 
 def resolve_detector(pii: PIIDetector | bool | str | None) -> PIIDetector | None:

@@ -153,7 +153,6 @@ class BatchedCheck:
         self.max_batch = max_batch or CHECK_BATCH
         self._queue: list[tuple[Any, asyncio.Future]] = []
         self._draining = False
-        self.batches = 0
 
     async def check(self, value: Any) -> Any:
         future = asyncio.get_running_loop().create_future()
@@ -180,7 +179,6 @@ class BatchedCheck:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                self.batches += 1
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)
@@ -202,10 +200,13 @@ async def answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, st
     result. The task holds one of ``sem``'s call slots from its first call to its last, except while it waits
     for its batch of checks (``checks``: one :class:`BatchedCheck` per ``task.check``), so that other calls go
     on meanwhile; a checked answer is cached the moment its batch is read."""
+    checks = checks if checks is not None else {}
+    if task.check is not None and id(task.check) not in checks:
+        checks[id(task.check)] = BatchedCheck(task.check)
     slot = _Slot(sem)
     await slot.take()
     try:
-        return await _answer_task(llm, task, cache, key, stats, slot, checks or {})
+        return await _answer_task(llm, task, cache, key, stats, slot, checks)
     finally:
         slot.give()
 
@@ -253,12 +254,8 @@ async def _answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, s
                                  "allows (the server ignored max_tokens)", kind="too_long")
             value = task.parse(strip_prefill(raw, prompt.prefill))
             if task.check is not None:
-                batched = checks.get(id(task.check))
-                if batched is None:
-                    value = _check_one(task.check, value)
-                else:
-                    slot.give()  # the call slot is free while the batch is read (a re-ask takes one again)
-                    value = await batched.check(value)
+                slot.give()  # the call slot is free while the batch is read (a re-ask takes one again)
+                value = await checks[id(task.check)].check(value)
         except ParseError as exc:
             error = exc
             seen.append(str(exc)[:200])
@@ -287,13 +284,6 @@ async def _answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, s
     if cache is not None:
         cache.set(key, {"failed": outcome.error, "raw": raw, "attempt_errors": seen, "attempt_kinds": kinds})
     return outcome
-
-
-def _check_one(check: Callable[[list[Any]], list[Any]], value: Any) -> Any:
-    (result,) = check([value])
-    if isinstance(result, ParseError):
-        raise result
-    return result
 
 
 def _from_cache(task: LLMTask, hit: dict[str, Any]) -> LLMOutcome:
