@@ -1,23 +1,35 @@
-"""Names with no writing model: each cluster is named by the facet answer that best tells it apart.
+"""Names with no writing model: each cluster is named by the phrase of its own members that best tells it apart.
 
 Measured on labelled data (benchmarks/naming_quality.py), the bundled 270M model writes cluster names that
-match the true label less often than plain keywords do, and most of its names fail validation anyway. What it
-does write well enough is one-line request summaries. So, for the local model, a cluster's name is *chosen*
-rather than written: every distinct summary of its members is shortened to a name (``"fix a KeyError in their
-Python script when reading a CSV file."`` -> ``"Fix a KeyError in the Python script"``), embedded, and scored by
-how much nearer it lies to its own cluster's centre than to the nearest other cluster's (the paper's
-contrastive idea, applied to choosing). The best candidate becomes the name; the description is built from the
-most central summaries. A name nearer another cluster's centre than its own is never released as a plain
-name: the cluster keeps the best candidate marked ``"extractive (not distinctive)"``.
+match the true label less often than plain keywords do, and most of its names fail validation anyway. So, for
+the local model, a cluster's name is *chosen* rather than written:
 
-Names come only from facet answers (model-written, privacy-instructed and checked for personal details), never
-from the conversations' own text.
+1. candidates come from the members nearest the cluster's centre: each one's request summary (the facet answer)
+   and the sentences of its own request (repeated boilerplate left out), each also in more general forms: cut
+   before a trailing qualifier ("What questions should I expect in an interview | for a teacher?") and as an
+   imperative ("How do I verify my identity?" -> "Verify my identity");
+2. a candidate is kept only if **every word in it was written by at least** ``min_word_users`` **distinct
+   users** of the cluster (their requests or summaries), and it holds no personal detail the detector finds.
+   A name is then an aggregate of what several people wrote, never one person's words: a rare name, place,
+   number or detail cannot pass. This is the aggregation threshold applied to words;
+3. every candidate is embedded in the run's space and scored by how much nearer it lies to its own cluster's
+   centre than to the nearest other cluster's (the paper's contrastive idea, applied to choosing). The best
+   becomes the name; the description is built from the most central summaries and candidates.
+
+A name nearer another cluster's centre than its own is never released as a plain name: it is marked
+``"not distinctive"`` in ``method``. ``method`` also says where the name came from: ``"extractive (users'
+words)"`` or ``"extractive (summary)"``. A cluster with no candidate that passes falls back to its members'
+summaries alone (model-written under privacy instructions, checked for personal details), then to keywords.
+
+On held-out data the users' own words named clusters better than the summaries of the 270M model
+(BENCHMARKS.md, "Cluster names and trees").
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,10 +37,51 @@ import numpy as np
 from .embeddings import l2_normalise
 from .naming import MAX_NAME_WORDS
 
-STEP_VERSION = 1
-# How much the nearest other cluster counts against a candidate (1 = pure contrast); chosen on Banking77's
-# train split and synthetic seeds other than the bundled corpus's (benchmarks/naming_quality.py --tune).
-CONTRAST_WEIGHT = 1.0
+STEP_VERSION = 2  # 2: candidates from the users' own requests, every word shared by several users
+# Every word of a name drawn from the members must have been written by at least this many distinct users of
+# the cluster: the aggregation threshold's default (the pipeline passes its own ``min_users``). On the
+# development split 5 named clusters as well as 3 once parts of sentences count (BENCHMARKS.md).
+MIN_WORD_USERS = 5
+CANDIDATES_PER_CLUSTER = 40  # embedded and scored per cluster (the most central members' first)
+# A part of a sentence ("Exchange rate" from "Why was the exchange rate so bad") is chosen over whole forms only
+# when its contrast is higher by more than this: at 0 the development split's names held fragments such as
+# "Why was my ATM"; 0.05 kept the accuracy and fewer fragments (BENCHMARKS.md).
+WHOLE_BONUS = 0.05
+_WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
+# a greeting or filler before the request, left out of every form of a name
+_GREETING = re.compile(r"^(?:(?:hi|hello|hey|hola|bonjour|hallo|ol\u00e1|dear \w+)\b[,!.]?\s*|(?:so|ok so|okay so|"
+                       r"quick question:?|one question:?)\s+)+", re.IGNORECASE)
+# openings that make a request a question or a plea; what follows is the request itself
+_OPENINGS = [re.compile(p, re.IGNORECASE) for p in (
+    r"^(?:can|could|would|will) you (?:please |pls )?(?:help me |tell me |show me )?",
+    r"^(?:please )?help me (?:to )?",
+    r"^i(?: would|'d)? (?:need|want|like) (?:some )?(?:help )?(?:with |to )?",
+    r"^how (?:do|can|should|would) (?:i|we) ",
+    r"^is it possible to ",
+    r"^please ",
+)]
+# words a name cannot end on ("My card has", "Plan a trip for")
+_DANGLING = frozenset(
+    "a an the to of for and or but with my your our their his her its in on at by from as is are was were be been "
+    "has have had i me we you it this that these those than so if when while about into can could would should "
+    "will do does did not no any some what which who how why where very more most just also der die das ein eine "
+    "und oder mit f\u00fcr von zu le la les un une et ou avec pour de des du el los las y o con para del o os as "
+    "um uma e com".split())
+# words a name cannot start with ("was the exchange rate", "and a day hike")
+_NO_START = frozenset(
+    "to of for and or but with in on at by from as is are was were be been has have had so if than do does did not "
+    "no very more most just also into about while und oder mit f\u00fcr von zu et ou avec pour de des du y o con "
+    "para del e com".split())
+# words before which a request can be cut and stay a request ("... in an interview | for a teacher")
+_CUT_BEFORE = frozenset(
+    "about for with to in on from by when while because that which who after before if using as into at of and "
+    "or so but since until f\u00fcr mit \u00fcber von um wenn weil pour avec sur de quand parce para con sobre "
+    "cuando porque com quando".split())
+# How much the nearest other cluster counts against a candidate (1 = pure contrast). 1.0 was best for summaries
+# alone; with the users' own requests among the candidates 0.5 named the development split's clusters as well
+# or better (Banking77 train 65-67% against 61-65%, synthetic seeds 101/103 70% against 66-70%) and picked
+# fewer over-specific sentences (BENCHMARKS.md, "Cluster names and trees").
+CONTRAST_WEIGHT = 0.5
 _QUALIFIERS = ("when", "while", "because", "so", "that", "which", "who", "after", "before", "if", "using",
                "with", "for", "in", "on", "about", "from", "by", "to", "and", "or", "as", "into", "at", "of")
 _POSSESSIVES = {"their", "his", "her", "my", "your", "our", "its"}
@@ -69,6 +122,143 @@ def name_from_answer(answer: str | None, max_words: int = MAX_NAME_WORDS) -> str
     return name[0].upper() + name[1:]
 
 
+def words(text: str) -> list[str]:
+    """The text's words, lower-cased (what the word rule counts)."""
+    return [w.lower() for w in _WORD.findall(text or "")]
+
+
+def _as_request(sentence: str) -> str:
+    """The sentence without a greeting or a question's opening ("How do I ...", "Can you ...")."""
+    text = sentence.strip().rstrip("?.!;:,").strip()
+    changed = True
+    while changed and text:
+        changed = False
+        for pattern in _OPENINGS:
+            cut = pattern.sub("", text, count=1)
+            if cut != text:
+                text, changed = cut.strip(), True
+    return text
+
+
+def name_variants(sentence: str, max_words: int = MAX_NAME_WORDS) -> list[str]:
+    """A sentence as a name, as an imperative, and each cut before a trailing qualifier: the more general
+    forms, of 2 to ``max_words`` words, that the contrastive choice may prefer.
+
+    Example:
+        >>> name_variants("How do I verify my identity?")
+        ['How do I verify my identity', 'Verify my identity']
+        >>> name_variants("What questions should I expect in an interview for a teacher?")[0]
+        'What questions should I expect in an interview'
+    """
+    plain = _GREETING.sub("", sentence.strip()).rstrip("?.!;:,").strip()
+    forms = [plain, _as_request(plain)]
+    out: dict[str, None] = {}
+    for form in forms:
+        toks = form.split()
+        cuts = [len(toks)] + [j for j in range(len(toks) - 1, 2, -1)
+                              if toks[j].lower().strip(",;:") in _CUT_BEFORE or toks[j - 1].endswith(",")]
+        for j in cuts:
+            if 2 <= j <= max_words:
+                name = " ".join(toks[:j]).rstrip(",;:")
+                out.setdefault(name[:1].upper() + name[1:], None)
+    return [n for n in out if _is_prose(n)]
+
+
+def _is_prose(text: str, content_words: int = 1) -> bool:
+    """Two or more words of letters, ``content_words`` of them not function words (a part of a sentence needs
+    two: "A payment" says too little), and mostly letters (a line of code or a list of numbers is no name)."""
+    letters = sum(ch.isalpha() or ch.isspace() for ch in text)
+    found = re.findall(r"[^\W\d_]{2,}", text)
+    content = [w for w in found if w.lower() not in _DANGLING]
+    return len(found) >= 2 and len(content) >= content_words and letters >= 0.8 * len(text)
+
+
+def word_users(idx: np.ndarray, texts: Sequence[Sequence[str | None]], users: Sequence[Any] | None) -> dict[str, int]:
+    """For each word in rows ``idx`` of any of ``texts`` (requests, summaries), how many distinct users wrote it
+    (rows count as users when ``users`` is None)."""
+    seen: dict[str, set[Any]] = {}
+    for i in idx:
+        who = users[i] if users is not None else i
+        for source in texts:
+            for w in set(words(source[i] or "")):
+                seen.setdefault(w, set()).add(who)
+    return {w: len(u) for w, u in seen.items()}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Where a candidate name came from (``"summary"`` or ``"users' words"``), and whether it is a whole form
+    of a sentence or the part of one whose words passed the word rule (chosen only when clearly better)."""
+
+    source: str
+    whole: bool = True
+
+
+def member_candidates(idx: np.ndarray, X: np.ndarray, centre: np.ndarray, answers: Sequence[str | None],
+                      requests: Sequence[str | None] | None = None, users: Sequence[Any] | None = None, *,
+                      min_word_users: int = MIN_WORD_USERS, limit: int = CANDIDATES_PER_CLUSTER,
+                      ) -> dict[str, Candidate]:
+    """Candidate names of the cluster of rows ``idx``, the most central members' first: every word of each
+    written by at least ``min_word_users`` distinct users of the cluster."""
+    from .embed_input import sentences
+
+    sources = [answers] + ([requests] if requests is not None else [])
+    support = word_users(idx, sources, users)
+    order = idx[np.argsort(-(X[idx] @ centre), kind="stable")]
+    out: dict[str, Candidate] = {}
+    taken: set[str] = set()
+    last_resort: dict[str, tuple[str, Candidate]] = {}
+    for i in order:
+        found = []
+        summary = name_from_answer(answers[i])
+        if summary:
+            found += [(v, "summary") for v in name_variants(summary)]
+        if requests is not None and requests[i]:
+            found += [(v, "users' words") for s in sentences(requests[i]) if len(s.split()) <= 2 * MAX_NAME_WORDS
+                      for v in name_variants(s)]
+        for form, source in found:
+            name = _shared_part(form, support, min_word_users)
+            if name and name.lower() not in taken:
+                taken.add(name.lower())
+                out[name] = Candidate(source, whole=name == form)
+            elif not out and name is None:  # a last resort: a part with one content word ("My refund")
+                weak = _shared_part(form, support, min_word_users, content_words=1)
+                if weak and weak.lower() not in last_resort:
+                    last_resort[weak.lower()] = (weak, Candidate(source, whole=False))
+        if len(out) >= limit:
+            break
+    return out or dict(last_resort.values())
+
+
+def _shared_part(name: str, support: dict[str, int], min_word_users: int, content_words: int = 2) -> str | None:
+    """The name when every word passes the word rule; else its longest run of words that pass, without function
+    words at either end, when two or more words are left ("Why was the | exchange rate | so bad"); else None.
+
+    Example:
+        >>> _shared_part("My new card has not arrived yet", {"my": 5, "new": 5, "card": 5, "has": 5,
+        ...              "not": 5, "arrived": 5}, 3)
+        'My new card has not arrived'
+    """
+    toks = name.split()
+    ok = [all(support.get(w, 0) >= min_word_users for w in words(t)) for t in toks]
+    if all(ok):
+        return name
+    best: list[str] = []
+    start = 0
+    for end in range(len(toks) + 1):
+        if end == len(toks) or not ok[end]:
+            run = [t.rstrip(",;:") for t in toks[start:end]]
+            while run and set(words(run[0])) <= _NO_START:
+                run.pop(0)
+            while run and set(words(run[-1])) <= _DANGLING:
+                run.pop()
+            if len(run) > len(best):
+                best = run
+            start = end + 1
+    text = " ".join(best)
+    return text[:1].upper() + text[1:] if _is_prose(text, content_words) else None
+
+
 def centroids(X: np.ndarray, labels: np.ndarray, ids: Sequence[int]) -> np.ndarray:
     """Unit-length centre of each cluster id's rows."""
     return l2_normalise(np.stack([X[labels == c].mean(axis=0) for c in ids]))
@@ -105,16 +295,24 @@ def rank_candidates(candidates: dict[int, list[str]], C: np.ndarray, order: Sequ
     return out
 
 
-def choose_names(candidates: dict[int, list[str]], C: np.ndarray, order: Sequence[int], embedder: Any,
-                 store: Any, weight: float = CONTRAST_WEIGHT, clean: Any = None) -> dict[int, dict[str, Any]]:
+def choose_names(candidates: dict[int, Any], C: np.ndarray, order: Sequence[int], embedder: Any,
+                 store: Any, weight: float = CONTRAST_WEIGHT, clean: Any = None,
+                 whole_bonus: float | None = None) -> dict[int, dict[str, Any]]:
     """For each cluster, the candidate with the best contrast that ``clean`` accepts (no personal details),
-    and whether it is distinctive (nearer its own centre than any other)."""
-    ranked = rank_candidates(candidates, C, order, embedder, store, weight)
+    whether it is distinctive (nearer its own centre than any other), and its source. ``candidates`` maps each
+    cluster to a list of names or to ``{name: Candidate}``; a whole name gets ``whole_bonus`` over a part."""
+    whole_bonus = WHOLE_BONUS if whole_bonus is None else whole_bonus
+    ranked = rank_candidates({c: list(v) for c, v in candidates.items()}, C, order, embedder, store, weight)
     out = {}
     for c, ranks in ranked.items():
+        info = candidates[c] if isinstance(candidates[c], dict) else {}
+        for r in ranks:
+            r["score"] += whole_bonus if getattr(info.get(r["name"]), "whole", True) else 0.0
+        ranks.sort(key=lambda r: -r["score"])
         best = next((r for r in ranks if clean is None or clean(r["name"])), None)
         if best is not None:
-            out[c] = {**best, "distinctive": best["margin"] > 0}
+            source = getattr(info.get(best["name"]), "source", "summary")
+            out[c] = {**best, "distinctive": best["margin"] > 0, "source": source}
     return out
 
 
@@ -142,27 +340,52 @@ def candidate_names(answers: Sequence[str | None], idx: np.ndarray, X: np.ndarra
 
 
 def describe(answers: Sequence[str | None], idx: np.ndarray, X: np.ndarray, centre: np.ndarray, n: int = 3,
-             clean: Any = None) -> str:
-    """A two-sentence, past-tense description from the most central answers that ``clean`` accepts."""
+             clean: Any = None, typical: Sequence[str] = ()) -> str:
+    """A past-tense description from the most central answers that ``clean`` accepts, and the ``typical``
+    requests (candidates that passed the word rule) after it."""
     from .naming import central_texts
 
     central = [a.strip().rstrip(".") for a in central_texts(idx, X, answers, 4 * n)
                if clean is None or clean(a)][:n]
-    if not central:
-        return "Conversations whose requests could not be summarised."
-    first = f"Users asked the assistant to {central[0]}."
-    rest = "; ".join(central[1:])
-    return first + (f" Related requests asked it to {rest}." if rest else "")
+    parts = []
+    if central:
+        rest = "; ".join(central[1:])
+        parts.append(f"Users asked the assistant to {central[0]}." + (f" Related requests asked it to {rest}."
+                                                                       if rest else ""))
+    if typical:
+        parts.append("Typical requests: " + "; ".join(f"\u201c{t}\u201d" for t in typical[:n]) + ".")
+    return " ".join(parts) or "Conversations whose requests could not be summarised."
+
+
+def _method(pick: dict[str, Any]) -> str:
+    return f"extractive ({pick['source']}{'' if pick['distinctive'] else ', not distinctive'})"
 
 
 def extractive_labels(answers: Sequence[str | None], X: np.ndarray, labels: np.ndarray, *, embedder: Any = None,
                       cache: Any = None, fallback: dict[int, Any] | None = None,
-                      weight: float = CONTRAST_WEIGHT, detector: Any = None) -> dict[int, Any]:
-    """Name every cluster by its most distinctive member answer (see the module's docstring).
+                      weight: float = CONTRAST_WEIGHT, detector: Any = None,
+                      requests: Sequence[str | None] | None = None, users: Sequence[Any] | None = None,
+                      min_word_users: int = MIN_WORD_USERS) -> dict[int, Any]:
+    """Name every cluster by its most distinctive candidate (see the module's docstring).
 
-    Returns :class:`~clio_lab.naming.ClusterLabel` per cluster id; a cluster with no usable answer keeps its
-    keyword label from ``fallback`` (marked ``"keywords (no summaries)"``). With a ``detector``
-    (:class:`~clio_lab.pii.PIIDetector`), no candidate or description sentence with personal details is used.
+    Args:
+        answers: each conversation's request summary (``None`` where it failed).
+        X, labels: the embeddings the clusters were made from, and each conversation's cluster.
+        embedder: the run's embedder (candidates are scored in the space the clusters live in).
+        requests: each conversation's own request text (repeated boilerplate left out), a source of candidates
+            alongside the summaries; ``None`` for summaries alone.
+        users: each conversation's user id, for the word rule (rows count as users when ``None``).
+        min_word_users: every word of a candidate must have been written by this many distinct users.
+        detector: a :class:`~clio_lab.pii.PIIDetector`: no candidate or description with personal details.
+
+    Returns :class:`~clio_lab.naming.ClusterLabel` per cluster id. A cluster with no candidate that passes
+    the word rule is named from its summaries alone; one with no usable summary keeps its keyword label from
+    ``fallback`` (marked ``"keywords (no summaries)"``).
+
+    Example:
+        >>> names = extractive_labels(summaries, X, labels, requests=texts, users=user_ids)  # doctest: +SKIP
+        >>> names[0].name, names[0].method  # doctest: +SKIP
+        ('Verify my identity', "extractive (users' words)")
     """
     from dataclasses import replace
 
@@ -177,7 +400,11 @@ def extractive_labels(answers: Sequence[str | None], X: np.ndarray, labels: np.n
         return dict(fallback)
     C = centroids(X, labels, ids)
     members = {c: np.flatnonzero(labels == c) for c in ids}
-    candidates = {c: candidate_names(answers, members[c], X, C[row]) for row, c in enumerate(ids)}
+    candidates = {}
+    for row, c in enumerate(ids):
+        pool = member_candidates(members[c], X, C[row], answers, requests, users, min_word_users=min_word_users)
+        # no candidate passes the word rule: the summaries alone (model-written under privacy instructions)
+        candidates[c] = pool or dict.fromkeys(candidate_names(answers, members[c], X, C[row]), Candidate("summary"))
     clean = safe_text(detector)
     chosen = choose_names(candidates, C, ids, embedder, cache, weight, clean)
     out = dict(fallback)
@@ -188,9 +415,9 @@ def extractive_labels(answers: Sequence[str | None], X: np.ndarray, labels: np.n
             name = lab.name if lab.keywords else "Requests that could not be summarised"
             out[c] = replace(lab, name=name, method="keywords (no summaries)")
             continue
-        method = "extractive" if pick["distinctive"] else "extractive (not distinctive)"
-        out[c] = replace(fallback[c], name=pick["name"],
-                         description=describe(answers, members[c], X, C[row], clean=clean), method=method)
+        typical = [n for n in candidates[c] if n != pick["name"] and clean(n)][:3]
+        out[c] = replace(fallback[c], name=pick["name"], method=_method(pick),
+                         description=describe(answers, members[c], X, C[row], clean=clean, typical=typical))
     return out
 
 
@@ -225,11 +452,13 @@ def group_by_members(X: np.ndarray, labels: np.ndarray, ids: Sequence[int], targ
 
 def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None], X: np.ndarray, *,
                  embedder: Any = None, cache: Any = None, linkage: str = "ward",
-                 weight: float = CONTRAST_WEIGHT, detector: Any = None) -> None:
+                 weight: float = CONTRAST_WEIGHT, detector: Any = None,
+                 requests: Sequence[str | None] | None = None, users: Sequence[Any] | None = None,
+                 min_word_users: int = MIN_WORD_USERS) -> None:
     """Add parent levels to ``tree`` (a :class:`~clio_lab.hierarchy.Hierarchy` holding only its base level):
-    each level groups the centres of the level below by agglomerative clustering, and each parent is named by
-    the member answer that best tells it apart from the other parents of its level (a child's own name only
-    when no other candidate is left)."""
+    each level groups the centres of the level below by agglomerative clustering (Ward), and each parent is
+    named like a base cluster (:func:`member_candidates`, the word rule included) by the candidate that best
+    tells it apart from the other parents of its level; a child's own name only when no other is left."""
     from .clustering import NOISE
     from .tree import attach_parents, carry_unclustered
 
@@ -254,8 +483,9 @@ def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None],
         candidates = {}
         for g in ids:
             idx = np.flatnonzero(conv_parent == g)
-            names = candidate_names(answers, idx, X, C[g])
-            candidates[g] = [n for n in names if n.lower() not in taken] or names
+            pool = member_candidates(idx, X, C[g], answers, requests, users, min_word_users=min_word_users) or \
+                dict.fromkeys(candidate_names(answers, idx, X, C[g]), Candidate("summary"))
+            candidates[g] = {n: src for n, src in pool.items() if n.lower() not in taken} or pool
         clean = safe_text(detector)
         chosen = choose_names(candidates, C, ids, embedder, cache, weight, clean)
         named = []
@@ -270,6 +500,6 @@ def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None],
             listed = "; ".join(k.name for k in kids[:4]) + (f"; and {len(kids) - 4} more" if len(kids) > 4 else "")
             named.append({"name": pick["name"],
                           "description": f"{describe(answers, idx, X, C[g], n=2, clean=clean)} Its clusters: {listed}.",
-                          "method": "extractive" if pick["distinctive"] else "extractive (not distinctive)"})
+                          "method": _method(pick)})
         attach_parents(tree.nodes, lvl, groups, named)
         carry_unclustered(tree.nodes, lvl)

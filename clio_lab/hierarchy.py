@@ -106,6 +106,9 @@ def build_hierarchy(
     random_state: int = 0,
     pii: Any = "auto",
     progress: bool = True,
+    requests: Sequence[str | None] | None = None,
+    users: Sequence[Any] | None = None,
+    min_word_users: int | None = None,
 ) -> Hierarchy:
     """Build the tree above the base clusters.
 
@@ -124,6 +127,8 @@ def build_hierarchy(
             them ``method="extractive"`` groups and names parents from the base clusters' names alone.
         pii: a :class:`~clio_lab.pii.PIIDetector`, ``"auto"`` or ``False``: parent names and descriptions
             with personal details are re-asked, then kept redacted.
+        requests, users, min_word_users: for ``"extractive"``, parents are named like base clusters (see
+            :func:`~clio_lab.label_clusters`).
 
     Example:
         >>> tree = build_hierarchy(clusters.labels, names, levels=[4])  # doctest: +SKIP
@@ -154,8 +159,11 @@ def build_hierarchy(
         if summaries is None or X is None:
             # Without the conversations' own answers, each base cluster's name stands in for its members.
             summaries, X = _names_as_members(labels, label_map, model, store)
+        from .extractive import MIN_WORD_USERS
+
         build_levels(tree, sizes, summaries, np.asarray(X, dtype=np.float32), embedder=model,
-                     cache=store, detector=resolve_detector(pii))
+                     cache=store, detector=resolve_detector(pii), requests=requests, users=users,
+                     min_word_users=min_word_users or MIN_WORD_USERS)
     elif method == "llm":
         model = resolve_llm(llm)
         lib = resolve_prompts(prompts)

@@ -255,6 +255,9 @@ def label_clusters(
     embedder: Any = None,
     pii: Any = "auto",
     progress: bool = True,
+    requests: Sequence[str | None] | None = None,
+    users: Sequence[Any] | None = None,
+    min_word_users: int | None = None,
 ) -> ClusterLabels:
     """Name every cluster.
 
@@ -273,6 +276,9 @@ def label_clusters(
             average, to its own cluster's conversations than to the nearest outside ones (the contrast).
         pii: a :class:`~clio_lab.pii.PIIDetector`, ``"auto"`` or ``False``: names and descriptions with
             personal details are re-asked, then kept redacted (counted in ``ClusterLabels.pii``).
+        requests, users, min_word_users: for ``"extractive"``: each conversation's own request text, a source
+            of candidate names beside the summaries, kept only when every word was written by at least
+            ``min_word_users`` distinct users (default 3) of the cluster (:mod:`clio_lab.extractive`).
 
     Example:
         >>> names = label_clusters(facets.values["request"], X, clustering.labels)  # doctest: +SKIP
@@ -287,11 +293,12 @@ def label_clusters(
     if method == "keywords":
         return ClusterLabels(fallback)
     if method == "extractive":
-        from .extractive import extractive_labels
+        from .extractive import MIN_WORD_USERS, extractive_labels
         from .pii import resolve_detector
 
         return ClusterLabels(extractive_labels(summaries, X, labels, embedder=embedder, cache=resolve_cache(cache),
-                                               fallback=fallback, detector=resolve_detector(pii)))
+                                               fallback=fallback, detector=resolve_detector(pii), requests=requests,
+                                               users=users, min_word_users=min_word_users or MIN_WORD_USERS))
     if method != "llm":
         raise ValueError(f"method must be 'auto', 'llm', 'extractive' or 'keywords', not {method!r}")
     model = resolve_llm(llm)

@@ -153,7 +153,8 @@ def cluster_within(X: np.ndarray, parts: Partitioning, *, method: Any = "kmeans"
 
 
 def build_partitioned(parts: Partitioning, labels: np.ndarray, names: Any, *, method: str,
-                      summaries: Sequence[str | None], X: np.ndarray, **build: Any) -> Hierarchy:
+                      summaries: Sequence[str | None], X: np.ndarray, requests: Sequence[str | None] | None = None,
+                      users: Sequence[Any] | None = None, **build: Any) -> Hierarchy:
     """The tree: each partition's base clusters, one level of parents inside each partition when every partition
     has more than three base clusters, and the partitions on top."""
     from .hierarchy import build_hierarchy, level_sizes
@@ -174,7 +175,9 @@ def build_partitioned(parts: Partitioning, labels: np.ndarray, names: Any, *, me
         # a partition's own tree: its base clusters (ids are the run's) and, with ``middle``, one level of parents
         sub = build_hierarchy(labels[idx], {c: label_map[c] for c in np.unique(labels[idx]) if c in label_map},
                               method=method, levels=[level_sizes(n_base[p])[-1]] if middle else [],
-                              summaries=[summaries[i] for i in idx], X=X[idx], **build)
+                              summaries=[summaries[i] for i in idx], X=X[idx],
+                              requests=[requests[i] for i in idx] if requests is not None else None,
+                              users=[users[i] for i in idx] if users is not None else None, **build)
         failures += sub.failures
         stats.add(sub.stats)
         for key, v in sub.pii.items():

@@ -1,10 +1,16 @@
-"""Extractive names and trees (clio_lab/extractive.py): chosen from facet answers, never written."""
+"""Extractive names and trees (clio_lab/extractive.py): chosen from what several members wrote, never written."""
 
 import numpy as np
 import pytest
 
 import clio_lab
-from clio_lab.extractive import contrast, extractive_labels, name_from_answer
+from clio_lab.extractive import (
+    contrast,
+    extractive_labels,
+    member_candidates,
+    name_from_answer,
+    name_variants,
+)
 
 
 def test_an_answer_becomes_a_short_imperative_name():
@@ -39,7 +45,7 @@ def test_each_cluster_is_named_by_its_most_distinctive_answer():
     names = extractive_labels(answers, X, labels, embedder=emb, cache=None)
     assert "python" in names[0].name.lower() and "bread" not in names[0].name.lower()
     assert "bread" in names[1].name.lower() and "trip" in names[2].name.lower()
-    assert all(names[c].method == "extractive" for c in range(3))
+    assert all(names[c].method == "extractive (summary)" for c in range(3))
     assert names[0].description.startswith("Users asked the assistant to ")
     # the name is nearer its own cluster's centre than any other's
     V = emb.encode([names[c].name for c in range(3)])
@@ -52,7 +58,7 @@ def test_a_cluster_without_a_distinctive_answer_is_marked_and_one_without_answer
     # cluster 2's answers are all about another cluster's topic: the best candidate is marked, not released plain
     answers = answers[:7] + ["fix a python error in a loop"] * 3
     names = extractive_labels(answers, X, labels, embedder=emb, cache=None)
-    assert names[2].method == "extractive (not distinctive)"
+    assert names[2].method == "extractive (summary, not distinctive)"
     answers = answers[:7] + [None] * 3
     names = extractive_labels(answers, X, labels, embedder=emb, cache=None)
     assert names[2].method == "keywords (no summaries)"
@@ -116,7 +122,8 @@ def test_the_pipeline_names_and_builds_the_tree_extractively_when_asked(fake_llm
                                 embedder=fake_embedder, cache=tmp_path, k=5, min_conversations=None, min_users=None,
                                 audit=False, progress=False)
     methods = {n.method for n in res.hierarchy.nodes.values() if n.index >= 0}
-    assert methods <= {"extractive", "extractive (not distinctive)"} and "extractive" in methods
+    assert all(m.startswith("extractive (") for m in methods)
+    assert any("not distinctive" not in m for m in methods)
     assert res.config["naming"] == "extractive" and res.config["hierarchy"] == "extractive"
     assert res.stats()["llm_by_step"]["naming"]["calls"] == 0  # chosen, not written
 
@@ -133,3 +140,40 @@ def test_a_summary_with_a_personal_detail_never_becomes_a_name_or_part_of_a_desc
     for lab in names.values():
         assert "Vasquez" not in lab.name + lab.description and "<PERSON>" not in lab.name + lab.description
     assert "bread" in names[1].name.lower()
+
+
+def test_a_request_becomes_names_of_several_generalities():
+    assert name_variants("How do I verify my identity?") == ["How do I verify my identity", "Verify my identity"]
+    cut = name_variants("What questions should I expect in an interview for a teacher?")
+    assert "What questions should I expect in an interview" in cut  # the 12-word sentence itself is too long
+    assert all(2 <= len(v.split()) <= 10 for v in cut)
+    assert "Write social media posts" in name_variants("Write social media posts to promote a jewellery brand.")
+    assert name_variants("df = pd.read_csv(path)  # 3") == []  # code is not a name
+
+
+def _requests():
+    from fakes import FakeEmbedder
+
+    card = ["My new card has not arrived yet", "When will my new card arrive", "My card has still not arrived",
+            "Tell Zebulon my new card has not arrived"]  # a rare word: one user's
+    rate = ["What exchange rate do you use", "Why was the exchange rate so bad", "Which exchange rate applies",
+            "The exchange rate looks wrong"]
+    requests = card + rate
+    labels = np.array([0] * 4 + [1] * 4)
+    emb = FakeEmbedder()
+    return requests, emb.encode(requests), labels, emb
+
+
+def test_names_come_from_the_users_words_only_when_every_word_was_written_by_several_users():
+    requests, X, labels, emb = _requests()
+    names = extractive_labels([None] * len(requests), X, labels, embedder=emb, cache=None, requests=requests,
+                              users=[f"u{i}" for i in range(len(requests))], min_word_users=3)
+    assert names[0].method == "extractive (users' words)" and "card" in names[0].name.lower()
+    assert "exchange rate" in names[1].name.lower()
+    assert "Zebulon" not in names[0].name + names[0].description
+    pool = member_candidates(np.arange(4), X, X[:4].mean(axis=0), [None] * 8, requests, None, min_word_users=3)
+    assert pool and all(c.source == "users' words" for c in pool.values())
+    assert not any("zebulon" in n.lower() or "tell" in n.lower() for n in pool)
+    # the same four requests by one user: no word was written by three users, so no candidate
+    assert member_candidates(np.arange(4), X, X[:4].mean(axis=0), [None] * 8, requests, ["u"] * 8,
+                             min_word_users=3) == {}
