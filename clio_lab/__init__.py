@@ -4,9 +4,11 @@ The pipeline is a chain of plain, cached functions, each usable alone in a noteb
 
     convs = clio_lab.load_conversations("datasets/clio_demo.jsonl")
     facets = clio_lab.extract_facets(convs)            # step 1: facets (LLM)
-    X = clio_lab.embed(texts)                          # step 2: embeddings
+    space = clio_lab.embed_conversations(convs, summaries, clio_lab.resolve_embedder("auto", convs)[0])
+    X = space.X                                        # step 2: embeddings (or clio_lab.embed(texts))
     clusters = clio_lab.cluster(X, method="kmeans")    # step 3: base clusters
-    names = clio_lab.label_clusters(summaries, X, clusters.labels)  # step 4: contrastive names
+    names = clio_lab.label_clusters(summaries, X, clusters.labels, embedder=space.embedder,
+                                    requests=space.requests, users=user_ids)  # step 4: names
     tree = clio_lab.build_hierarchy(clusters.labels, names)          # step 5: hierarchy (steps a-f)
     shown = clio_lab.release_tree(tree, user_ids, audit=clio_lab.audit_clusters(tree))  # step 6: privacy gating
     xy = clio_lab.project(X)                                         # step 7: 2-D map (UMAP)
@@ -26,12 +28,14 @@ _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from .auditor import audit_clusters  # noqa: E402
 from .cache import Cache, make_key  # noqa: E402
 from .clustering import Clustering, cluster, default_k  # noqa: E402
+from .embed_input import embed_conversations  # noqa: E402
 from .embeddings import LiteLLMEmbedder, SentenceTransformerEmbedder, embed, get_embedder  # noqa: E402
 from .estimate import CostAboveLimit, estimate  # noqa: E402
 from .extend import extend  # noqa: E402
 from .facets import FacetResults, FacetSpec, extract_facets  # noqa: E402
 from .hierarchy import build_hierarchy, level_sizes  # noqa: E402
 from .judge import judge_hierarchy  # noqa: E402
+from .languages import resolve_embedder  # noqa: E402
 from .llm import DEFAULT_LOCAL_MODEL, LLM, PromptLibrary  # noqa: E402
 from .loaders import RecordError, load_conversations  # noqa: E402
 from .naming import ClusterLabels, keyword_labels, label_clusters  # noqa: E402
@@ -57,7 +61,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Cache", "make_key", "Clustering", "cluster", "default_k", "LiteLLMEmbedder", "SentenceTransformerEmbedder",
-    "embed", "get_embedder", "FacetResults", "FacetSpec", "extract_facets", "LLM", "DEFAULT_LOCAL_MODEL",
+    "embed", "get_embedder", "embed_conversations", "resolve_embedder", "FacetResults", "FacetSpec", "extract_facets", "LLM", "DEFAULT_LOCAL_MODEL",
     "PromptLibrary", "RecordError", "load_conversations", "PipelineResult", "run_pipeline", "Conversation",
     "LoadReport", "Message", "ClusterLabels", "keyword_labels", "label_clusters", "project", "Hierarchy", "build_hierarchy", "level_sizes", "SavedRun", "load_run",
     "save_run", "audit_clusters", "apply_thresholds", "release_tree", "PrivacyOptions", "Run", "Node", "Status",

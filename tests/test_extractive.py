@@ -177,3 +177,28 @@ def test_names_come_from_the_users_words_only_when_every_word_was_written_by_sev
     # the same four requests by one user: no word was written by three users, so no candidate
     assert member_candidates(np.arange(4), X, X[:4].mean(axis=0), [None] * 8, requests, ["u"] * 8,
                              min_word_users=3) == {}
+
+
+def test_a_label_before_a_colon_and_a_greeting_are_no_part_of_a_name():
+    assert name_variants("Quick question: How do I fix a hole in drywall?")[0] == "How do I fix a hole in drywall"
+    assert name_variants("Una pregunta: ¿Puedes resolver paso a paso una ecuación?")[0].startswith("¿Puedes")
+    assert name_variants("Hello, Give me a recipe for chicken curry.")[0] == "Give me a recipe for chicken curry"
+    assert name_variants("Translate this into Spanish: I will be late.") == ["Translate this into Spanish: I will be late"]
+
+
+def test_names_are_in_the_corpus_main_language_when_a_cluster_offers_one():
+    from clio_lab.extractive import in_language
+
+    pool = {"Wann sollte ich Tomaten pflanzen": "x", "Plant tomatoes in spring": "y", "El fin de semana": "z"}
+    assert in_language(pool, ["en", "de", "es"]) == {"Plant tomatoes in spring": "y"}
+    german_only = {"Wann sollte ich Tomaten pflanzen": "x"}
+    assert in_language(german_only, ["en", "de"]) == german_only  # nothing in English: kept as it is
+
+
+def test_summaries_need_no_word_rule_but_the_users_words_do():
+    requests, X, labels, emb = _requests()
+    answers = ["report the new card that has not arrived"] + [None] * 7  # one member's summary
+    pool = member_candidates(np.arange(4), X, X[:4].mean(axis=0), answers, requests, None, min_word_users=3)
+    assert pool["Report the new card that has not arrived"].source == "summary"  # "report": one member's word
+    users_words = [n.lower() for n, c in pool.items() if c.source == "users' words"]
+    assert users_words and not any("report" in n or "zebulon" in n for n in users_words)
