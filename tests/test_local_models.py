@@ -84,7 +84,8 @@ def test_local_model_defaults_to_extractive_names_and_tree(tmp_path):
     """With the local model, "auto" takes the extractive method (held-out measurements in BENCHMARKS.md)."""
     summaries, X, labels = _clusters()
     names = clio_lab.label_clusters(summaries, X, labels, cache=tmp_path, progress=False)
-    assert {v.method for v in names.labels.values()} == {"extractive"} and names.stats.calls == 0
+    # no requests given: every name comes from the summaries, and the method column says so
+    assert {v.method for v in names.labels.values()} == {"extractive (summary)"} and names.stats.calls == 0
     groups = {i: set(items) for i, items in enumerate(GROUPS.values())}
     for c, label in names.labels.items():  # each name is one of its own cluster's requests, shortened
         assert any(label.name.lower() in s.lower() for s in groups[c]), (c, label.name)
