@@ -16,7 +16,7 @@ e. the LLM places each cluster in one candidate, the candidate list shuffled per
 f. each parent that received clusters is renamed by the LLM from the clusters it received, in contrast to the
    clusters of the nearest other parents (two-sentence description and a name).
 
-Level sizes shrink geometrically from the base to ``top`` (default: about sqrt of the base count), or are given
+Level sizes shrink geometrically from the base to ``top`` (default: about 1.5 sqrt of the base count), or are given
 per level (``levels=[40, 10, 4]``, bottom up). ``method="keywords"`` builds the same shape of tree with no
 model at all: parents by k-means on the clusters' conversation centroids, named by c-TF-IDF keywords.
 
@@ -42,20 +42,28 @@ from .naming import UNCLUSTERED, ClusterLabel, ClusterLabels, keyword_labels
 from .tree import Hierarchy, Node, Status, TreeError, attach_parents, carry_unclustered, node_id  # noqa: F401
 
 
+# The default top level holds about this many times sqrt(n_base) nodes. sqrt alone gave the bundled corpus's 17
+# base clusters a top of 4 whose largest node held half the conversations or more; on the development split
+# (five 200-conversation corpora and 2,000 conversations, 15 known categories) 1.5 sqrt raised the top level's
+# ARI on all six and shrank its largest node; 2 sqrt raised it further but left parents of two children on
+# small runs (BENCHMARKS.md, "Cluster names and trees").
+TOP_PER_SQRT = 1.5
+
+
 def level_sizes(n_base: int, *, top: int | None = None, shrink: float = 5.0) -> list[int]:
     """Geometric level sizes above ``n_base`` base clusters, bottom up, ending at ``top``.
 
-    ``top`` defaults to about sqrt(n_base) (at least 2); the number of levels is the fewest for which no level
-    shrinks by more than ``shrink`` times, and level l holds n_base * (top / n_base) ** (l / L) clusters
-    (the paper's rule). Three or fewer base clusters get no parent level.
+    ``top`` defaults to about 1.5 sqrt(n_base) (at least 2; :data:`TOP_PER_SQRT`); the number of levels is the
+    fewest for which no level shrinks by more than ``shrink`` times, and level l holds
+    n_base * (top / n_base) ** (l / L) clusters (the paper's rule). Three or fewer base clusters get no parent level.
 
     Example:
         >>> level_sizes(14), level_sizes(316), level_sizes(3)
-        ([4], [75, 18], [])
+        ([6], [92, 27], [])
     """
     if n_base <= 3:
         return []
-    top = top if top is not None else max(2, round(math.sqrt(n_base)))
+    top = top if top is not None else max(2, round(TOP_PER_SQRT * math.sqrt(n_base)))
     if not 1 <= top < n_base:
         raise ValueError(f"top must be between 1 and {n_base - 1} (the base has {n_base} clusters), not {top}")
     steps = max(1, math.ceil(math.log(n_base / top) / math.log(shrink) - 1e-9))

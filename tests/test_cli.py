@@ -32,7 +32,7 @@ def test_run_writes_results_and_a_warm_rerun_is_free(tmp_path, fake_llm, capsys)
     seconds = stats["seconds"]
     assert {"facets", "embed", "cluster", "naming", "hierarchy", "audit", "release", "projection"} <= set(seconds)
     assert all(v > 0 for v in seconds.values()) and sum(seconds.values()) <= wall
-    assert first["clusters_per_level"] == [4, 2]
+    assert first["clusters_per_level"] == [4, 3]
     assert (tmp_path / "out" / "tree.json").exists() and (tmp_path / "out" / "level_1_clusters.csv").exists()
     assert main(args) == 0
     second = json.loads(capsys.readouterr().out.splitlines()[0])

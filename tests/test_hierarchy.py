@@ -41,8 +41,8 @@ def _llm():
 
 
 def test_level_sizes_are_geometric_and_given_levels_are_checked(fake_llm, fake_embedder):
-    assert level_sizes(14) == [4]
-    assert level_sizes(316) == [75, 18]
+    assert level_sizes(14) == [6]  # about 1.5 sqrt on top
+    assert level_sizes(316) == [92, 27]
     assert level_sizes(1000, top=10) == [100, 10] or len(level_sizes(1000, top=10)) == 3
     assert level_sizes(3) == []
     sizes = level_sizes(500, top=5)

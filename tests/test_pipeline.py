@@ -34,18 +34,18 @@ def test_pipeline_result_holds_every_stage(tmp_path, fake_llm, fake_embedder, de
     tree_calls = stats["llm_by_step"]["hierarchy"]["calls"]
     assert stats["conversations"] == 40 and stats["llm_by_step"]["facets"]["calls"] == 40
     audit_calls = stats["llm_by_step"]["privacy_audit"]["calls"]
-    assert audit_calls == 7  # every released cluster (5 base, 2 top) audited once
+    assert audit_calls == 8  # every released cluster (5 base, 3 top) audited once
     assert naming_calls >= 5 and tree_calls >= 5
     assert stats["llm_calls"] == 40 + naming_calls + tree_calls + audit_calls
     assert stats["failed_items"] == len(res.names.failures) + len(res.hierarchy.failures)
     assert set(stats["seconds"]) == {"facets", "embed", "cluster", "naming", "hierarchy", "audit", "release", "privacy_check",
                                      "projection"}
-    assert stats["clusters_per_level"] == [5, 2]  # geometric default: about sqrt(5) on top
+    assert stats["clusters_per_level"] == [5, 3]  # geometric default: about 1.5 sqrt(5) on top
     # each conversation with its cluster at every level, and its place on the map (PCA under 50 points)
     assert {"level_0", "level_0_name", "level_1", "level_1_name", "x", "y"} <= set(df.columns)
     assert (df["level_0"] == df["cluster"]).all() and df["x"].notna().all()
     clusters = res.clusters_frame()
-    assert list(clusters.groupby("level").size()) == [5, 2]
+    assert list(clusters.groupby("level").size()) == [5, 3]
     assert clusters["name"].str.len().gt(0).all() and (clusters["method"] == "llm").sum() >= 3
     assert clusters[clusters.level == 0]["method"].isin(["llm", "keywords (llm failed)"]).all()
     assert clusters[clusters.level == 1]["method"].str.startswith("llm").all()

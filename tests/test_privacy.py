@@ -83,8 +83,8 @@ def test_every_run_writes_a_privacy_report_and_raw_text_stays_home(tmp_path, fak
     raw = privacy["stages"]["raw_conversations"]
     assert raw["checked"] == 40 and not raw["sampled"] and raw["with_pii"] == planted > 0
     assert privacy["stages"]["facet_answers"]["checked"] == 40
-    assert privacy["stages"]["released_cluster_texts"] == {"checked": 2 * (4 + 2), "with_pii": 0}
-    assert privacy["auditor"]["ran"] and sum(privacy["auditor"]["histogram"].values()) == 4 + 2
+    assert privacy["stages"]["released_cluster_texts"] == {"checked": 2 * (4 + 3), "with_pii": 0}
+    assert privacy["auditor"]["ran"] and sum(privacy["auditor"]["histogram"].values()) == 4 + 3
     assert privacy["raw_text"]["shown"] is False and privacy["thresholds"]["min_conversations"] == 1
     html = (out / "report.html").read_text()
     assert "<h2>Privacy</h2>" in html and "Privacy auditor (fake/m)" in html and "privacy 5/5" in html
