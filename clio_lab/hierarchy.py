@@ -41,7 +41,6 @@ from .llm.prompts import PromptLibrary, resolve_prompts
 from .naming import UNCLUSTERED, ClusterLabel, ClusterLabels, keyword_labels
 from .tree import Hierarchy, Node, Status, TreeError, attach_parents, carry_unclustered, node_id  # noqa: F401
 
-
 # The default top level holds about this many times sqrt(n_base) nodes. sqrt alone gave the bundled corpus's 17
 # base clusters a top of 4 whose largest node held half the conversations or more; on the development split
 # (five 200-conversation corpora and 2,000 conversations, 15 known categories) 1.5 sqrt raised the top level's
