@@ -41,7 +41,7 @@ os.environ.setdefault("CLIO_LAB_PROGRESS", "0")
 import clio_lab  # noqa: E402
 from clio_lab.embed_input import RepeatedSentences, full_user_text  # noqa: E402
 from clio_lab.evaluate import cluster_scores, reconstruction_accuracy  # noqa: E402
-from clio_lab.extractive import centroids  # noqa: E402
+from clio_lab.extractive import ward_cuts  # noqa: E402
 from clio_lab.languages import LanguageCentredEmbedder, detect_languages  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,11 +90,7 @@ def spaces(texts: list[str], embedder, cache) -> dict[str, np.ndarray]:
 
 def top_level(X: np.ndarray, labels: np.ndarray, n_top: int) -> np.ndarray:
     """The tree's top level as the pipeline builds it: one Ward dendrogram of the base centres, cut."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-
-    ids = sorted(set(labels.tolist()))
-    cut = fcluster(linkage(centroids(X, labels, ids), method="ward"), n_top, criterion="maxclust")
-    group = dict(zip(ids, cut.tolist(), strict=True))
+    group = ward_cuts(X, labels, sorted(set(labels.tolist())))(n_top)
     return np.array([group[c] for c in labels])
 
 

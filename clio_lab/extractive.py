@@ -463,18 +463,17 @@ def extractive_labels(answers: Sequence[str | None], X: np.ndarray, labels: np.n
     return out
 
 
-def _ward_cuts(tree: Any, X: np.ndarray):
-    """``cut(n)``: each base cluster's group when Ward's dendrogram of the base centres is cut into ``n`` groups.
+def ward_cuts(X: np.ndarray, labels: np.ndarray, ids: Sequence[int]):
+    """``cut(n)``: each cluster's group (of ``ids``, labels of the rows of ``X``) when Ward's dendrogram of the
+    cluster centres is cut into ``n`` groups.
 
     One dendrogram cut at every level's size, rather than grouping each level's recomputed centres anew: on the
     synthetic development corpora the top level (9 groups of 89 clusters) scored NMI 65 against 61 level by
     level, and every level nests in the next by construction."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
-    from .clustering import NOISE
-
-    ids = [n.index for n in tree.level(0) if n.index != NOISE]
-    Z = linkage(centroids(X, tree.labels_at(0), ids), method="ward") if len(ids) > 1 else None
+    ids = list(ids)
+    Z = linkage(centroids(X, labels, ids), method="ward") if len(ids) > 1 else None
 
     def cut(n: int) -> dict[int, int]:
         if Z is None or n >= len(ids):
@@ -482,6 +481,13 @@ def _ward_cuts(tree: Any, X: np.ndarray):
         return dict(zip(ids, fcluster(Z, max(n, 1), criterion="maxclust").tolist(), strict=True))
 
     return cut
+
+
+def _ward_cuts(tree: Any, X: np.ndarray):
+    """:func:`ward_cuts` of the base clusters of ``tree``."""
+    from .clustering import NOISE
+
+    return ward_cuts(X, tree.labels_at(0), [n.index for n in tree.level(0) if n.index != NOISE])
 
 
 def _first_base(tree: Any, node: Any) -> int:
