@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # The CPU build of torch lies on this machine's disk at exactly this pin; installing it first
 # means the project's own torch range is already met and no CUDA wheels are fetched.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= local,cluster,privacy,multilingual,data,server,notebooks,browser,dev
+EXTRAS ?= local,cluster,privacy,multilingual,data,server,notebooks,browser,distributed,dev
 STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test chromium lab bench lint clean js strip

@@ -13,7 +13,10 @@ conversations (``generate_corpus``), and sends the same facet requests three way
 - clio_lab, PII check on: ``extract_facets`` with the default detector (every answer checked; one with
   personal details re-asked, then kept redacted), the answers of concurrent calls checked in batches as they
   arrive (``clio_lab.llm.runner.BatchedCheck``);
-- the same with batches of one answer (``runner.CHECK_BATCH = 1``): the check one answer at a time.
+- the same with batches of one answer (``runner.CHECK_BATCH = 1``): the check one answer at a time;
+- with ``--ray W``: the same PII-checked step on a Ray cluster started here with ``W`` workers
+  (:class:`clio_lab.engine.RayEngine`: each worker a process with its own client and detector; the cluster's
+  start is before the clock, its workers' start is timed).
 
 The instant server names a person in ``--named`` percent of its answers (10 by default), so the PII check re-asks those (a real model's
 summaries hold far fewer: BENCHMARKS.md, leak rate), and the detector is loaded before the clocks start.
@@ -133,6 +136,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="interleaved rounds; the best of each is printed")
     ap.add_argument("--model", default="openai/gpt-4o-mini", help="the LiteLLM name sent to the instant server")
     ap.add_argument("--named", type=int, default=10, help="percent of the server's answers that name a person")
+    ap.add_argument("--ray", type=int, default=0, metavar="WORKERS",
+                    help="also run the PII-checked facet step on a local Ray cluster with this many workers")
     ap.add_argument("--pipeline", type=int, default=0, metavar="N",
                     help="instead: the whole pipeline with no model call on N conversations, then save and load_run")
     args = ap.parse_args()
@@ -160,20 +165,27 @@ def main() -> None:
         pii_counts = {}
         # run with PYTHONPATH at an older checkout (before batched checks) for the "before" figures
         batch = getattr(runner, "CHECK_BATCH", None)
-        variants = [("clio_lab, PII check off", False, batch)]
-        variants += ([("clio_lab, PII check on, in batches", detector, batch),
-                      ("clio_lab, PII check on, one answer at a time", detector, 1)] if batch else
-                     [(f"clio_lab at {clio_lab.__file__}, PII check on", detector, None)])
+        variants = [("clio_lab, PII check off", False, batch, None)]
+        variants += ([("clio_lab, PII check on, in batches", detector, batch, None),
+                      ("clio_lab, PII check on, one answer at a time", detector, 1, None)] if batch else
+                     [(f"clio_lab at {clio_lab.__file__}, PII check on", detector, None, None)])
+        if args.ray:
+            from clio_lab.engine import RayEngine
+
+            engine = RayEngine(concurrency=args.ray, batch_size=max(64, args.n // (4 * args.ray)),
+                               init_kwargs={"num_cpus": args.ray})
+            engine.connect()  # the cluster's start is not the step's
+            variants.append((f"clio_lab on Ray ({args.ray} workers), PII check on", detector, batch, engine))
         for _ in range(args.repeats):
             s = asyncio.run(raw_client(messages, url, args.concurrency, max_tokens, args.model.split("/", 1)[-1]))
             best["raw AsyncOpenAI"] = min(best.get("raw AsyncOpenAI", s), s)
-            for label, pii, size in variants:
+            for label, pii, size, engine in variants:
                 if batch:
                     runner.CHECK_BATCH = size
                 with tempfile.TemporaryDirectory() as d:
                     start = time.perf_counter()
                     res = extract_facets(convs, ["request"], llm=model, cache=Cache(d), pii=pii, embedder=embedder,
-                                         progress=False)
+                                         progress=False, engine=engine)
                     s = time.perf_counter() - start
                 if batch:
                     runner.CHECK_BATCH = batch

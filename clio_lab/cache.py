@@ -156,14 +156,47 @@ class Cache:
         self._dc.close()
 
 
-CacheLike = Cache | str | Path | None
+class MemoryCache:
+    """A :class:`Cache` held in memory, for one batch of work on a cluster's worker (:mod:`clio_lab.engine`): the
+    same values (JSON round-tripped, as on disk), gone with the process; what it holds goes back to the run's own
+    cache."""
+
+    def __init__(self) -> None:
+        self._d: dict[str, Any] = {}
+        self.directory = None
+
+    def get(self, key: str) -> Any | None:
+        raw = self._d.get(key)
+        return None if raw is None else json.loads(raw)
+
+    def set(self, key: str, value: Any) -> None:
+        self._d[key] = canonical_json(value)
+
+    def get_array(self, key: str) -> np.ndarray | None:
+        arr = self._d.get("npy:" + key)
+        return None if arr is None else arr.copy()
+
+    def set_array(self, key: str, arr: np.ndarray) -> None:
+        self._d["npy:" + key] = np.array(arr)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._d or ("npy:" + key) in self._d
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+CacheLike = Cache | MemoryCache | str | Path | None
 
 
 def resolve_cache(cache: CacheLike | str) -> Cache | None:
     """``"default"`` → the user's cache folder; a path → a cache there; ``None`` → caching off."""
     if cache is None:
         return None
-    if isinstance(cache, Cache):
+    if isinstance(cache, Cache | MemoryCache):
         return cache
     if cache == "default":
         return _default_cache()

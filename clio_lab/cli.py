@@ -95,6 +95,10 @@ def _parser() -> argparse.ArgumentParser:
                           "above this many US dollars; without a terminal to ask at, stop (an unknown cost counts "
                           "as above)")
     run.add_argument("--yes", action="store_true", help="with --max-cost: go on without asking")
+    run.add_argument("--engine", default="local", metavar="local|ray|ADDRESS",
+                     help="where the facet calls, their PII checks, the embeddings and the input redaction run: "
+                          "here, or as Ray Data jobs on a Ray cluster ('ray': $RAY_ADDRESS or a cluster on this "
+                          "machine; or an address such as ray://head:10001). The cache stays here")
     est = sub.add_parser("estimate", help="before a hosted run: the calls, tokens and cost in USD of each model step "
                                           "(LiteLLM's price table) and how many answers the cache already holds; "
                                           "sends nothing", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -148,11 +152,17 @@ def main(argv: list[str] | None = None) -> int:
         return settings
     convs, kwargs = settings
     from . import run_pipeline
+    from .engine import EngineError, resolve_engine
     from .estimate import CostAboveLimit
     from .llm.native import LocalModelError
     from .partitions import PartitionError
     from .screening import NothingScreenedIn
 
+    try:
+        kwargs["engine"] = resolve_engine(args.engine)
+    except ValueError as exc:
+        print(f"clio-lab: --engine: {exc}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     try:
         try:
@@ -163,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             result = run_pipeline(convs, **kwargs)
     # the embedded model cannot run on this CPU, or the screener kept nothing: say why
-    except (LocalModelError, NothingScreenedIn, PartitionError) as exc:
+    except (LocalModelError, NothingScreenedIn, PartitionError, EngineError) as exc:
         print(f"clio-lab: {exc}", file=sys.stderr)
         return 2
     try:

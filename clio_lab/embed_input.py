@@ -165,9 +165,10 @@ class EmbeddedConversations:
 
 def embed_conversations(conversations: Sequence[Conversation], summaries: Sequence[str | None], embedder: Any, *,
                         embed_on: str = "text", drop_repeated: bool = True, centre_languages: bool = True,
-                        cache: Any = "default", progress: bool = False) -> EmbeddedConversations:
+                        cache: Any = "default", progress: bool = False, engine: Any = None) -> EmbeddedConversations:
     """Step 2 for a corpus: what each conversation contributes (``embed_on``, repeated sentences left out),
-    embedded with ``embedder``, each language with enough conversations shifted onto the corpus's centre.
+    embedded with ``embedder`` (on a Ray cluster with an ``engine``: :mod:`clio_lab.engine`), each language
+    with enough conversations shifted onto the corpus's centre.
 
     Example:
         >>> space = embed_conversations(convs, facets.values["request"], get_embedder())  # doctest: +SKIP
@@ -177,7 +178,7 @@ def embed_conversations(conversations: Sequence[Conversation], summaries: Sequen
 
     repeated = fit_repeated(conversations, embed_on) if drop_repeated else None
     texts, sources = texts_to_embed(conversations, summaries, embed_on, repeated)
-    X = embed(texts, embedder, cache=cache, progress=progress)
+    X = embed(texts, embedder, cache=cache, progress=progress, engine=engine)
     centring = None
     if centre_languages and texts:
         from .languages import centre

@@ -276,7 +276,7 @@ def _encode_in_chunks(embedder: Embedder, texts: list[str], progress: bool, chun
 
 
 def embed(texts: list[str], model: str | Embedder | None = None, *, cache: CacheLike | str = "default",
-          progress: bool = False) -> np.ndarray:
+          progress: bool = False, engine: Any = None) -> np.ndarray:
     """Embed texts; rows are float32 and L2-normalised.
 
     Args:
@@ -284,6 +284,8 @@ def embed(texts: list[str], model: str | Embedder | None = None, *, cache: Cache
         model: an embedder object or name (default: the bundled all-MiniLM-L6-v2).
         cache: a :class:`~clio_lab.cache.Cache`, a folder, ``"default"`` or ``None`` (off).
         progress: show a progress bar over chunks of 2,048 texts for large inputs.
+        engine: a :class:`~clio_lab.engine.RayEngine` (or ``"ray"``, or a Ray address) encodes the texts in
+            batches on a Ray cluster; the result is cached under the same key.
 
     Example:
         >>> X = embed(["hello", "bonjour"], cache=None)  # doctest: +SKIP
@@ -303,7 +305,11 @@ def embed(texts: list[str], model: str | Embedder | None = None, *, cache: Cache
         return np.zeros((0, 0), dtype=np.float32)
     COUNTER.calls += 1
     COUNTER.texts += len(texts)
-    X = l2_normalise(_encode_in_chunks(embedder, texts, progress))
+    from .engine import resolve_engine
+
+    runner = resolve_engine(engine)
+    X = l2_normalise(runner.encode(embedder, texts) if runner is not None
+                     else _encode_in_chunks(embedder, texts, progress))
     if store is not None:
         store.set_array(key, X)
     return X

@@ -6,9 +6,10 @@ corpus scanned for the privacy report. Redactions are cached per message.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .pii import SPACY_MODEL, PIIDetector
+if TYPE_CHECKING:  # pragma: no cover
+    from .pii import PIIDetector
 
 PII_ERROR = "personal details in the answer"
 
@@ -66,6 +67,8 @@ class AnswerCheck:
 def resolve_detector(pii: PIIDetector | bool | str | None) -> PIIDetector | None:
     """``"auto"``: a :class:`PIIDetector` when presidio and the spaCy model are installed, else ``None``;
     ``True`` requires them; ``False``/``None``: no checking."""
+    from .pii import SPACY_MODEL, PIIDetector  # here, not at the top: clio_lab.pii re-exports this module
+
     if isinstance(pii, PIIDetector):
         return pii
     if pii in (False, None):
@@ -102,8 +105,14 @@ def pii_counts(outcomes: Iterable[Any], checked: bool = True) -> dict[str, int]:
 REDACTION_VERSION = 1
 
 
+def redaction_entries(detector: PIIDetector, texts: Sequence[str]) -> list[dict[str, Any]]:
+    """Each text's cache entry: the kinds found, and the redacted text where something was found."""
+    return [{"kinds": [f.entity for f in red.findings], "text": red.text if red.changed else None}
+            for red in detector.redact_many(list(texts))]
+
+
 def _redactions(texts: Sequence[str], detector: PIIDetector, cache: Any,
-                params: dict[str, Any] | None) -> list[tuple[str, list[str]]]:
+                params: dict[str, Any] | None, engine: Any = None) -> list[tuple[str, list[str]]]:
     """Each message's redacted text and the kinds found in it, cached (with a ``cache``) under its text and the
     detector's settings; the redacted text is stored only when something was found. The messages the cache
     does not hold are read by the detector together (:meth:`PIIDetector.redact_many`: spaCy in batches).
@@ -114,9 +123,11 @@ def _redactions(texts: Sequence[str], detector: PIIDetector, cache: Any,
             else None for t in texts]
     hits = [cache.get(k) if k is not None else None for k in keys]
     todo = list(dict.fromkeys(texts[i] for i, h in enumerate(hits) if h is None))  # a repeated text read once
-    done = {}
-    for text, red in zip(todo, detector.redact_many(todo), strict=True):
-        done[text] = {"kinds": [f.entity for f in red.findings], "text": red.text if red.changed else None}
+    if engine is not None and todo:  # read on a Ray cluster (clio_lab.engine), cached here
+        found = engine.redact(detector, todo)
+    else:
+        found = redaction_entries(detector, todo)
+    done = dict(zip(todo, found, strict=True))
     for i, h in enumerate(hits):
         if h is None:
             hits[i] = done[texts[i]]
@@ -126,12 +137,15 @@ def _redactions(texts: Sequence[str], detector: PIIDetector, cache: Any,
 
 
 def _by_conversation(conversations: Sequence[Any], detector: PIIDetector, cache: Any,
-                     params: dict[str, Any] | None, chunk: int = 500):
+                     params: dict[str, Any] | None, chunk: int = 500, engine: Any = None):
     """``(conversation, [(redacted text, kinds) per message])``, the messages read a chunk of conversations at
-    a time (memory stays flat on a large corpus)."""
+    a time (memory stays flat on a large corpus; with an ``engine``, a chunk of 50,000 at a time, read on the
+    cluster)."""
+    if engine is not None:
+        chunk = max(chunk, 50_000)
     for begin in range(0, len(conversations), chunk):
         part = conversations[begin:begin + chunk]
-        flat = _redactions([m.content for c in part for m in c.messages], detector, cache, params)
+        flat = _redactions([m.content for c in part for m in c.messages], detector, cache, params, engine)
         pos = 0
         for conv in part:
             yield conv, flat[pos:pos + len(conv.messages)]
@@ -149,15 +163,18 @@ def _tally(kinds_per_conversation: Iterable[list[str]]) -> tuple[int, dict[str, 
 
 
 def redact_conversations(conversations: Sequence[Any], detector: PIIDetector, *,
-                         cache: Any = None) -> tuple[list[Any], dict[str, Any]]:
+                         cache: Any = None, engine: Any = None) -> tuple[list[Any], dict[str, Any]]:
     """Copies of the conversations with personal details redacted in every message, before any model sees
     them, and counts: conversations with a finding, findings by kind. Ids, user ids and metadata are kept
     (user ids feed the aggregation thresholds and never reach a model). With a ``cache``, each message's
     redaction is kept under its text and the detector's settings (the detector reads about 65 messages a
-    second on 2 cores, so a re-run of a large corpus would otherwise pay for it again)."""
+    second on 2 cores, so a re-run of a large corpus would otherwise pay for it again). ``engine``: a
+    :class:`~clio_lab.engine.RayEngine` reads the messages on a Ray cluster."""
+    from .engine import resolve_engine
+
     params = detector.get_params() if cache is not None else None
     out, found = [], []
-    for conv, reds in _by_conversation(conversations, detector, cache, params):
+    for conv, reds in _by_conversation(conversations, detector, cache, params, engine=resolve_engine(engine)):
         found.append([k for _, kinds in reds for k in kinds])
         if found[-1]:
             conv = conv.model_copy(update={"messages": [m.model_copy(update={"content": text}) if kinds else m

@@ -122,6 +122,7 @@ def run_pipeline(
     screen: str | None = None,
     partitions: str | Sequence[Any] | None = None,
     max_cost: float | None = None,
+    engine: Any = None,
     progress: bool = True,
 ) -> PipelineResult:
     """Run facets → embeddings → clustering → naming → hierarchy → release → projection on a corpus.
@@ -177,6 +178,10 @@ def run_pipeline(
             calls, tokens and LiteLLM's prices, answers already cached left out) and raises
             :class:`~clio_lab.estimate.CostAboveLimit` before any model call when the estimate is above it, or
             unknown (a model missing from LiteLLM's price table). The estimate is kept in ``config["estimate"]``.
+        engine: where the per-conversation work runs: ``None`` (this process), ``"ray"``, a Ray address
+            (``"ray://head:10001"``) or a :class:`~clio_lab.engine.RayEngine`. The facet calls with their PII
+            checks, the embeddings and the input redaction then run as Ray Data batch jobs on the cluster; this
+            process keeps the cache and runs the other steps, and the results are those of a run here.
 
     Example:
         >>> result = run_pipeline("datasets/clio_demo.jsonl")  # doctest: +SKIP
@@ -206,6 +211,9 @@ def run_pipeline(
     store = resolve_cache(cache)
     on = resolve_embed_on(embed_on, model)
     detector = resolve_detector(opts.pii)
+    from .engine import resolve_engine
+
+    runner = resolve_engine(engine)
     timings: dict[str, float] = {}
     estimated = None
     if max_cost is not None:
@@ -225,7 +233,7 @@ def run_pipeline(
 
         with _timed(timings, "redact_input"):
             conversations, input_redaction = redact_conversations(conversations, detector or PIIDetector(),
-                                                                  cache=store)
+                                                                  cache=store, engine=runner)
     screened = None
     if screen:
         from .screening import NothingScreenedIn
@@ -233,7 +241,7 @@ def run_pipeline(
 
         with _timed(timings, "screen"):
             screened = ask(conversations, screen, llm=model, embedder=emb, cache=store, prompts=prompts,
-                           progress=progress)
+                           progress=progress, engine=runner)
         conversations = screened.select(conversations)
         if not conversations:
             raise NothingScreenedIn(f"the screener answered no conversation 'Yes' to {screened.question!r} "
@@ -243,11 +251,12 @@ def run_pipeline(
 
     with _timed(timings, "facets"):
         fac = extract_facets(conversations, facets, llm=model, cache=store, embedder=emb, examples=examples,
-                             prompts=prompts, pii=checked_by, progress=progress)
+                             prompts=prompts, pii=checked_by, progress=progress, engine=runner)
     summaries = fac.values.get("request", [None] * len(conversations))
     with _timed(timings, "embed"):
         space = embed_conversations(conversations, summaries, emb, embed_on=on, drop_repeated=drop_repeated,
-                                    centre_languages=centre_languages, cache=store, progress=progress)
+                                    centre_languages=centre_languages, cache=store, progress=progress,
+                                    engine=runner)
     emb, X, sources, requests = space.embedder, space.X, space.sources, space.requests
     user_ids = [c.user_id if c.user_id is not None else f"row {i}" for i, c in enumerate(conversations)]
     parts = None
@@ -323,7 +332,8 @@ def run_pipeline(
               "show_raw": bool(opts.show_raw), "cache": str(store.directory) if store is not None else None,
               "llm_runtime": _runtime_info(model), "screen": screened.as_dict() if screened else None,
               "partitions": parts.as_dict() if parts else None,
-              "estimate": estimated.as_dict() if estimated is not None else None}
+              "estimate": estimated.as_dict() if estimated is not None else None,
+              "engine": runner.get_params() if runner is not None else None}
     llm_stats = {**({"screen": screened.stats} if screened else {}), "facets": fac.stats, **({"naming": names.stats} if names else {}),
                  **({"hierarchy": full_tree.stats} if tree_method == "llm" else {}),
                  **({"privacy_audit": audited.stats} if audited is not None else {})}

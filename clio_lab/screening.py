@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .cache import CacheLike, resolve_cache
+from .engine import resolve_engine
 from .llm.client import LLM, CallStats, LLMTask, ParseError, resolve_llm
 from .llm.prompts import PromptLibrary, resolve_prompts
 from .records import Conversation
@@ -103,14 +104,14 @@ def _task(conv: Conversation, question: str, lib: PromptLibrary, examples: list[
 def screen(conversations: Sequence[Conversation], question: str, *, llm: LLM | str | None = None,
            method: str = "auto", threshold: float = DEFAULT_THRESHOLD, embedder: Any = None,
            cache: CacheLike | str = "default", prompts: PromptLibrary | str | None = None,
-           progress: bool = True) -> Screening:
+           progress: bool = True, engine: Any = None) -> Screening:
     """Ask ``question`` (a yes/no question, e.g. "Is this conversation about ...?") of every conversation.
 
     ``method``: ``"llm"`` asks the model (the paper's way); ``"embedding"`` answers "yes" when the cosine
     similarity of the question's embedding to the user's text reaches ``threshold`` (no model call);
     ``"auto"`` (default) takes ``"embedding"`` with the bundled local model, whose answers measured near chance
     (61% balanced accuracy against 86% for the embedding, ``benchmarks/screener.py``), and ``"llm"`` with a
-    hosted one.
+    hosted one. ``engine``: the model's questions asked on a Ray cluster (:mod:`clio_lab.engine`).
 
     Returns a :class:`Screening`: the answers, their counts, the failures (recorded, never cached as an
     answer) and the call statistics.
@@ -126,7 +127,8 @@ def screen(conversations: Sequence[Conversation], question: str, *, llm: LLM | s
     lib = resolve_prompts(prompts)
     examples = lib.examples("screen", required=("conversation", "question", "answer"))
     tasks = [_task(c, question, lib, examples) for c in conversations]
-    outcomes, stats = model.run(tasks, cache=resolve_cache(cache), desc="screen", progress=progress)
+    outcomes, stats = model.run(tasks, cache=resolve_cache(cache), desc="screen", progress=progress,
+                                engine=resolve_engine(engine))
     by_id = {o.item_id: o for o in outcomes}
     answers, failures = [], []
     for c in conversations:

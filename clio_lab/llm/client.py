@@ -184,10 +184,11 @@ class LLM:
                         prompt=task.prompt.as_transcript(), max_tokens=task.max_tokens, **task.key_parts)
 
     async def arun(self, tasks: list[LLMTask], *, cache: Any = None, desc: str = "llm",
-                   progress: bool = True) -> tuple[list[LLMOutcome], CallStats]:
+                   progress: bool = True, engine: Any = None) -> tuple[list[LLMOutcome], CallStats]:
         """Answer every task (cache first); outcomes come back in the order of ``tasks``
-        (:func:`clio_lab.llm.runner.run_tasks`)."""
-        return await run_tasks(self, tasks, cache=cache, desc=desc, progress=progress)
+        (:func:`clio_lab.llm.runner.run_tasks`; ``engine``: a :class:`~clio_lab.engine.RayEngine` answers
+        them on a cluster)."""
+        return await run_tasks(self, tasks, cache=cache, desc=desc, progress=progress, engine=engine)
 
     def run(self, tasks: list[LLMTask], **kwargs: Any) -> tuple[list[LLMOutcome], CallStats]:
         """Synchronous :meth:`arun` that also works inside Jupyter's running event loop."""

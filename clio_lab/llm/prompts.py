@@ -78,7 +78,23 @@ class PromptLibrary:
             autoescape=False,
         )
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with its templates' text, so that a worker on another machine (:mod:`clio_lab.engine`), where
+        this folder may not exist, renders the same prompts."""
+        folder = Path(self.folder)
+        return {"folder": str(folder), "sources": {p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8")
+                                                   for p in sorted(folder.rglob("*.j2"))}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.folder = Path(state["folder"])
+        self._sources = state["sources"]
+        self._env = jinja2.Environment(loader=jinja2.DictLoader(self._sources), undefined=jinja2.StrictUndefined,
+                                       keep_trailing_newline=True, autoescape=False)
+
     def source(self, name: str) -> str:
+        sources = getattr(self, "_sources", None)
+        if sources is not None and name in sources:
+            return sources[name]
         return (Path(self.folder) / name).read_text(encoding="utf-8")
 
     def sha256(self, name: str) -> str:

@@ -9,6 +9,7 @@ flight) and records every failure with its reason and kind. :meth:`LLM.run <clio
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import threading
@@ -295,8 +296,10 @@ def _from_cache(task: LLMTask, hit: dict[str, Any]) -> LLMOutcome:
 
 
 async def run_tasks(llm: LLM, tasks: list[LLMTask], *, cache: Cache | None = None, desc: str = "llm",
-                    progress: bool = True) -> tuple[list[LLMOutcome], CallStats]:
-    """Answer every task (cache first); outcomes come back in the order of ``tasks``."""
+                    progress: bool = True, engine: Any = None) -> tuple[list[LLMOutcome], CallStats]:
+    """Answer every task (cache first); outcomes come back in the order of ``tasks``. With an ``engine``
+    (:class:`clio_lab.engine.RayEngine`) the tasks the cache lacks are answered on a cluster, and each batch's
+    answers are cached here as it comes back."""
     stats = CallStats()
     start = time.perf_counter()
     outcomes: list[LLMOutcome | None] = [None] * len(tasks)
@@ -311,6 +314,9 @@ async def run_tasks(llm: LLM, tasks: list[LLMTask], *, cache: Cache | None = Non
             outcomes[i] = _from_cache(task, hit)
         else:
             pending.append((i, task, key))
+    if engine is not None and pending:
+        await asyncio.to_thread(_answer_on, engine, llm, pending, cache, outcomes, stats, progress, desc)
+        pending = []
     if llm.is_local and pending:
         # load (and on a new machine, probe) the in-process model here, so that a model that cannot run
         # raises LocalModelError to the caller instead of failing every item one by one
@@ -335,6 +341,35 @@ async def run_tasks(llm: LLM, tasks: list[LLMTask], *, cache: Cache | None = Non
     stats.failed = sum(1 for o in outcomes if o is not None and not o.ok)
     stats.seconds = time.perf_counter() - start
     return [o for o in outcomes if o is not None], stats
+
+
+def _answer_on(engine: Any, llm: LLM, pending: list[tuple[int, LLMTask, str]], cache: Cache | None,
+               outcomes: list[LLMOutcome | None], stats: CallStats, progress: bool, desc: str) -> None:
+    """The pending tasks answered by ``engine``, each batch's entries cached under this run's keys as it comes
+    back (a call that failed there is recorded as failed here, and not cached, as in a run here)."""
+    bar = _progress(len(pending), f"{desc} (cluster)") if progress else None
+    try:
+        for positions, entries, batch_stats in engine.answer(llm, [t for _, t, _ in pending]):
+            stats.add(batch_stats)
+            for pos, entry in zip(positions, entries, strict=True):
+                i, task, key = pending[pos]
+                if "call_failed" in entry:
+                    outcomes[i] = LLMOutcome(task.item_id, False, error=entry["call_failed"])
+                    continue
+                if cache is not None:
+                    cache.set(key, entry)
+                done = _from_cache(task, entry)
+                tries = len(done.attempt_errors) + (1 if done.ok and done.note is None else 0)
+                outcomes[i] = dataclasses.replace(done, cached=False, attempts=tries)
+            if bar is not None:
+                bar.update(len(entries))
+    finally:
+        if bar is not None:
+            bar.close()
+    missing = [task.item_id for i, task, _ in pending if outcomes[i] is None]
+    if missing:
+        raise RuntimeError(f"the engine returned no answer for {len(missing)} of {len(pending)} tasks "
+                           f"(first: {missing[0]!r})")
 
 
 def _progress(total: int, desc: str):
