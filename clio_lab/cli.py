@@ -95,10 +95,12 @@ def _parser() -> argparse.ArgumentParser:
                           "above this many US dollars; without a terminal to ask at, stop (an unknown cost counts "
                           "as above)")
     run.add_argument("--yes", action="store_true", help="with --max-cost: go on without asking")
-    run.add_argument("--engine", default="local", metavar="local|ray|ADDRESS",
+    run.add_argument("--engine", default="local", metavar="local|ray|ADDRESS|batch",
                      help="where the facet calls, their PII checks, the embeddings and the input redaction run: "
                           "here, or as Ray Data jobs on a Ray cluster ('ray': $RAY_ADDRESS or a cluster on this "
-                          "machine; or an address such as ray://head:10001). The cache stays here")
+                          "machine; or an address such as ray://head:10001). The cache stays here. 'batch': the "
+                          "model calls of the facet step go through the provider's batch API (about half the price, "
+                          "answers within 24 h)")
     est = sub.add_parser("estimate", help="before a hosted run: the calls, tokens and cost in USD of each model step "
                                           "(LiteLLM's price table) and how many answers the cache already holds; "
                                           "sends nothing", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -160,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         kwargs["engine"] = resolve_engine(args.engine)
+        if callable(getattr(kwargs["engine"], "check", None)):
+            kwargs["engine"].check(kwargs["llm"])
     except ValueError as exc:
         print(f"clio-lab: --engine: {exc}", file=sys.stderr)
         return 2

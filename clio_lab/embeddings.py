@@ -305,10 +305,10 @@ def embed(texts: list[str], model: str | Embedder | None = None, *, cache: Cache
         return np.zeros((0, 0), dtype=np.float32)
     COUNTER.calls += 1
     COUNTER.texts += len(texts)
-    from .engine import resolve_engine
+    from .engine import can, resolve_engine
 
     runner = resolve_engine(engine)
-    X = l2_normalise(runner.encode(embedder, texts) if runner is not None
+    X = l2_normalise(runner.encode(embedder, texts) if can(runner, "encode")
                      else _encode_in_chunks(embedder, texts, progress))
     if store is not None:
         store.set_array(key, X)

@@ -220,19 +220,30 @@ class _RedactWorker:
         return {"first": batch["first"], "found": np.array([json.dumps(found)], dtype=object)}
 
 
-def resolve_engine(engine: Any) -> RayEngine | None:
+def resolve_engine(engine: Any) -> Any:
     """``None`` or ``"local"``: this process; ``"ray"``: a :class:`RayEngine` on ``RAY_ADDRESS`` (or a cluster
-    started here); ``"ray://..."`` or ``"host:port"``: a :class:`RayEngine` at that address; an engine as given."""
+    started here); ``"ray://..."`` or ``"host:port"``: a :class:`RayEngine` at that address; ``"batch"``: the
+    provider's batch API (:class:`~clio_lab.llm.batches.BatchAPIEngine`); an engine object as given.
+
+    An engine answers model tasks (``answer``); one that can also embed and redact (``encode``, ``redact``)
+    does those too, and the others run here."""
     if engine is None or engine == "local":
         return None
-    if isinstance(engine, RayEngine):
-        return engine
     if isinstance(engine, str):
         if engine == "ray":
             return RayEngine()
+        if engine == "batch":
+            from .llm.batches import BatchAPIEngine
+
+            return BatchAPIEngine()
         if engine.startswith("ray://") or ":" in engine or engine == "auto":
             return RayEngine(address=engine)
-    if hasattr(engine, "answer") and hasattr(engine, "encode"):
+    elif hasattr(engine, "answer"):
         return engine
-    raise ValueError(f"engine must be 'local', 'ray', a Ray address ('ray://host:10001') or a RayEngine, "
-                     f"not {engine!r}")
+    raise ValueError(f"engine must be 'local', 'ray', a Ray address ('ray://host:10001'), 'batch', a RayEngine "
+                     f"or a BatchAPIEngine, not {engine!r}")
+
+
+def can(engine: Any, work: str) -> bool:
+    """Whether ``engine`` does ``work`` (``"encode"``, ``"redact"``) itself; if not, it runs here."""
+    return engine is not None and callable(getattr(engine, work, None))

@@ -123,7 +123,9 @@ def _redactions(texts: Sequence[str], detector: PIIDetector, cache: Any,
             else None for t in texts]
     hits = [cache.get(k) if k is not None else None for k in keys]
     todo = list(dict.fromkeys(texts[i] for i, h in enumerate(hits) if h is None))  # a repeated text read once
-    if engine is not None and todo:  # read on a Ray cluster (clio_lab.engine), cached here
+    from .engine import can
+
+    if can(engine, "redact") and todo:  # read on a Ray cluster (clio_lab.engine), cached here
         found = engine.redact(detector, todo)
     else:
         found = redaction_entries(detector, todo)
@@ -141,7 +143,9 @@ def _by_conversation(conversations: Sequence[Any], detector: PIIDetector, cache:
     """``(conversation, [(redacted text, kinds) per message])``, the messages read a chunk of conversations at
     a time (memory stays flat on a large corpus; with an ``engine``, a chunk of 50,000 at a time, read on the
     cluster)."""
-    if engine is not None:
+    from .engine import can
+
+    if can(engine, "redact"):
         chunk = max(chunk, 50_000)
     for begin in range(0, len(conversations), chunk):
         part = conversations[begin:begin + chunk]

@@ -214,6 +214,8 @@ def run_pipeline(
     from .engine import resolve_engine
 
     runner = resolve_engine(engine)
+    if callable(getattr(runner, "check", None)):
+        runner.check(model)  # e.g. a provider with no batch API: said before any work
     timings: dict[str, float] = {}
     estimated = None
     if max_cost is not None:

@@ -146,21 +146,27 @@ class LLM:
             return [{"role": "user", "content": prompt.as_transcript()}]
         return prompt.as_messages(self.model)
 
+    def request(self, prompt: Prompt, *, max_tokens: int = 64, seed: int = 0) -> dict[str, Any]:
+        """What one call asks, apart from model and transport: the messages, sampling and limits (also each line
+        of a provider batch file, :mod:`clio_lab.llm.batches`)."""
+        body: dict[str, Any] = dict(messages=self.messages(prompt), temperature=self.effective_temperature,
+                                    max_tokens=max_tokens, **self.extra)
+        if prompt.stop and (self.style == "completion" or not self.model.startswith("anthropic/")):
+            body["stop"] = list(prompt.stop)
+        if seed:
+            body["seed"] = seed
+        return body
+
     async def acall(self, prompt: Prompt, *, max_tokens: int = 64, seed: int = 0,
                     step: str = "") -> tuple[str, dict[str, Any]]:
         """One model call; returns the answer text (after the pre-fill) and usage. ``step`` names the
         pipeline step asking (given to in-process providers only)."""
         import litellm
 
-        messages = self.messages(prompt)
         # clio_lab owns retries (one layer, each request counted): LiteLLM's and the OpenAI client's are off
-        kwargs: dict[str, Any] = dict(model=self.model, messages=messages, temperature=self.effective_temperature,
-                                      max_tokens=max_tokens, timeout=self.timeout, num_retries=0, max_retries=0,
-                                      **_step_metadata(self.model, step), **self.extra)
-        if prompt.stop and (self.style == "completion" or not self.model.startswith("anthropic/")):
-            kwargs["stop"] = list(prompt.stop)
-        if seed:
-            kwargs["seed"] = seed
+        kwargs: dict[str, Any] = dict(model=self.model, timeout=self.timeout, num_retries=0, max_retries=0,
+                                      **_step_metadata(self.model, step),
+                                      **self.request(prompt, max_tokens=max_tokens, seed=seed))
         if self.api_base:
             kwargs["api_base"] = self.api_base
         if self.api_key:

@@ -241,50 +241,80 @@ async def _answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, s
         except Exception as exc:  # noqa: BLE001 - any provider error becomes a recorded failure
             return LLMOutcome(task.item_id, False, raw=raw, attempts=attempt + 1,
                               error=f"call failed: {reason_for(exc, llm.timeout)}")
-        stats.prompt_tokens += usage["prompt_tokens"]
-        stats.completion_tokens += usage["completion_tokens"]
-        if usage["cost"] is None:
-            stats.cost_known = False
-        else:
-            stats.cost_usd += usage["cost"]
-        try:
-            limit = max(400, task.max_tokens * CHARS_PER_TOKEN_LIMIT)
-            if len(raw) > limit:  # a server that ignores max_tokens: never kept as an answer
-                size, raw = len(raw), raw[:limit] + " [... cut by clio_lab]"
-                raise ParseError(f"the answer has {size:,} characters, more than max_tokens={task.max_tokens} "
-                                 "allows (the server ignored max_tokens)", kind="too_long")
-            value = task.parse(strip_prefill(raw, prompt.prefill))
-            if task.check is not None:
-                slot.give()  # the call slot is free while the batch is read (a re-ask takes one again)
+        count_usage(stats, usage)
+        raw, value = read_answer(task, prompt, raw)
+        if task.check is not None and not isinstance(value, ParseError):
+            slot.give()  # the call slot is free while the batch is read (a re-ask takes one again)
+            try:
                 value = await checks[id(task.check)].check(value)
-        except ParseError as exc:
-            error = exc
-            seen.append(str(exc)[:200])
-            kinds.append(exc.kind)
-            if attempt < llm.parse_retries:
-                stats.retries += 1
-                nxt = task.retry_prompt(attempt, exc) if task.retry_prompt else None
-                prompt = nxt or prompt
+            except ParseError as exc:
+                value = exc
+        if isinstance(value, ParseError):
+            error = value
+            prompt = next_prompt(llm, task, attempt, error, prompt, seen, kinds, stats)
             continue
+        entry = {"value": value, "raw": raw, "attempt_errors": seen, "attempt_kinds": kinds}
         if cache is not None:
-            cache.set(key, {"value": value, "raw": raw, "attempt_errors": seen, "attempt_kinds": kinds})
-        return LLMOutcome(task.item_id, True, value=value, raw=raw, attempts=attempt + 1, attempt_errors=seen,
-                          attempt_kinds=kinds)
-    if error is not None and getattr(error, "fallback", None) is not None:
-        # e.g. personal details still in the answer after the re-ask: keep it redacted, and say so
-        note = str(error)[:200]
-        if cache is not None:
-            cache.set(key, {"value": error.fallback, "raw": raw, "note": note, "note_kind": error.kind,
-                            "attempt_errors": seen, "attempt_kinds": kinds})
-        return LLMOutcome(task.item_id, True, value=error.fallback, raw=raw, attempts=llm.parse_retries + 1,
-                          note=note, note_kind=error.kind, attempt_errors=seen, attempt_kinds=kinds)
-    # The model gave no usable answer at these settings. Remember that as a failure (never as a
-    # success) so that a warm re-run does not pay for the same refusal again; retry_failed=True re-asks.
-    outcome = LLMOutcome(task.item_id, False, raw=raw, attempts=llm.parse_retries + 1,
-                         error=f"invalid answer: {error}", attempt_errors=seen, attempt_kinds=kinds)
+            cache.set(key, entry)
+        return outcome_of(task, entry, attempt + 1)
+    entry = settled(task, error, raw, seen, kinds)
     if cache is not None:
-        cache.set(key, {"failed": outcome.error, "raw": raw, "attempt_errors": seen, "attempt_kinds": kinds})
-    return outcome
+        cache.set(key, entry)
+    return outcome_of(task, entry, llm.parse_retries + 1)
+
+
+def count_usage(stats: CallStats, usage: dict[str, Any]) -> None:
+    """Add one answer's tokens and cost to ``stats``."""
+    stats.prompt_tokens += usage["prompt_tokens"]
+    stats.completion_tokens += usage["completion_tokens"]
+    if usage["cost"] is None:
+        stats.cost_known = False
+    else:
+        stats.cost_usd += usage["cost"]
+
+
+def read_answer(task: LLMTask, prompt: Prompt, raw: str) -> tuple[str, Any]:
+    """The raw answer as kept (cut when longer than ``max_tokens`` allows) and its parsed value, or the
+    :class:`ParseError` that the answer gets re-asked for (before any batched check)."""
+    limit = max(400, task.max_tokens * CHARS_PER_TOKEN_LIMIT)
+    if len(raw) > limit:  # a server that ignores max_tokens: never kept as an answer
+        size, raw = len(raw), raw[:limit] + " [... cut by clio_lab]"
+        return raw, ParseError(f"the answer has {size:,} characters, more than max_tokens={task.max_tokens} "
+                               "allows (the server ignored max_tokens)", kind="too_long")
+    try:
+        return raw, task.parse(strip_prefill(raw, prompt.prefill))
+    except ParseError as exc:
+        return raw, exc
+
+
+def next_prompt(llm: LLM, task: LLMTask, attempt: int, error: ParseError, prompt: Prompt, seen: list[str],
+                kinds: list[str], stats: CallStats) -> Prompt:
+    """Record a failed attempt; the prompt of the re-ask (the same one, asked with another seed, unless the
+    task gives another)."""
+    seen.append(str(error)[:200])
+    kinds.append(error.kind)
+    if attempt < llm.parse_retries:
+        stats.retries += 1
+        nxt = task.retry_prompt(attempt, error) if task.retry_prompt else None
+        return nxt or prompt
+    return prompt
+
+
+def settled(task: LLMTask, error: ParseError | None, raw: str | None, seen: list[str],
+            kinds: list[str]) -> dict[str, Any]:
+    """The cache entry of a task whose every attempt failed: its fallback where the error carries one (e.g. an
+    answer still holding personal details, kept redacted, with a note), else a failure. A failure is cached as
+    one (never as a success) so that a warm re-run does not pay for the same refusal again; an LLM with
+    ``retry_failed=True`` re-asks it."""
+    if error is not None and getattr(error, "fallback", None) is not None:
+        return {"value": error.fallback, "raw": raw, "note": str(error)[:200], "note_kind": error.kind,
+                "attempt_errors": seen, "attempt_kinds": kinds}
+    return {"failed": f"invalid answer: {error}", "raw": raw, "attempt_errors": seen, "attempt_kinds": kinds}
+
+
+def outcome_of(task: LLMTask, entry: dict[str, Any], attempts: int) -> LLMOutcome:
+    """The outcome of a task answered now, from its cache entry."""
+    return dataclasses.replace(_from_cache(task, entry), cached=False, attempts=attempts)
 
 
 def _from_cache(task: LLMTask, hit: dict[str, Any]) -> LLMOutcome:
@@ -358,9 +388,8 @@ def _answer_on(engine: Any, llm: LLM, pending: list[tuple[int, LLMTask, str]], c
                     continue
                 if cache is not None:
                     cache.set(key, entry)
-                done = _from_cache(task, entry)
-                tries = len(done.attempt_errors) + (1 if done.ok and done.note is None else 0)
-                outcomes[i] = dataclasses.replace(done, cached=False, attempts=tries)
+                tries = len(entry.get("attempt_errors") or []) + (0 if "failed" in entry or "note" in entry else 1)
+                outcomes[i] = outcome_of(task, entry, tries)
             if bar is not None:
                 bar.update(len(entries))
     finally:
