@@ -64,6 +64,7 @@ def test_batches_give_the_live_answers_in_rounds_and_fill_the_cache(tmp_path):
     assert batched.stats.cost_known and batched.stats.cost_usd == pytest.approx(
         batched.stats.prompt_tokens * info["input_cost_per_token_batches"]
         + batched.stats.completion_tokens * info["output_cost_per_token_batches"])
+    assert live.stats.cost_known and batched.stats.cost_usd < live.stats.cost_usd  # batch prices are lower
 
 
 def test_a_failed_batch_fails_its_calls_and_caches_nothing(tmp_path):
