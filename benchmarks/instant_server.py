@@ -5,7 +5,7 @@
 Run in its own process (so that it does not share the client's interpreter lock). Every answer is drawn
 from a fixed pool by a hash of the request's last message, so the same request always gets the same answer:
 short one-line summaries like a model's, NAMED_PERCENT of them (default 10) naming a person (so that the PII
-check has real work).
+check has real work). The privacy auditor's prompt gets a rating of 4 with a reason.
 """
 
 from __future__ import annotations
@@ -36,9 +36,14 @@ def answer_for(body: dict) -> str:
     return text + "."
 
 
+AUDIT = "4\nReason: A common task that names no one and no small group."
+
+
 async def completions(request: web.Request) -> web.Response:
     body = await request.json()
-    content = answer_for(body)
+    said = " ".join(str(m.get("content") or "") for m in body.get("messages") or [])
+    # the privacy auditor's question gets a rating (every privacy layer runs in an end-to-end benchmark)
+    content = AUDIT if "privacy reviewer" in said else answer_for(body)
     return web.json_response({
         "id": "chatcmpl-instant", "object": "chat.completion", "created": int(time.time()), "model": "instant",
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],

@@ -3,6 +3,7 @@ pipeline's array steps, saving and loading at scale.
 
     .venv/bin/python benchmarks/scale.py [--n 20000] [--concurrency 64] [--repeats 1] [--named 10]
     .venv/bin/python benchmarks/scale.py --pipeline 1000000
+    .venv/bin/python benchmarks/scale.py --end-to-end 100000 [--embedder hashing|all-MiniLM-L6-v2] [--engine ray]
 
 Starts ``benchmarks/instant_server.py`` on 127.0.0.1 in its own process, makes ``--n`` synthetic
 conversations (``generate_corpus``), and sends the same facet requests three ways, in one run:
@@ -125,6 +126,55 @@ def pipeline_without_model(n: int, out_dir: Path) -> None:
         print(f"| {step} | {sec:.1f} |")
 
 
+def end_to_end(n: int, embedder: str, concurrency: int, model_name: str, named: int, engine: str | None) -> None:
+    """``run_pipeline`` on ``n`` synthetic conversations against the instant server, every privacy layer on
+    (each answer checked for personal details, the raw scan, the aggregation thresholds, the auditor), names
+    and tree extractive; then ``save_run`` and ``load_run``. Beside it, the same facet requests sent by the raw
+    ``AsyncOpenAI`` client (the ratio's denominator)."""
+    t = time.perf_counter()
+    convs = clio_lab.load_conversations(generate_corpus(n, seed=1))
+    print(f"{len(convs):,} synthetic conversations in {time.perf_counter() - t:.1f} s; "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    proc, url = start_server(named)
+    try:
+        model = LLM(model_name, api_base=url, api_key="not-needed", max_concurrency=concurrency)
+        emb = HashingEmbedder(n_features=384) if embedder == "hashing" else embedder
+        _, planned = facet_tasks(convs, resolve_specs(["request"]), llm=model, cache=None,
+                                 embedder=HashingEmbedder())
+        messages = [model.messages(task.prompt) for task in planned[0]]
+        raw_s = asyncio.run(raw_client(messages, url, concurrency, planned[0][0].max_tokens,
+                                       model_name.split("/", 1)[-1]))
+        del planned, messages
+        with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out:
+            t = time.perf_counter()
+            run = clio_lab.run_pipeline(convs, llm=model, embedder=emb, naming="extractive", hierarchy="extractive",
+                                        pii=True, audit=True, cache=cache, progress=False, engine=engine)
+            run_s = time.perf_counter() - t
+            stats = run.stats()
+            t = time.perf_counter()
+            run.save(Path(out) / "run")
+            save_s = time.perf_counter() - t
+            del run
+            t = time.perf_counter()
+            back = clio_lab.load_run(Path(out) / "run")
+            top = back.hierarchy.top
+            read_s = time.perf_counter() - t
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    facet_s = stats["seconds"]["facets"]
+    print(f"\n### run_pipeline end to end, {n:,} conversations, embedder {embedder}, every privacy layer on")
+    print(f"run_pipeline {run_s:.1f} s ({n / run_s:,.0f} conversations/s), save_run {save_s:.1f} s, "
+          f"load_run {read_s:.1f} s ({len(top)} top clusters); peak memory {peak_mb():,.0f} MB")
+    print(f"facet step {facet_s:.1f} s ({n / facet_s:,.0f}/s) against the raw client's {raw_s:.1f} s "
+          f"({n / raw_s:,.0f}/s): ratio {raw_s / facet_s:.2f}")
+    print(f"clusters {stats.get('clusters')}, per level {stats.get('clusters_per_level')}, llm calls "
+          f"{stats.get('llm_calls')}, failed items {stats.get('failed_items')}")
+    print("| step | seconds |\n|---|---|")
+    for step, sec in (stats.get("seconds") or {}).items():
+        print(f"| {step} | {sec:.1f} |")
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -140,7 +190,15 @@ def main() -> None:
                     help="also run the PII-checked facet step on a local Ray cluster with this many workers")
     ap.add_argument("--pipeline", type=int, default=0, metavar="N",
                     help="instead: the whole pipeline with no model call on N conversations, then save and load_run")
+    ap.add_argument("--end-to-end", type=int, default=0, metavar="N",
+                    help="instead: run_pipeline end to end on N conversations against the instant server, every "
+                         "privacy layer on, then save and load_run")
+    ap.add_argument("--embedder", default="hashing", help="with --end-to-end: 'hashing' or an embedder name")
+    ap.add_argument("--engine", default=None, help="with --end-to-end: 'ray' or a Ray address")
     args = ap.parse_args()
+    if args.end_to_end:
+        end_to_end(args.end_to_end, args.embedder, args.concurrency, args.model, args.named, args.engine)
+        return
     if args.pipeline:
         with tempfile.TemporaryDirectory() as out:
             pipeline_without_model(args.pipeline, Path(out) / "run")

@@ -111,15 +111,20 @@ class RayEngine:
         return max(1, int(ray.cluster_resources().get("CPU", 1) // self.num_cpus))
 
     def _map(self, rows: list[dict[str, Any]], worker: type, args: dict[str, Any], n: int) -> Iterator[dict[str, Any]]:
-        """Each row through ``worker`` (one actor per worker, built with ``args``), rows in any order."""
-        ray = self.connect()
-        from ray.data import ActorPoolStrategy
+        """Each row through ``worker`` (one actor per worker, built with ``args``), rows in any order.
 
-        ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-            worker, fn_constructor_kwargs=args, batch_size=1, batch_format="numpy",
-            compute=ActorPoolStrategy(size=min(n, len(rows))), num_cpus=self.num_cpus)
-        for batch in ds.iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=0):
-            yield {k: v[0] for k, v in batch.items()}
+        On the cluster (a driver on one of its nodes) the rows stream back as they are done. Through Ray Client
+        (``ray://``), where Ray Data cannot run in the client and streaming results are not supported, the job
+        runs inside a task on the cluster, a window of ``4 x workers`` rows at a time, and each window's rows
+        come back (and are cached) when it is done."""
+        ray = self.connect()
+        if not ray.util.client.ray.is_connected():
+            yield from _run_job(rows, worker, args, n, self.num_cpus, stream=True)
+            return
+        job = ray.remote(num_cpus=0)(_run_job)
+        window = max(1, 4 * n)
+        for start in range(0, len(rows), window):
+            yield from ray.get(job.remote(rows[start:start + window], worker, args, n, self.num_cpus))
 
     # ------------------------------------------------------------------------------------------ the steps
     def answer(self, llm: Any, tasks: Sequence[Any]) -> Iterator[tuple[list[int], list[dict[str, Any]], Any]]:
@@ -166,6 +171,21 @@ class RayEngine:
             for j, red in enumerate(json.loads(row["found"])):
                 out[int(row["first"]) + j] = red
         return out
+
+
+def _run_job(rows: list[dict[str, Any]], worker: type, args: dict[str, Any], n: int, num_cpus: float,
+             stream: bool = False) -> Any:
+    """One Ray Data job: the rows through an actor pool of ``n`` ``worker``s; a generator of the finished rows
+    with ``stream``, else their list (the job run as a task on the cluster, for Ray Client)."""
+    import ray
+    from ray.data import ActorPoolStrategy
+
+    ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
+        worker, fn_constructor_kwargs=args, batch_size=1, batch_format="numpy",
+        compute=ActorPoolStrategy(size=min(n, len(rows))), num_cpus=num_cpus)
+    done = ({k: v[0] for k, v in batch.items()}
+            for batch in ds.iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=0))
+    return done if stream else list(done)
 
 
 # ---------------------------------------------------------------------------------------------- the workers

@@ -55,11 +55,12 @@ def cluster():
     """``ray start --head`` and one ``ray start --address`` worker node, 1 CPU each, both on 127.0.0.1; this
     process connects as the driver. ``--block`` keeps each node's processes under one process to stop."""
     env = dict(os.environ)
-    port = _free_port()
+    port, client_port = _free_port(), _free_port()  # Ray Client's port, outside Ray's worker ports (10002-19999)
     temp = tempfile.mkdtemp(prefix="clioray")  # short: Ray's socket paths must fit in 107 characters
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=100000000",
               "--disable-usage-stats", "--block"]
     head = subprocess.Popen([RAY, "start", "--head", f"--port={port}", "--include-dashboard=false",
+                             f"--ray-client-server-port={client_port}",
                              f"--temp-dir={temp}", *common], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     nodes = [head]
@@ -79,6 +80,7 @@ def cluster():
         engine = RayEngine(address=address, batch_size=8)
         engine.connect()
         _wait_for_cpus(2)
+        engine.client_address = f"ray://127.0.0.1:{client_port}"
         yield engine
     finally:
         ray.shutdown()
@@ -205,3 +207,38 @@ def test_cli_engine_option_is_checked_before_any_work(tmp_path, capsys):
     assert main(["run", str(demo), "--out", str(tmp_path / "o"), "--limit", "10", "--engine", "spark"]) == 2
     assert "--engine: engine must be" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.timeout(300)
+def test_ray_client_address_from_another_process(cluster, tmp_path):
+    """A ray:// address (Ray Client, as from a laptop outside the cluster), in a process of its own (one process
+    holds one Ray connection): the jobs run as tasks on the cluster and give the answers of a run here."""
+    script = tmp_path / "client.py"
+    script.write_text(f"""
+import json, re, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from fake_openai import FakeOpenAI, Reply
+import clio_lab
+from clio_lab import LLM
+from clio_lab.cache import Cache
+from clio_lab.engine import RayEngine
+
+def plan(body, n):
+    said = re.findall(r"(?:User|user): (.+)", body["messages"][-1]["content"])
+    return Reply(content="The user asked for help with " + " ".join(said[-1].split()[:5]).lower() + " today.")
+
+convs = clio_lab.load_conversations({str(Path(__file__).parent.parent / "datasets" / "clio_demo.jsonl")!r}, limit=30)
+with FakeOpenAI(plan) as server:
+    llm = LLM(model="openai/fake-model", api_base=server.url, api_key="sk-test", timeout=20.0)
+    here = clio_lab.extract_facets(convs, llm=llm, cache=None, examples="fixed", pii=False, progress=False)
+    there = clio_lab.extract_facets(convs, llm=llm, cache=Cache({str(tmp_path / "c")!r}), examples="fixed", pii=False,
+                                    progress=False, engine=RayEngine({cluster.client_address!r}, batch_size=8))
+print(json.dumps({{"same": here.values == there.values, "failures": len(there.failures),
+                  "client": __import__("ray").util.client.ray.is_connected()}}))
+""")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr[-3000:]
+    import json
+
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got == {"same": True, "failures": 0, "client": True}
