@@ -273,6 +273,10 @@ MAP_MAX_LABELS = 60
 # measured on 30,000 points in 12 colours, 11.9 s and 3.2 GB peak at 64, 3.1 s and 1.2 GB at 32 (a saved
 # 30,000-conversation run's report took 14.7 GB at 64); at 16 (1.0 s, 0.65 GB) the halos show facets
 GLOW = {"kernel": "gaussian", "kernel_bandwidth": 0.25, "approx_patch_size": 32}
+# datamapplot's glow (a density halo per category) took 16.8 s and 5.4 GB on 30,000 points in 28 categories,
+# against 1.2 s and next to nothing without it (BENCHMARKS.md, "End to end against an instant server"): larger
+# maps are drawn without it
+GLOW_MAX_POINTS = 20_000
 
 
 def map_label_column(labels: pd.DataFrame, max_labels: int = MAP_MAX_LABELS) -> str:
@@ -295,7 +299,8 @@ def datamap_figure(points: pd.DataFrame, labels: pd.DataFrame, *, max_points: in
                    title: str | None = None, sub_title: str | None = None, dpi: int = 100,
                    max_labels: int = MAP_MAX_LABELS):
     """:func:`datamap` from :func:`map_data`'s ``(points, labels)``, for a caller that already has them. With more
-    than ``max_labels`` clusters the names are those of the top-level categories (:func:`map_label_column`)."""
+    than ``max_labels`` clusters the names are those of the top-level categories (:func:`map_label_column`); with
+    more than :data:`GLOW_MAX_POINTS` points, no density glow."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -307,11 +312,12 @@ def datamap_figure(points: pd.DataFrame, labels: pd.DataFrame, *, max_points: in
         raise ValueError("no released cluster to draw: every cluster of this run was withheld")
     if len(points) > max_points:
         points = points.sample(max_points, random_state=random_state)
+    glow = len(points) <= GLOW_MAX_POINTS
     by = map_label_column(labels, max_labels)
     colours = dict(zip(labels[by], labels["colour"], strict=True))  # a category's colour is its clusters'
     fig, _ = datamapplot.create_plot(
         points[["x", "y"]].to_numpy(), points[by].to_numpy(), noise_label=UNCLUSTERED_LABEL, noise_color="#cccccc",
-        label_color_map=colours, title=title, sub_title=sub_title, use_system_fonts=True, glow_keywords=GLOW,
+        label_color_map=colours, title=title, sub_title=sub_title, use_system_fonts=True, add_glow=glow, glow_keywords=GLOW,
         font_family="DejaVu Sans", label_font_size=9, dpi=dpi, darkmode=False)
     return fig
 

@@ -79,6 +79,22 @@ def test_a_map_with_more_clusters_than_it_can_name_names_the_categories(small_ru
                    if name.split()[0] not in " ".join(labels["category"]))
 
 
+def test_a_large_map_is_drawn_without_the_glow_and_the_report_says_so(small_run, monkeypatch):
+    """The glow costs gigabytes on a large map (5.4 GB for 30,000 points): above GLOW_MAX_POINTS it is off."""
+    pytest.importorskip("datamapplot")
+    import datamapplot
+
+    from clio_lab.report import _map
+
+    seen = []
+    real = datamapplot.create_plot
+    monkeypatch.setattr(datamapplot, "create_plot", lambda *a, **kw: seen.append(kw["add_glow"]) or real(*a, **kw))
+    assert _map(small_run)["glow"] is True
+    monkeypatch.setattr(charts, "GLOW_MAX_POINTS", 5)
+    drawn = _map(small_run)
+    assert drawn["glow"] is False and seen == [True, False]
+
+
 def test_validation_charts_and_export_to_png_svg_pdf(tmp_path):
     scores = pd.DataFrame({"k": [5, 5, 10, 10], "seed": [0, 1, 0, 1], "embedding": ["raw"] * 4,
                            "acc": [0.5, 0.6, 0.7, 0.8], "nmi": [0.4, 0.4, 0.6, 0.6], "ari": [0.2, 0.3, 0.4, 0.5]})
