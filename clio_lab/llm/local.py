@@ -10,6 +10,7 @@ A path to any other GGUF file works too: ``clio_local//abs/path/model.gguf``.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -67,6 +68,21 @@ def load_llama(name: str = DEFAULT_LOCAL_MODEL, n_ctx: int = DEFAULT_N_CTX):
                                      verbose=False, seed=0)
             _runtime[name] = settings
         return _models[key]
+
+
+def _close_models() -> None:
+    """Close the loaded models at exit, while the interpreter is whole: left to llama-cpp-python's ``__del__``
+    during the interpreter's teardown, a model can find its C bindings already gone and print a traceback
+    ("Exception ignored in: Llama.__del__", seen at the end of a full test run)."""
+    while _models:
+        _, model = _models.popitem()
+        try:
+            model.close()
+        except Exception:  # noqa: BLE001 - closing at exit is best effort
+            pass
+
+
+atexit.register(_close_models)
 
 
 def runtime_info(name: str = DEFAULT_LOCAL_MODEL) -> dict[str, Any]:
