@@ -277,6 +277,12 @@ GLOW = {"kernel": "gaussian", "kernel_bandwidth": 0.25, "approx_patch_size": 32}
 # against 1.2 s and next to nothing without it (BENCHMARKS.md, "End to end against an instant server"): larger
 # maps are drawn without it
 GLOW_MAX_POINTS = 20_000
+DATAMAP_MAX_POINTS = 100_000  # the printed map draws a sample of at most this many points
+
+
+def draws_glow(n_points: int, max_points: int = DATAMAP_MAX_POINTS) -> bool:
+    """Whether the printed map of ``n_points`` points (sampled to ``max_points``) gets the density glow."""
+    return min(n_points, max_points) <= GLOW_MAX_POINTS
 
 
 def map_label_column(labels: pd.DataFrame, max_labels: int = MAP_MAX_LABELS) -> str:
@@ -285,7 +291,7 @@ def map_label_column(labels: pd.DataFrame, max_labels: int = MAP_MAX_LABELS) -> 
     return "cluster" if len(labels) <= max_labels else "category"
 
 
-def datamap(run: Run, *, max_points: int = 100_000, random_state: int = 0, title: str | None = None,
+def datamap(run: Run, *, max_points: int = DATAMAP_MAX_POINTS, random_state: int = 0, title: str | None = None,
             sub_title: str | None = None, dpi: int = 100, max_labels: int = MAP_MAX_LABELS):
     """The same map drawn for print by datamapplot (labels placed clear of each other, with leader lines):
     a matplotlib figure. System fonts only, so nothing is fetched; needs ``pip install 'clio-lab[notebooks]'``.
@@ -295,7 +301,7 @@ def datamap(run: Run, *, max_points: int = 100_000, random_state: int = 0, title
                           sub_title=sub_title, dpi=dpi, max_labels=max_labels)
 
 
-def datamap_figure(points: pd.DataFrame, labels: pd.DataFrame, *, max_points: int = 100_000, random_state: int = 0,
+def datamap_figure(points: pd.DataFrame, labels: pd.DataFrame, *, max_points: int = DATAMAP_MAX_POINTS, random_state: int = 0,
                    title: str | None = None, sub_title: str | None = None, dpi: int = 100,
                    max_labels: int = MAP_MAX_LABELS):
     """:func:`datamap` from :func:`map_data`'s ``(points, labels)``, for a caller that already has them. With more
@@ -310,9 +316,9 @@ def datamap_figure(points: pd.DataFrame, labels: pd.DataFrame, *, max_points: in
         raise ImportError("the printed map needs datamapplot: pip install 'clio-lab[notebooks]'") from exc
     if labels.empty:
         raise ValueError("no released cluster to draw: every cluster of this run was withheld")
+    glow = draws_glow(len(points), max_points)
     if len(points) > max_points:
         points = points.sample(max_points, random_state=random_state)
-    glow = len(points) <= GLOW_MAX_POINTS
     by = map_label_column(labels, max_labels)
     colours = dict(zip(labels[by], labels["colour"], strict=True))  # a category's colour is its clusters'
     fig, _ = datamapplot.create_plot(

@@ -120,10 +120,10 @@ def _map(result: Run | None) -> dict[str, Any]:
         return {"why": str(exc)}
     except Exception as exc:  # noqa: BLE001 - a figure that cannot be drawn must not cost the run its report
         return {"why": f"the map could not be drawn ({type(exc).__name__}: {exc})"}
-    from .charts import GLOW_MAX_POINTS
+    from .charts import draws_glow
 
     return {"png": base64.b64encode(buf.getvalue()).decode("ascii"), "points": len(points),
-            "glow": len(points) <= GLOW_MAX_POINTS,
+            "glow": draws_glow(len(points)),
             "clusters": len(labels), "hidden": len(result) - len(points), "named": map_label_column(labels)}
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ParseError
-from .runner import CallStats, count_usage, next_prompt, read_answer, settled
+from .runner import CallStats, check_values, count_usage, next_prompt, read_answer, settled
 
 # LiteLLM's batch and file functions take these providers (litellm.batches.main.create_batch)
 PROVIDERS = ("openai", "azure", "vertex_ai", "bedrock", "hosted_vllm", "litellm_proxy", "mistral", "xai")
@@ -91,7 +91,7 @@ class BatchAPIEngine:
             done: dict[int, dict[str, Any]] = {}
             values: dict[int, Any] = {}
             for i in active:
-                got = answers.get(i, "call failed: no answer for this call in the batch's output")
+                got = answers[i]  # _send answers every item: its (raw, usage), or why its call failed
                 if isinstance(got, str):
                     done[i] = {"call_failed": got}
                     continue
@@ -109,7 +109,6 @@ class BatchAPIEngine:
                     nxt.append(i)
                 else:
                     done[i] = settled(tasks[i], value, raws[i], seen[i], kinds[i])
-            stats.failed = sum(1 for e in done.values() if "call_failed" in e or "failed" in e)
             order = sorted(done)
             yield order, [done[i] for i in order], stats
             active = nxt
@@ -226,8 +225,6 @@ def _check_in_batches(tasks: Sequence[Any], values: dict[int, Any]) -> None:
         if tasks[i].check is not None and not isinstance(value, ParseError):
             groups.setdefault(id(tasks[i].check), []).append(i)
     for idxs in groups.values():
-        results = tasks[idxs[0]].check([values[i] for i in idxs])
-        if len(results) != len(idxs):
-            raise RuntimeError(f"the check returned {len(results)} results for {len(idxs)} values")
+        results = check_values(tasks[idxs[0]].check, [values[i] for i in idxs])
         for i, result in zip(idxs, results, strict=True):
             values[i] = result

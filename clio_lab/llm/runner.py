@@ -143,6 +143,14 @@ async def call_with_retries(llm: LLM, prompt: Prompt, max_tokens: int, seed: int
     raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying either returns or raises
 
 
+def check_values(check_many: Callable[[list[Any]], list[Any]], values: list[Any]) -> list[Any]:
+    """``check_many(values)``: for each value the value to keep or its :class:`ParseError`, one per value."""
+    results = check_many(values)
+    if len(results) != len(values):
+        raise RuntimeError(f"the check returned {len(results)} results for {len(values)} values")
+    return results
+
+
 class BatchedCheck:
     """Checks the values of concurrent tasks together: each :meth:`check` waits while the values that
     arrived with it (up to ``max_batch``) go through ``check_many`` in one call in a worker thread, so the
@@ -172,9 +180,7 @@ class BatchedCheck:
             while self._queue:
                 batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
                 try:
-                    results = await asyncio.to_thread(self.check_many, [v for v, _ in batch])
-                    if len(results) != len(batch):
-                        raise RuntimeError(f"the check returned {len(results)} results for {len(batch)} values")
+                    results = await asyncio.to_thread(check_values, self.check_many, [v for v, _ in batch])
                 except Exception as exc:  # noqa: BLE001 - every waiting task gets the error, none hangs
                     for _, future in batch:
                         if not future.done():
