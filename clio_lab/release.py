@@ -9,7 +9,8 @@ users (:func:`threshold_reasons`), or when it is a base cluster the auditor rate
 not rate. Withheld clusters are removed, and their conversations are counted in one "Other (withheld)" node
 under the nearest parent that passes (or at the top level). Only counts survive: no name, description, keyword
 or summary of a withheld cluster is kept. A higher-level category whose own text fails the audit keeps its
-place and size but not its text (status ``name withheld``). Thresholds are monotone (a child never holds more
+place and size but not its text (status ``name withheld``). A category holding exactly one cluster and all of its
+conversations is that cluster, and is released (or withheld, or masked) as the cluster is. Thresholds are monotone (a child never holds more
 conversations or users than its parent), so a withheld cluster's descendants are withheld with it. The
 released tree keeps the tree's invariants (each conversation in one leaf, one parent per node, sizes that add
 up). Each node's decision is its :class:`~clio_lab.tree.Status`.
@@ -162,9 +163,19 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
     passes: dict[str, bool] = {}
     masked: set[str] = set()
     by_audit = audit.withheld() if audit is not None else {}
-    for nid, node in tree.nodes.items():
+    failed: dict[str, str] = {}
+    for nid, node in sorted(tree.nodes.items(), key=lambda item: item[1].level):  # children decided first
         reason = below.get(nid) or by_audit.get(nid)
-        if reason is not None and node.level > 0 and nid not in below:
+        only = _only_child(tree, node)
+        if only is not None and (only in failed or only in masked):
+            # a category holding one cluster and all of its conversations is that cluster under its name: it is
+            # released as the cluster is (else a name the auditor withheld below would be shown above)
+            reason = failed.get(only)
+            if reason is None:
+                masked.add(nid)
+                report.names_withheld[node.level] = report.names_withheld.get(node.level, 0) + 1
+                report.reasons["auditor (name only)"] = report.reasons.get("auditor (name only)", 0) + 1
+        elif reason is not None and node.level > 0 and nid not in below:
             # a category's text failed the audit, not its members: its name is withheld, the clusters
             # under it (audited on their own) stay
             masked.add(nid)
@@ -173,6 +184,7 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
             reason = None
         passes[nid] = reason is None
         if reason is not None:
+            failed[nid] = reason
             report.withheld_clusters[node.level] = report.withheld_clusters.get(node.level, 0) + 1
             report.reasons[reason] = report.reasons.get(reason, 0) + 1
     if audit is not None:
@@ -241,6 +253,14 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
     gated.config = {**tree.config, "thresholds": report.as_dict()}
     gated.check()
     return gated, report
+
+
+def _only_child(tree: Hierarchy, node: Node) -> str | None:
+    """The id of ``node``'s one child when it has exactly one and the same conversations (else None)."""
+    if node.level == 0 or len(node.children) != 1:
+        return None
+    child = tree.nodes[node.children[0]]
+    return child.id if child.size == node.size else None
 
 
 @dataclass

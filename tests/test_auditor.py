@@ -128,3 +128,24 @@ def test_a_low_rating_stands_only_when_a_second_ask_confirms_it(tmp_path, fake_l
     strict = audit_clusters(tree, nodes=["0.0"], llm=LLM_FAKE, cache=None, embedder=fake_embedder, confirm=False,
                             progress=False)
     assert strict.scores["0.0"].asks == [2] and strict.withheld() == {"0.0": "auditor"}
+
+
+def test_a_category_that_is_one_cluster_is_released_as_that_cluster(tmp_path, fake_llm, fake_embedder):
+    """A parent holding one cluster and all of its conversations shows that cluster again: when the auditor
+    withholds the cluster, the parent is withheld with it, whatever its own rating."""
+    nodes = {
+        "0.0": Node("0.0", 0, 0, "Plan weekly family meals", "Meal plans.", 4, "extractive", "1.0"),
+        "0.1": Node("0.1", 0, 1, "Write to dana.whitfield@example.com", "Letters.", 3, "extractive", "1.1"),
+        "1.0": Node("1.0", 1, 0, "Plan weekly family meals", "Meal plans.", 4, "extractive", None, ["0.0"]),
+        "1.1": Node("1.1", 1, 1, "Letters to friends", "Letters.", 3, "extractive", None, ["0.1"]),
+    }
+    tree = Hierarchy(nodes, np.array([0] * 4 + [1] * 3))
+    tree.check()
+    audit = audit_clusters(tree, llm=LLM_FAKE, cache=tmp_path, embedder=fake_embedder, progress=False)
+    assert audit.scores["0.1"].score == 1 and audit.scores["1.1"].score == 5  # the parent's own text passes
+    gated, report = apply_thresholds(tree, None, min_conversations=1, min_users=1, audit=audit)
+    gated.check()
+    names = {n.name for n in gated.nodes.values()}
+    assert "Letters to friends" not in names and "Plan weekly family meals" in names
+    assert report.reasons == {"auditor": 2} and report.withheld_conversations == 3
+    assert sum(n.size for n in gated.top) == 7  # nobody lost
