@@ -49,7 +49,9 @@ def _corpus_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--levels", default=None,
                    help="clusters per level above the base, bottom up, e.g. 40,10,4; default geometric")
     p.add_argument("--top", type=int, default=None, help="top-level clusters for the geometric default "
-                                                           "(default about 1.5 sqrt of the base count)")
+                                                           "(default about 1.5 sqrt of the base count; for the "
+                                                           "extractive tree, as many as the clusters' relatedness "
+                                                           "calls for, up to 20)")
     p.add_argument("--no-projection", action="store_true", help="skip the 2-D map (UMAP)")
     p.add_argument("--min-conversations", type=int, default=10,
                    help="aggregation threshold: clusters with fewer conversations are withheld (0 = off)")

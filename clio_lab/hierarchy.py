@@ -16,8 +16,9 @@ e. the LLM places each cluster in one candidate, the candidate list shuffled per
 f. each parent that received clusters is renamed by the LLM from the clusters it received, in contrast to the
    clusters of the nearest other parents (two-sentence description and a name).
 
-Level sizes shrink geometrically from the base to ``top`` (default: about 1.5 sqrt of the base count), or are given
-per level (``levels=[40, 10, 4]``, bottom up). ``method="keywords"`` builds the same shape of tree with no
+Level sizes shrink geometrically from the base to ``top`` (default: about 1.5 sqrt of the base count; for the
+extractive tree, as many nodes as the base clusters' relatedness calls for, up to 20: see
+:func:`clio_lab.extractive.top_size`), or are given per level (``levels=[40, 10, 4]``, bottom up). ``method="keywords"`` builds the same shape of tree with no
 model at all: parents by k-means on the clusters' conversation centroids, named by c-TF-IDF keywords.
 
 The tree model itself (nodes, levels, invariants) is :mod:`clio_lab.tree`; the paper's LLM steps are
@@ -128,7 +129,9 @@ def build_hierarchy(
             extractive with the local model, llm with hosted ones.
         levels: clusters per level above the base, bottom up (e.g. ``[40, 10, 4]``); default geometric, see
             :func:`level_sizes`. A level can end up smaller than asked when candidates receive no clusters.
-        top: the top level's size for the geometric default.
+        top: the top level's size for the geometric default. Default about 1.5 sqrt of the base count; with
+            ``method="extractive"`` and ``X``, :func:`clio_lab.extractive.top_size` (parents only where base
+            clusters are related: on small corpora most clusters stay on their own at the top).
         embedder: embeds names and descriptions (steps a, d and the step-e fallback); default the bundled one.
         summaries, X: per-conversation summaries and embeddings; needed by ``method="keywords"``. Without
             them ``method="extractive"`` groups and names parents from the base clusters' names alone.
@@ -150,6 +153,11 @@ def build_hierarchy(
     label_map = names.labels if isinstance(names, ClusterLabels) else dict(names)
     nodes = _base_nodes(labels, label_map)
     n_base = sum(1 for n in nodes.values() if n.index != NOISE)
+    if levels is None and top is None and method == "extractive" and X is not None and n_base > 3:
+        from .extractive import top_size  # parents only where the base clusters are related
+
+        top = top_size(X, labels, sorted(n.index for n in nodes.values() if n.index != NOISE),
+                       least=level_sizes(n_base)[-1])
     sizes = check_levels(levels, n_base) if levels is not None else level_sizes(n_base, top=top)
     store = resolve_cache(cache)
     config = {"method": method, "levels": sizes, "random_state": random_state}

@@ -202,3 +202,41 @@ def test_summaries_need_no_word_rule_but_the_users_words_do():
     assert pool["Report the new card that has not arrived"].source == "summary"  # "report": one member's word
     users_words = [n.lower() for n, c in pool.items() if c.source == "users' words"]
     assert users_words and not any("report" in n or "zebulon" in n for n in users_words)
+
+
+def test_the_top_level_joins_only_related_clusters_and_a_lone_cluster_climbs_under_its_own_name():
+    """Two families of three related clusters and six clusters related to nothing: the default top level holds
+    the two families and the six alone (8 nodes, not the 5 of the geometric default), and a parent of one
+    cluster carries that cluster's name and description."""
+    from fakes import FakeEmbedder
+
+    from clio_lab.extractive import top_size
+    from clio_lab.hierarchy import level_sizes
+
+    emb = FakeEmbedder(dim=256)
+    topics = ["python loop error fix", "python import error fix", "python type error fix",
+              "sourdough bread bake loaf", "rye bread bake loaf", "banana bread bake loaf",
+              "plan trip abroad", "write poem rhyme", "learn spanish verbs", "file tax return",
+              "repair bike tire", "choose running shoes"]
+    answers, labels = [], []
+    for c, t in enumerate(topics):
+        answers += [f"{t} {extra}" for extra in ("now", "today", "please", "quickly", "again")]
+        labels += [c] * 5
+    labels = np.array(labels)
+    X = emb.encode(answers)
+    assert level_sizes(12) == [5]
+    assert top_size(X, labels, range(12), least=5) == 8
+    names = clio_lab.label_clusters(answers, X, labels, method="extractive", embedder=emb, cache=None)
+    tree = clio_lab.build_hierarchy(labels, names, method="extractive", summaries=answers, X=X, embedder=emb,
+                                    cache=None)
+    kids = sorted((sorted(tree.nodes[c].index for c in p.children) for p in tree.top), key=min)
+    assert kids == [[0, 1, 2], [3, 4, 5], [6], [7], [8], [9], [10], [11]]
+    for p in tree.top:
+        if len(p.children) == 1:
+            child = tree.nodes[p.children[0]]
+            assert (p.name, p.description) == (child.name, child.description)
+            assert p.method == "extractive (its one cluster's name)"
+    # a top level the user asks for is kept as asked
+    asked = clio_lab.build_hierarchy(labels, names, method="extractive", top=3, summaries=answers, X=X,
+                                     embedder=emb, cache=None)
+    assert len(asked.top) == 3
