@@ -3,14 +3,14 @@
     .venv/bin/python benchmarks/tree_top.py [--split dev|test]
 
 The base clusters are the pipeline's (the space ``run_pipeline`` makes with the local model from the users' text,
-the default k). The parents are cuts of one Ward dendrogram of the base centres (clio_lab/extractive.py); the
-rules differ only in how many nodes the top level keeps:
+the default k). The parents are cuts of one Ward dendrogram of the base centres (clio_lab/extractive.py), either
+of their plain centres (before 2026-12-06) or of their centres measured from the middle of the space
+(``centred_centroids``, today's). The rules differ in how many nodes the top level keeps:
 
-- ``geometric``: about 1.5 sqrt(k) nodes (the paper-style default, ``level_sizes``; the extractive default
-  before 2026-12-06);
-- ``gated`` (today's extractive default, ``clio_lab.extractive.top_size``): the dendrogram cut where it stops
-  joining related clusters (cosine of two centres more than ``GATE_Z`` standard deviations above the mean of all
-  pairs), at least the geometric size and at most ``TOP_MAX``;
+- ``geometric``: about 1.5 sqrt(k) nodes (the paper-style default, ``level_sizes``);
+- ``gated`` (today's extractive default with centred centres, ``clio_lab.extractive.top_size``): the dendrogram
+  cut where it stops joining related clusters (cosine of two centres more than ``GATE_Z`` standard deviations
+  above the mean of all pairs), at least the geometric size and at most ``TOP_MAX``;
 - ``no grouping``: the base clusters themselves (what a top level gains over them, if anything).
 
 Per rule: the top level's nodes, NMI and ARI against the known top categories (15 on every set), and the largest
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import clio_lab  # noqa: E402
 from clio_lab.embed_input import embed_conversations  # noqa: E402
-from clio_lab.extractive import TOP_MAX, centroids, top_size  # noqa: E402
+from clio_lab.extractive import GATE_Z, TOP_MAX, centred_centroids, centroids, top_size  # noqa: E402
 from clio_lab.hierarchy import level_sizes  # noqa: E402
 
 
@@ -74,19 +74,34 @@ def main() -> None:
         ids = sorted(int(c) for c in set(labels.tolist()) if c >= 0)
         top = np.array(data["top"])
         keep = labels >= 0
-        Z = linkage(centroids(X, labels, ids), method="ward")
         row_of = {c: i for i, c in enumerate(ids)}
         least = level_sizes(len(ids))[-1]
-        rules = {"geometric": least, "gated (default)": top_size(X, labels, ids, least=least),
-                 "no grouping": len(ids)}
-        for rule, n in rules.items():
-            groups = fcluster(Z, n, criterion="maxclust") if n < len(ids) else np.arange(len(ids))
-            L = np.array([groups[row_of[int(c)]] for c in labels[keep]])
-            nmi = 100 * normalized_mutual_info_score(top[keep], L)
-            ari = 100 * adjusted_rand_score(top[keep], L)
-            largest = 100 * np.bincount(L).max() / len(L)
-            print(f"| {name} ({len(ids)}) | {rule} | {len(set(L.tolist()))} | {nmi:.1f} | {ari:.1f} | {largest:.0f}% |",
-                  flush=True)
+        for centres in ("plain", "centred"):
+            C = centroids(X, labels, ids) if centres == "plain" else centred_centroids(X, labels, ids)
+            Z = linkage(C, method="ward")
+            rules = {"geometric": least, "gated": gated(C, least) if centres == "plain" else
+                     top_size(X, labels, ids, least=least)}
+            if centres == "centred":
+                rules["no grouping"] = len(ids)
+            for rule, n in rules.items():
+                groups = fcluster(Z, n, criterion="maxclust") if n < len(ids) else np.arange(len(ids))
+                L = np.array([groups[row_of[int(c)]] for c in labels[keep]])
+                nmi = 100 * normalized_mutual_info_score(top[keep], L)
+                ari = 100 * adjusted_rand_score(top[keep], L)
+                largest = 100 * np.bincount(L).max() / len(L)
+                tag = rule if rule == "no grouping" else f"{rule}, {centres} centres"
+                print(f"| {name} ({len(ids)}) | {tag} | {len(set(L.tolist()))} | {nmi:.1f} | {ari:.1f} | "
+                      f"{largest:.0f}% |", flush=True)
+
+
+def gated(C: np.ndarray, least: int) -> int:
+    """``top_size``'s rule on given centres (here the plain ones, for the comparison)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    sims = (C @ C.T)[~np.eye(len(C), dtype=bool)]
+    related = np.sqrt(max(2.0 - 2.0 * min(float(sims.mean() + GATE_Z * sims.std()), 1.0), 0.0))
+    n = len(set(fcluster(linkage(C, method="ward"), related, criterion="distance").tolist()))
+    return int(min(max(n, least), max(TOP_MAX, least), len(C) - 1))
 
 
 if __name__ == "__main__":
