@@ -167,11 +167,12 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
     for nid, node in sorted(tree.nodes.items(), key=lambda item: item[1].level):  # children decided first
         reason = below.get(nid) or by_audit.get(nid)
         only = _only_child(tree, node)
-        if only is not None and (only in failed or only in masked):
-            # a category holding one cluster and all of its conversations is that cluster under its name: it is
-            # released as the cluster is (else a name the auditor withheld below would be shown above)
+        if only is not None and (only in failed or only in masked or _same_text(node, tree.nodes[only])):
+            # a category holding one cluster and all of its conversations, under that cluster's name, is that
+            # cluster: it is released as the cluster is (its own rating of the same text is not asked again).
+            # One under a name of its own is withheld with a withheld cluster (it would describe its members).
             reason = failed.get(only)
-            if reason is None:
+            if reason is None and only in masked:
                 masked.add(nid)
                 report.names_withheld[node.level] = report.names_withheld.get(node.level, 0) + 1
                 report.reasons["auditor (name only)"] = report.reasons.get("auditor (name only)", 0) + 1
@@ -263,6 +264,10 @@ def _only_child(tree: Hierarchy, node: Node) -> str | None:
     return child.id if child.size == node.size else None
 
 
+def _same_text(node: Node, child: Node) -> bool:
+    return (node.name, node.description) == (child.name, child.description)
+
+
 @dataclass
 class Release:
     """What a run may show: the released tree, what was withheld and why, and the last check of its texts."""
@@ -275,9 +280,15 @@ class Release:
 def audit_candidates(tree: Hierarchy, user_ids: Sequence[str | None] | None = None, *,
                      min_conversations: int = DEFAULT_MIN_CONVERSATIONS,
                      min_users: int = DEFAULT_MIN_USERS) -> list[str]:
-    """The node ids the auditor should rate: only clusters that pass the thresholds can be shown."""
+    """The node ids the auditor should rate: only clusters that pass the thresholds can be shown, and a category
+    that repeats its one cluster's name and description is released as that cluster (:func:`apply_thresholds`)."""
     below = threshold_reasons(tree, user_ids, min_conversations=min_conversations, min_users=min_users)
-    return [nid for nid in tree.nodes if nid not in below]
+
+    def repeats_its_child(node: Node) -> bool:
+        only = _only_child(tree, node)
+        return only is not None and _same_text(node, tree.nodes[only])
+
+    return [nid for nid, node in tree.nodes.items() if nid not in below and not repeats_its_child(node)]
 
 
 def release_tree(tree: Hierarchy, user_ids: Sequence[str | None] | None = None, *, audit: Audit | None = None,

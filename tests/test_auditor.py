@@ -149,3 +149,26 @@ def test_a_category_that_is_one_cluster_is_released_as_that_cluster(tmp_path, fa
     assert "Letters to friends" not in names and "Plan weekly family meals" in names
     assert report.reasons == {"auditor": 2} and report.withheld_conversations == 3
     assert sum(n.size for n in gated.top) == 7  # nobody lost
+
+
+def test_a_category_under_its_one_clusters_name_is_shown_when_the_cluster_is(tmp_path, fake_llm, fake_embedder):
+    """The same text is not rated twice: a category repeating its one cluster's name and description is not
+    sent to the auditor, and is shown because the cluster is."""
+    from clio_lab.release import audit_candidates
+
+    nodes = {
+        "0.0": Node("0.0", 0, 0, "Plan weekly family meals", "Meal plans.", 4, "extractive", "1.0"),
+        "0.1": Node("0.1", 0, 1, "Fix Python loops", "Loops.", 3, "extractive", "1.0"),
+        "0.2": Node("0.2", 0, 2, "Bake sourdough bread", "Bread.", 5, "extractive", "1.1"),
+        "1.0": Node("1.0", 1, 0, "Everyday help", "Meals and loops.", 7, "extractive", None, ["0.0", "0.1"]),
+        "1.1": Node("1.1", 1, 1, "Bake sourdough bread", "Bread.", 5, "extractive (its one cluster's name)", None,
+                    ["0.2"]),
+    }
+    tree = Hierarchy(nodes, np.array([0] * 4 + [1] * 3 + [2] * 5))
+    tree.check()
+    assert audit_candidates(tree, None, min_conversations=1, min_users=1) == ["0.0", "0.1", "0.2", "1.0"]
+    audit = audit_clusters(tree, nodes=["0.0", "0.1", "0.2", "1.0"], llm=LLM_FAKE, cache=tmp_path,
+                           embedder=fake_embedder, progress=False)
+    gated, report = apply_thresholds(tree, None, min_conversations=1, min_users=1, audit=audit)
+    assert gated.nodes["1.1"].status is Status.SHOWN and gated.nodes["1.1"].name == "Bake sourdough bread"
+    assert report.reasons == {}
