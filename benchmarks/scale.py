@@ -2,7 +2,7 @@
 pipeline's array steps, saving and loading at scale.
 
     .venv/bin/python benchmarks/scale.py [--n 20000] [--concurrency 64] [--repeats 1] [--named 10]
-    .venv/bin/python benchmarks/scale.py --pipeline 1000000
+    .venv/bin/python benchmarks/scale.py --pipeline 1000000 [--keep runs/scale_1m]
     .venv/bin/python benchmarks/scale.py --end-to-end 100000 [--embedder hashing|all-MiniLM-L6-v2] [--engine ray]
 
 Starts ``benchmarks/instant_server.py`` on 127.0.0.1 in its own process, makes ``--n`` synthetic
@@ -193,6 +193,8 @@ def main() -> None:
     ap.add_argument("--end-to-end", type=int, default=0, metavar="N",
                     help="instead: run_pipeline end to end on N conversations against the instant server, every "
                          "privacy layer on, then save and load_run")
+    ap.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                    help="with --pipeline: save the run here and keep it (for benchmarks/widget_map.py --run DIR)")
     ap.add_argument("--embedder", default="hashing", help="with --end-to-end: 'hashing' or an embedder name")
     ap.add_argument("--engine", default=None, help="with --end-to-end: 'ray' or a Ray address")
     args = ap.parse_args()
@@ -200,6 +202,9 @@ def main() -> None:
         end_to_end(args.end_to_end, args.embedder, args.concurrency, args.model, args.named, args.engine)
         return
     if args.pipeline:
+        if args.keep:
+            pipeline_without_model(args.pipeline, args.keep)
+            return
         with tempfile.TemporaryDirectory() as out:
             pipeline_without_model(args.pipeline, Path(out) / "run")
         return

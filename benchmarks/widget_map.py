@@ -45,6 +45,14 @@ m = ClusterMap.from_points(centres[which] + rng.normal(size=(n, 2)), [f"cluster 
                            height=600, point_size=2)
 m"""
 
+# ``--run DIR``: the explorer (tree, map and details) on a saved run, as a user opens it
+RUN_CELL = """import time
+import clio_lab
+t = time.perf_counter()
+run = clio_lab.load_run({run!r})
+print(f"load_run {{time.perf_counter() - t:.1f}} s; {{len(run.hierarchy.top)}} top clusters")
+clio_lab.explore(run)"""
+
 PAN_JS = """(seconds) => { window.__clioPan = null; (async () => {
   const root = document.querySelectorAll('.clio-map')[document.querySelectorAll('.clio-map').length - 1];
   const plot = root.__clioPlot;
@@ -123,6 +131,8 @@ def print_profile(what: str, prof: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--run", type=Path, default=None, metavar="DIR",
+                    help="instead of random points: the explorer on this saved run (benchmarks/scale.py --keep)")
     ap.add_argument("--pan-seconds", type=float, default=3.0)
     ap.add_argument("--profile", action="store_true", help="trace each pan and print where the time went")
     ap.add_argument("--trace-dir", type=Path, default=None, help="keep the raw traces here")
@@ -144,7 +154,14 @@ def main() -> None:
         (root / "baseline_map.js").write_bytes(old)
         variants.append((f"at {args.baseline}", str(root / "baseline_map.js")))
     runs = [(label, esm, n) for n in sizes for label, esm in variants]
-    write_notebook(root / "bench.ipynb", [CELL.format(n=n, esm=esm) for _, esm, n in runs])
+    cells = [CELL.format(n=n, esm=esm) for _, esm, n in runs]
+    if args.run:
+        from clio_lab import load_run
+
+        n_points = len(load_run(args.run))
+        runs = [(f"explorer on {args.run}", "", n_points)]
+        cells = [RUN_CELL.format(run=str(args.run.resolve()))]
+    write_notebook(root / "bench.ipynb", cells)
     rows, profiles = [], {}
     with running_lab(root) as lab, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
