@@ -7,6 +7,7 @@ with this module. Every person, address, number and employer below is invented.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import re
@@ -212,7 +213,9 @@ def generate_corpus(n: int = 300, *, seed: int = 0, pii_rate: float = 0.3, non_e
     vrng = random.Random(f"{seed}:varied") if varied else None
     leaves = [(top, sub) for top, subs in TAXONOMY.items() for sub in subs]
     n_users = max(1, int(n / conversations_per_user))
-    weights = [1.0 / (i + 1) ** user_skew for i in range(n_users)]
+    # cumulative once: random.choices would otherwise sum all n_users weights on every draw (n * n_users work: a
+    # million conversations took over an hour); the draws are the same, so every corpus is unchanged
+    cum_weights = list(itertools.accumulate(1.0 / (i + 1) ** user_skew for i in range(n_users)))
     people = [_person(rng) for _ in range(n_users)]
     if vrng is not None:
         people = [_localise(p, vrng, vrng.choice(sorted(LOCAL_FORMATS))) for p in people]
@@ -225,7 +228,7 @@ def generate_corpus(n: int = 300, *, seed: int = 0, pii_rate: float = 0.3, non_e
             lang, template = next(iter(other.items()))
         else:
             template = rng.choice(en_templates)
-        user_index = rng.choices(range(n_users), weights=weights)[0]
+        user_index = rng.choices(range(n_users), cum_weights=cum_weights)[0]
         filler = rng.choice(fillers)
         request = _request(rng, vrng, lang, template.format(x=filler))
         pii: list[dict[str, Any]] = []
