@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import clio_lab  # noqa: E402
 from clio_lab.embed_input import embed_conversations  # noqa: E402
-from clio_lab.extractive import GATE_Z, TOP_MAX, centred_centroids, centroids, top_size  # noqa: E402
+from clio_lab.extractive import TOP_MAX, centred_centroids, centroids, gated_size, top_size  # noqa: E402
 from clio_lab.hierarchy import level_sizes  # noqa: E402
 
 
@@ -79,7 +79,7 @@ def main() -> None:
         for centres in ("plain", "centred"):
             C = centroids(X, labels, ids) if centres == "plain" else centred_centroids(X, labels, ids)
             Z = linkage(C, method="ward")
-            rules = {"geometric": least, "gated": gated(C, least) if centres == "plain" else
+            rules = {"geometric": least, "gated": gated_size(C, least) if centres == "plain" else
                      top_size(X, labels, ids, least=least)}
             if centres == "centred":
                 rules["no grouping"] = len(ids)
@@ -92,16 +92,6 @@ def main() -> None:
                 tag = rule if rule == "no grouping" else f"{rule}, {centres} centres"
                 print(f"| {name} ({len(ids)}) | {tag} | {len(set(L.tolist()))} | {nmi:.1f} | {ari:.1f} | "
                       f"{largest:.0f}% |", flush=True)
-
-
-def gated(C: np.ndarray, least: int) -> int:
-    """``top_size``'s rule on given centres (here the plain ones, for the comparison)."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-
-    sims = (C @ C.T)[~np.eye(len(C), dtype=bool)]
-    related = np.sqrt(max(2.0 - 2.0 * min(float(sims.mean() + GATE_Z * sims.std()), 1.0), 0.0))
-    n = len(set(fcluster(linkage(C, method="ward"), related, criterion="distance").tolist()))
-    return int(min(max(n, least), max(TOP_MAX, least), len(C) - 1))
 
 
 if __name__ == "__main__":

@@ -505,25 +505,31 @@ TOP_MAX = 20
 
 
 def top_size(X: np.ndarray, labels: np.ndarray, ids: Sequence[int], least: int) -> int:
-    """How many nodes the top level should hold: Ward's dendrogram of the base centres cut where it stops joining
-    related clusters (see :data:`GATE_Z`), at least ``least`` nodes (the paper's geometric default) and at most
-    :data:`TOP_MAX`, or ``least`` when that is larger (a large run keeps its default).
+    """How many nodes the top level should hold: :func:`gated_size` of the base clusters' centres measured from
+    the middle of the space, or ``least`` (the paper's geometric default) when that already reaches
+    :data:`TOP_MAX` (a large run keeps its default, and no dendrogram is built for it here).
 
     Example:
         >>> top_size(X, labels, ids, least=6)  # doctest: +SKIP
         14
     """
+    ids = list(ids)
+    if least >= TOP_MAX or len(ids) <= max(least, 2):
+        return least
+    return gated_size(centred_centroids(X, np.asarray(labels), ids), least)
+
+
+def gated_size(C: np.ndarray, least: int) -> int:
+    """Groups of Ward's dendrogram of the unit centres ``C`` cut where it stops joining related clusters (see
+    :data:`GATE_Z`), at least ``least`` and at most :data:`TOP_MAX` (or ``least`` when larger), fewer than
+    ``len(C)``."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
-    ids = list(ids)
-    if len(ids) <= max(least, 2):
-        return least
-    C = centred_centroids(X, np.asarray(labels), ids)
-    sims = (C @ C.T)[~np.eye(len(ids), dtype=bool)]
+    sims = (C @ C.T)[~np.eye(len(C), dtype=bool)]
     gate = min(float(sims.mean() + GATE_Z * sims.std()), 1.0)
     related = np.sqrt(max(2.0 - 2.0 * gate, 0.0))  # the Ward distance of two unit centres at that cosine
     n = len(set(fcluster(linkage(C, method="ward"), related, criterion="distance").tolist()))
-    return int(min(max(n, least), max(TOP_MAX, least), len(ids) - 1))
+    return int(min(max(n, least), max(TOP_MAX, least), len(C) - 1))
 
 
 def _ward_cuts(tree: Any, X: np.ndarray):
@@ -606,6 +612,8 @@ def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None],
         taken = {c.name.lower() for c in children}
         candidates = {}
         for g in ids:
+            if len(groups[g]) == 1:  # named after its one cluster below; its centre still counts in the contrast
+                continue
             idx = np.flatnonzero(conv_parent == g)
             pool = member_candidates(idx, X, C[g], answers, requests, users, min_word_users=min_word_users) or \
                 dict.fromkeys(candidate_names(answers, idx, X, C[g]), Candidate("summary"))

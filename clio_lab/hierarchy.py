@@ -18,8 +18,9 @@ f. each parent that received clusters is renamed by the LLM from the clusters it
 
 Level sizes shrink geometrically from the base to ``top`` (default: about 1.5 sqrt of the base count; for the
 extractive tree, as many nodes as the base clusters' relatedness calls for, up to 20: see
-:func:`clio_lab.extractive.top_size`), or are given per level (``levels=[40, 10, 4]``, bottom up). ``method="keywords"`` builds the same shape of tree with no
-model at all: parents by k-means on the clusters' conversation centroids, named by c-TF-IDF keywords.
+:func:`clio_lab.extractive.top_size`), or are given per level (``levels=[40, 10, 4]``, bottom up).
+``method="keywords"`` builds the same shape of tree with no model at all: parents by k-means on the clusters'
+conversation centroids, named by c-TF-IDF keywords.
 
 The tree model itself (nodes, levels, invariants) is :mod:`clio_lab.tree`; the paper's LLM steps are
 :mod:`clio_lab.hierarchy_llm`, the extractive builder :mod:`clio_lab.extractive`.

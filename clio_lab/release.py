@@ -9,11 +9,11 @@ users (:func:`threshold_reasons`), or when it is a base cluster the auditor rate
 not rate. Withheld clusters are removed, and their conversations are counted in one "Other (withheld)" node
 under the nearest parent that passes (or at the top level). Only counts survive: no name, description, keyword
 or summary of a withheld cluster is kept. A higher-level category whose own text fails the audit keeps its
-place and size but not its text (status ``name withheld``). A category holding exactly one cluster and all of its
-conversations is that cluster, and is released (or withheld, or masked) as the cluster is. Thresholds are monotone (a child never holds more
-conversations or users than its parent), so a withheld cluster's descendants are withheld with it. The
-released tree keeps the tree's invariants (each conversation in one leaf, one parent per node, sizes that add
-up). Each node's decision is its :class:`~clio_lab.tree.Status`.
+place and size but not its text (status ``name withheld``). A category holding exactly one cluster and all of
+its conversations is that cluster, and is released (or withheld, or masked) as the cluster is. Thresholds are
+monotone (a child never holds more conversations or users than its parent), so a withheld cluster's
+descendants are withheld with it. The released tree keeps the tree's invariants (each conversation in one leaf,
+one parent per node, sizes that add up). Each node's decision is its :class:`~clio_lab.tree.Status`.
 
 Defaults: 10 conversations and 5 distinct users. When the data has no user ids, every conversation counts as
 its own user (the distinct-user rule then adds nothing) and the privacy report says so.
