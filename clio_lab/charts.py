@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from .release import WITHHELD_NAME as WITHHELD_LABEL
@@ -269,13 +270,12 @@ def labelled_map(run: Run, *, max_points: int = 3000, random_state: int = 0, tit
 # places its labels clear of each other in a time that grows fast with their number (a 100,000-conversation
 # run's 600 names took minutes), and so many names on one page cannot be read.
 MAP_MAX_LABELS = 60
-# datamapplot's glow (a density halo per category) on a coarser grid than its default (approx_patch_size 64):
-# measured on 30,000 points in 12 colours, 11.9 s and 3.2 GB peak at 64, 3.1 s and 1.2 GB at 32 (a saved
-# 30,000-conversation run's report took 14.7 GB at 64); at 16 (1.0 s, 0.65 GB) the halos show facets
-GLOW = {"kernel": "gaussian", "kernel_bandwidth": 0.25, "approx_patch_size": 32}
-# datamapplot's glow (a density halo per category) took 16.8 s and 5.4 GB on 30,000 points in 28 categories,
-# against 1.2 s and next to nothing without it (BENCHMARKS.md, "End to end against an instant server"): larger
-# maps are drawn without it
+# The density glow (a halo per category), drawn here rather than by datamapplot: datamapplot's own glow scores
+# each colour's KDE on a patch, then upsamples the patch 12 times before its contour plot, which keeps about
+# 80 MB per colour alive in the figure (a 20,000-point map in 16 colours: 5.5 GB peak and 20 s). The same KDE
+# and bands on the patch upsampled 2 times look the same at print size (BENCHMARKS.md, "The printed map's glow").
+GLOW = {"kernel_bandwidth": 0.25, "approx_patch_size": 32, "upsample": 2, "n_levels": 8, "max_alpha": 0.5}
+# Scoring the KDE grows with the points (2.4 s for 20,000): larger maps are drawn without the glow
 GLOW_MAX_POINTS = 20_000
 DATAMAP_MAX_POINTS = 100_000  # the printed map draws a sample of at most this many points
 
@@ -321,11 +321,45 @@ def datamap_figure(points: pd.DataFrame, labels: pd.DataFrame, *, max_points: in
         points = points.sample(max_points, random_state=random_state)
     by = map_label_column(labels, max_labels)
     colours = dict(zip(labels[by], labels["colour"], strict=True))  # a category's colour is its clusters'
-    fig, _ = datamapplot.create_plot(
-        points[["x", "y"]].to_numpy(), points[by].to_numpy(), noise_label=UNCLUSTERED_LABEL, noise_color="#cccccc",
-        label_color_map=colours, title=title, sub_title=sub_title, use_system_fonts=True, add_glow=glow, glow_keywords=GLOW,
-        font_family="DejaVu Sans", label_font_size=9, dpi=dpi, darkmode=False)
+    coords = points[["x", "y"]].to_numpy()
+    import matplotlib.pyplot as plt
+
+    # the figure datamapplot makes by default (10 x 10 inches); the glow first, so that datamapplot frames it with the
+    # points and sets the labels around both, as it does its own glow
+    fig, ax = plt.subplots(figsize=(10, 10), dpi=dpi, constrained_layout=True)
+    if glow:
+        add_glow(ax, coords, points[by].map(colours).to_numpy())
+    datamapplot.create_plot(
+        coords, points[by].to_numpy(), noise_label=UNCLUSTERED_LABEL, noise_color="#cccccc",
+        label_color_map=colours, title=title, sub_title=sub_title, use_system_fonts=True, add_glow=False,
+        font_family="DejaVu Sans", label_font_size=9, dpi=dpi, darkmode=False, ax=ax)
     return fig
+
+
+def add_glow(ax, coords: np.ndarray, colours: Sequence[Any], *, kernel_bandwidth: float = GLOW["kernel_bandwidth"],
+             approx_patch_size: int = GLOW["approx_patch_size"], upsample: int = GLOW["upsample"],
+             n_levels: int = GLOW["n_levels"], max_alpha: float = GLOW["max_alpha"]) -> None:
+    """A density halo under each colour's points (``colours``: a hex colour per point; others, such as the
+    unclustered points' missing colour, get none): datamapplot's glow (a Gaussian KDE on a patch around the
+    colour's points, drawn as ``n_levels`` bands of rising opacity under the points), with the patch smoothed
+    by ``upsample`` (bilinear) instead of datamapplot's fixed 12, so that a map's glow costs megabytes."""
+    from scipy.ndimage import zoom
+    from sklearn.neighbors import KernelDensity
+
+    colours = np.asarray([c if isinstance(c, str) else "" for c in colours])
+    alphas = [f"{a:02X}" for a in np.linspace(0, max_alpha * 255, n_levels).astype(np.uint8)]
+    for colour in sorted(set(colours) - {""}):
+        xy = coords[colours == colour]
+        (xmin, ymin), (xmax, ymax) = xy.min(0) - 8 * kernel_bandwidth, xy.max(0) + 8 * kernel_bandwidth
+        width, height = xmax - xmin, ymax - ymin
+        size = min(max(max(width, height) * approx_patch_size / 6.0, approx_patch_size), 384)
+        xs, ys = np.linspace(xmin, xmax, int(size * width / height)), np.linspace(ymax, ymin, int(size))
+        grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+        kde = KernelDensity(bandwidth=kernel_bandwidth, kernel="gaussian", atol=1e-8, rtol=1e-4).fit(xy)
+        log_density = kde.score_samples(grid).reshape(len(ys), len(xs))
+        density = np.exp(zoom(log_density, upsample, order=1)) if upsample > 1 else np.exp(log_density)
+        ax.contourf(density, levels=n_levels, colors=[colour + a for a in alphas], extent=(xmin, xmax, ymin, ymax),
+                    extend="max", origin="upper", antialiased=True, zorder=0)
 
 
 def save_datamap(run: Run, path: str | Path, *, formats: Sequence[str] = ("png", "svg", "pdf"),
