@@ -6,6 +6,7 @@ file and the line or index, and reads the files.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -114,8 +115,15 @@ def _messages(raw: Any, field: str, role_key: str, content_key: str, counts: dic
     return out
 
 
+def _shared(value: Any) -> Any:
+    """One copy of a short text that many records repeat (a metadata key, a topic, a model's name): each JSON
+    line is decoded on its own, so without this every record holds its own copy (about 400 bytes per
+    synthetic conversation)."""
+    return sys.intern(value) if isinstance(value, str) and len(value) <= 64 else value
+
+
 def _build(cid: Any, messages: list[Message], counts: dict[str, int], **kw: Any) -> Conversation:
-    metadata = dict(kw.pop("metadata", None) or {})
+    metadata = {_shared(k): _shared(v) for k, v in (kw.pop("metadata", None) or {}).items()}
     if counts:
         metadata.update(counts)
     if not messages:

@@ -32,7 +32,7 @@ from .formats import (  # noqa: F401  (the parsers' names, importable from here 
     parse_sharegpt,
     sniff,
 )
-from .records import Conversation, Conversations, LoadReport, SkippedRecord
+from .records import Conversation, Conversations, LoadReport, Message, SkippedRecord
 
 
 class RecordError(ValueError):
@@ -357,7 +357,7 @@ def _cut_long_messages(conv: Conversation, limit: int, report: LoadReport) -> Co
         if len(m.content) > limit:
             cut += 1
             report.longest_message = max(report.longest_message, len(m.content))
-            m = m.model_copy(update={"content": m.content[:limit] + CUT_MARKER.format(limit=limit)})
+            m = Message(role=m.role, content=m.content[:limit] + CUT_MARKER.format(limit=limit))
         messages.append(m)
     report.cut_messages += cut
     return conv.model_copy(update={"messages": messages, "metadata": {**conv.metadata, "cut_messages": cut}})

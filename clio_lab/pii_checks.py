@@ -175,13 +175,14 @@ def redact_conversations(conversations: Sequence[Any], detector: PIIDetector, *,
     second on 2 cores, so a re-run of a large corpus would otherwise pay for it again). ``engine``: a
     :class:`~clio_lab.engine.RayEngine` reads the messages on a Ray cluster."""
     from .engine import resolve_engine
+    from .records import Message
 
     params = detector.get_params() if cache is not None else None
     out, found = [], []
     for conv, reds in _by_conversation(conversations, detector, cache, params, engine=resolve_engine(engine)):
         found.append([k for _, kinds in reds for k in kinds])
         if found[-1]:
-            conv = conv.model_copy(update={"messages": [m.model_copy(update={"content": text}) if kinds else m
+            conv = conv.model_copy(update={"messages": [Message(role=m.role, content=text) if kinds else m
                                                         for m, (text, kinds) in zip(conv.messages, reds, strict=True)]})
         out.append(conv)
     flagged, by_kind = _tally(found)

@@ -158,3 +158,41 @@ def test_bundled_demo_corpus_loads_whole():
     convs = load_conversations(DEMO)
     assert len(convs) == 200 and not convs.report.skipped
     assert len({c.metadata["language"] for c in convs}) >= 5
+
+
+def test_a_message_is_a_small_frozen_validated_record_that_pickles():
+    """A million conversations hold about three million messages: each is a dataclass with slots (no per-object
+    dict and field set, 56 bytes against a pydantic model's 488), still validated, frozen and picklable (Ray
+    ships conversations to its workers)."""
+    import dataclasses
+    import pickle
+
+    from pydantic import ValidationError
+
+    from clio_lab import Conversation, Message
+
+    m = Message(role="human", content="Hi there")
+    assert m.role == "user" and not hasattr(m, "__dict__")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.content = "changed"
+    with pytest.raises(ValidationError, match="unknown role"):
+        Message(role="narrator", content="x")
+    assert pickle.loads(pickle.dumps(m)) == m
+    assert dataclasses.replace(m, content="Bye").content == "Bye"
+    conv = Conversation(id="c1", messages=[{"role": "gpt", "content": "ok"}, m])
+    assert [x.role for x in conv.messages] == ["assistant", "user"]
+    assert Conversation.model_validate_json(conv.model_dump_json()) == conv
+
+
+def test_repeated_metadata_is_held_once(tmp_path):
+    """Every JSON line is decoded on its own; a metadata key or short value repeated across records is kept
+    once, not once per conversation."""
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps({"id": str(i), "messages": [{"role": "user", "content": f"q {i}"}],
+                                        "metadata": {"topic": "software_development", "note": "x" * 100}}) + "\n"
+                            for i in range(3)))
+    a, b, _ = load_conversations(path)
+    assert a.metadata == b.metadata
+    assert a.metadata["topic"] is b.metadata["topic"]
+    assert [k for k in a.metadata if k == "topic"][0] is [k for k in b.metadata if k == "topic"][0]
+    assert a.metadata["note"] == b.metadata["note"]  # long texts are left as they are
