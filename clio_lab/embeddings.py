@@ -43,6 +43,14 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+def l2_normalise_rows_in_place(X: np.ndarray, chunk: int = 65_536) -> np.ndarray:
+    """:func:`l2_normalise` of a float32 matrix written into it, a chunk of rows at a time (the same numbers;
+    a million rows need no second copy)."""
+    for i in range(0, len(X), chunk):
+        X[i:i + chunk] = l2_normalise(X[i:i + chunk])
+    return X
+
+
 
 def _best_device() -> str:
     try:
@@ -264,15 +272,23 @@ def get_embedder(model: str | Embedder | None = None, **kwargs: Any) -> Embedder
     return SentenceTransformerEmbedder(model=model, **kwargs)
 
 
-def _encode_in_chunks(embedder: Embedder, texts: list[str], progress: bool, chunk: int = 2048) -> np.ndarray:
-    if not progress or len(texts) <= chunk:
-        return embedder.encode(texts)
+def _encode_in_chunks(embedder: Embedder, texts: list[str], progress: bool, chunk: int | None = None) -> np.ndarray:
+    """Unit rows, encoded a chunk at a time into one float32 array: 2,048 texts with a progress bar, else
+    16,384 (a corpus up to that size is one call). The hashing embedder's dense float64 matrix of a million
+    texts alone is 3 GB; in chunks the step holds the result and one chunk."""
+    chunk = chunk or (2048 if progress else 16_384)
+    if len(texts) <= chunk:
+        return l2_normalise(embedder.encode(texts))
     from tqdm.auto import tqdm
 
-    parts = [embedder.encode(texts[i:i + chunk])
-             for i in tqdm(range(0, len(texts), chunk), desc="embed", unit="chunk", leave=False,
-                           disable=os.environ.get("CLIO_LAB_PROGRESS") == "0")]
-    return np.concatenate(parts)
+    out = None
+    for i in tqdm(range(0, len(texts), chunk), desc="embed", unit="chunk", leave=False,
+                  disable=not progress or os.environ.get("CLIO_LAB_PROGRESS") == "0"):
+        part = l2_normalise(embedder.encode(texts[i:i + chunk]))
+        if out is None:
+            out = np.empty((len(texts), part.shape[1]), dtype=np.float32)
+        out[i:i + len(part)] = part
+    return out
 
 
 def embed(texts: list[str], model: str | Embedder | None = None, *, cache: CacheLike | str = "default",
@@ -308,8 +324,8 @@ def embed(texts: list[str], model: str | Embedder | None = None, *, cache: Cache
     from .engine import can, resolve_engine
 
     runner = resolve_engine(engine)
-    X = l2_normalise(runner.encode(embedder, texts) if can(runner, "encode")
-                     else _encode_in_chunks(embedder, texts, progress))
+    X = (l2_normalise(runner.encode(embedder, texts)) if can(runner, "encode")
+         else _encode_in_chunks(embedder, texts, progress))
     if store is not None:
         store.set_array(key, X)
     return X

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .embeddings import Embedder, l2_normalise
+from .embeddings import Embedder, l2_normalise, l2_normalise_rows_in_place
 
 # A text whose language py3langid names with less confidence than this is taken to be in the corpus's main
 # language: short English utterances are sometimes misread ("how to change name" as Nigerian Pidgin, 0.44).
@@ -189,10 +189,10 @@ class LanguageCentredEmbedder:
         X = np.array(X, dtype=np.float32, copy=True)
         langs = np.asarray([lang if lang in self.offsets else self.main_language for lang in languages], dtype=object)
         for lang, off in self.offsets.items():
-            rows = langs == lang
-            if rows.any():
-                X[rows] += np.asarray(off, dtype=np.float32)
-        return l2_normalise(X)
+            rows = np.flatnonzero(langs == lang)
+            for i in range(0, len(rows), 65_536):  # a chunk at a time: no copy of a large language's rows
+                X[rows[i:i + 65_536]] += np.asarray(off, dtype=np.float32)
+        return l2_normalise_rows_in_place(X)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         X = l2_normalise(self.base.encode(list(texts)))
