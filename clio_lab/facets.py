@@ -29,6 +29,11 @@ STEP_VERSION = 2  # 2: an answer that copies a phrase of a shown worked example 
 HOSTED_MAX_CONVERSATION_CHARS = 100_000
 # An answer equal to a worked example's is a copy unless the two conversations really are alike.
 COPY_SIMILARITY = 0.6
+# Conversations whose prompts are rendered and sent at a time. Measured (benchmarks/scale.py, 20,000
+# conversations): the step's memory grew 470 MB as one window, 358 MB in windows of 5,000, so about 7.5 KB
+# per conversation in a window; 50,000 hold about 0.4 GB however large the corpus. Each window's last calls
+# finish before the next window's start.
+FACET_WINDOW = 50_000
 _LEAK_MARKERS = re.compile(r"\b(Conversation|Question|Answer|User|Assistant)\s*:", re.I)
 
 
@@ -271,29 +276,40 @@ def extract_facets(
     from .engine import resolve_engine
 
     runner = resolve_engine(engine)
-    rendered, planned = facet_tasks(conversations, specs, llm=model, cache=store, prompts=prompts, examples=examples,
-                                    n_examples=n_examples, n_nearest=n_nearest, embedder=embedder,
-                                    max_conversation_chars=max_conversation_chars, detector=detector, engine=runner)
-    pii_stats: dict[str, dict[str, int]] = {}
-    values: dict[str, list[Any]] = {}
+    conversations = list(conversations)
+    pii_stats: dict[str, dict[str, int]] = {spec.name: {} for spec in specs}
+    values: dict[str, list[Any]] = {spec.name: [] for spec in specs}
     failures: list[dict[str, Any]] = []
+    computed: list[dict[str, Any]] = []
     stats = CallStats()
-    for spec, tasks in zip(specs, planned, strict=True):
-        # Tasks that share worked examples run back to back, so llama.cpp reuses the shared prompt prefix
-        # (measured: 0.17 s against 1.6 s for a 400-token prompt on 2 cores).
-        order = sorted(range(len(tasks)), key=lambda i: tasks[i].prompt.body[: tasks[i].prompt.body.rfind("Conversation:")])
-        ran, step_stats = model.run([tasks[i] for i in order], cache=store, desc=f"facet:{spec.name}",
-                                    progress=progress, engine=runner)
-        outcomes = [None] * len(tasks)
-        for i, outcome in zip(order, ran, strict=True):
-            outcomes[i] = outcome
-        stats.add(step_stats)
-        values[spec.name] = [o.value if o.ok else None for o in outcomes]
-        pii_stats[spec.name] = pii_counts(outcomes, checked=detector is not None and spec.privacy
-                                          and spec.kind == "text")
-        failures += [{"id": o.item_id, "step": "facets", "facet": spec.name, "reason": o.error, "raw": o.raw}
-                     for o in outcomes if not o.ok]
-    computed = [computed_facets(c, trunc) for c, (_, trunc) in zip(conversations, rendered, strict=True)]
+    # Prompts are rendered and sent a window at a time: a million rendered prompts and their tasks would hold
+    # gigabytes at once. A corpus of one window is planned exactly as before (the same cache keys throughout).
+    starts = range(0, max(len(conversations), 1), FACET_WINDOW)
+    for w, start in enumerate(starts, 1):
+        part = conversations[start:start + FACET_WINDOW]
+        rendered, planned = facet_tasks(part, specs, llm=model, cache=store, prompts=prompts, examples=examples,
+                                        n_examples=n_examples, n_nearest=n_nearest, embedder=embedder,
+                                        max_conversation_chars=max_conversation_chars, detector=detector,
+                                        engine=runner)
+        for spec, tasks in zip(specs, planned, strict=True):
+            # Tasks that share worked examples run back to back, so llama.cpp reuses the shared prompt prefix
+            # (measured: 0.17 s against 1.6 s for a 400-token prompt on 2 cores).
+            order = sorted(range(len(tasks)),
+                           key=lambda i: tasks[i].prompt.body[: tasks[i].prompt.body.rfind("Conversation:")])
+            desc = f"facet:{spec.name}" + (f" ({w}/{len(starts)})" if len(starts) > 1 else "")
+            ran, step_stats = model.run([tasks[i] for i in order], cache=store, desc=desc, progress=progress,
+                                        engine=runner)
+            outcomes = [None] * len(tasks)
+            for i, outcome in zip(order, ran, strict=True):
+                outcomes[i] = outcome
+            stats.add(step_stats)
+            values[spec.name] += [o.value if o.ok else None for o in outcomes]
+            counts = pii_counts(outcomes, checked=detector is not None and spec.privacy and spec.kind == "text")
+            pii_stats[spec.name] = {k: pii_stats[spec.name].get(k, 0) + v for k, v in counts.items()}
+            failures += [{"id": o.item_id, "step": "facets", "facet": spec.name, "reason": o.error, "raw": o.raw}
+                         for o in outcomes if not o.ok]
+        computed += [computed_facets(c, trunc) for c, (_, trunc) in zip(part, rendered, strict=True)]
+        del rendered, planned
     return FacetResults(ids=[c.id for c in conversations], values=values, computed=computed,
                         failures=failures, stats=stats, pii=pii_stats)
 

@@ -68,3 +68,32 @@ def test_plain_texts_work_as_one_message_conversations(fake_llm, fake_embedder):
     convs = clio_lab.load_conversations(pd.DataFrame({"id": ["1", "2"], "text": ["I lost my card", "top up failed"]}))
     res = clio_lab.extract_facets(convs, llm=FAKE, cache=None, embedder=fake_embedder, progress=False)
     assert res.values["request"] == ["help with i lost my card.", "help with top up failed."]
+
+
+def test_a_corpus_larger_than_a_window_gets_the_same_answers_failures_and_counts(tmp_path, fake_llm, fake_embedder,
+                                                                               demo_convs, monkeypatch):
+    """Prompts are rendered and sent a window of conversations at a time (a million rendered at once would hold
+    gigabytes): the answers, their order, the failures and the PII counts are those of one window."""
+    from clio_lab import facets
+    from clio_lab.pii import PIIDetector
+
+    spec = FacetSpec(name="score", question="How many steps? Answer with a number.", prefill="The number is",
+                     privacy=False, kind="number", minimum=0, maximum=10)
+    detector = PIIDetector()
+
+    def run(window):
+        monkeypatch.setattr(facets, "FACET_WINDOW", window)
+        fake_llm.reset()
+        fake_llm.leak_first = 10**6  # every answer names someone's e-mail: re-asked, then kept redacted
+        res = clio_lab.extract_facets(demo_convs, ["request", spec], llm=FAKE, cache=None, embedder=fake_embedder,
+                                      pii=detector, progress=False)
+        return res, fake_llm.calls
+
+    whole, calls = run(1000)
+    windowed, windowed_calls = run(7)  # 40 conversations: 6 windows, the last of 5
+    assert windowed.values == whole.values and windowed.ids == whole.ids == [c.id for c in demo_convs]
+    assert windowed.computed == whole.computed and windowed.failures == whole.failures
+    assert len(whole.failures) >= len(demo_convs)  # every score fails (the fake answers with words)
+    assert windowed.pii == whole.pii and whole.pii["request"]["checked"] == len(demo_convs)
+    assert whole.pii["request"]["reasked_for_pii"] == whole.pii["request"]["redacted"] == len(demo_convs)
+    assert windowed_calls == calls and windowed.stats.calls == whole.stats.calls
