@@ -160,14 +160,20 @@ def _tasks_step(name: str, tasks: list[Any], model: LLM, store: Any, counter: To
                 sample: int, rng: random.Random) -> StepEstimate:
     """Exact prompts: cached ones counted by key, the rest's tokens counted (a sample of them above ``sample``)."""
     todo = []
-    cached = 0
+    cached = repeats = 0
     reasks = 0
+    asked = set()
     for t in tasks:
-        hit = store.get(model.task_key(t)) if store is not None else None
+        key = model.task_key(t)
+        if key in asked:  # the same prompt as another one to send (a repeated conversation): asked once
+            repeats += 1
+            continue
+        hit = store.get(key) if store is not None else None
         if hit is not None and not ("failed" in hit and model.retry_failed):
             cached += 1
             reasks += len(hit.get("attempt_errors") or [])
         else:
+            asked.add(key)
             todo.append(t)
     shown = todo if len(todo) <= sample else rng.sample(todo, sample)
     counted = [counter(model, t.prompt) for t in shown]
@@ -181,8 +187,10 @@ def _tasks_step(name: str, tasks: list[Any], model: LLM, store: Any, counter: To
         notes.append(f"prompt tokens of {len(shown):,} sampled prompts, scaled")
     if rate:
         notes.append(f"with {rate:.2f} re-asks per answer, as the {cached:,} cached answers had")
+    if repeats:
+        notes.append(f"{repeats:,} repeat another's prompt exactly and are answered with it (counted as cached)")
     note = "; ".join(notes)
-    return StepEstimate(name, len(tasks), cached, prompt_tokens, completion_tokens,
+    return StepEstimate(name, len(tasks), cached + repeats, prompt_tokens, completion_tokens,
                         price(model, prompt_tokens, completion_tokens), note, round(rate, 3))
 
 

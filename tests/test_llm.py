@@ -1,4 +1,5 @@
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -74,6 +75,26 @@ def test_invalid_answers_are_re_asked_then_recorded(tmp_path, fake_llm):
     # ... and retry_failed=True asks again and caches the success.
     fixed, stats = LLM(model="fake/m", prompt_style="completion", retry_failed=True).run(_tasks(1), cache=cache)
     assert fixed[0].ok and stats.calls == 1
+
+
+def test_a_prompt_repeated_in_one_run_is_asked_once_and_every_item_keeps_its_answer(tmp_path, fake_llm):
+    """Repeated conversations give the same task key (the same prompt): the model is asked once and every item
+    gets the answer, counted as from the cache (a re-run would answer it so); a failure is every item's."""
+    llm = LLM(model="fake/m", prompt_style="completion")
+    base = _tasks(3)
+    tasks = [*base, *(dataclasses.replace(t, item_id=f"again-{t.item_id}") for t in base[:2])]
+    for cache in (None, Cache(tmp_path)):
+        fake_llm.reset()
+        out, stats = llm.run(tasks, cache=cache)
+        assert fake_llm.calls == stats.calls == 3 and stats.cache_hits == 2
+        assert [o.item_id for o in out] == ["i0", "i1", "i2", "again-i0", "again-i1"]
+        assert [o.value for o in out[3:]] == [o.value for o in out[:2]] and all(o.ok for o in out)
+        assert [o.cached for o in out] == [False, False, False, True, True]
+    fake_llm.reset()
+    fake_llm.garbage_first = 10
+    out, stats = llm.run(tasks, cache=None)
+    assert fake_llm.calls == 3 * (llm.parse_retries + 1) and stats.failed == 5
+    assert out[3].item_id == "again-i0" and not out[3].ok and out[3].error == out[0].error
 
 
 def test_concurrency_is_bounded(fake_llm):

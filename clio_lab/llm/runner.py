@@ -340,8 +340,15 @@ async def run_tasks(llm: LLM, tasks: list[LLMTask], *, cache: Cache | None = Non
     start = time.perf_counter()
     outcomes: list[LLMOutcome | None] = [None] * len(tasks)
     pending = []
+    # a task whose key another pending task has (the same prompt: a repeated conversation) is asked once and
+    # answered as from the cache, as a re-run would answer it
+    asked: dict[str, int] = {}
+    repeats: list[tuple[int, LLMTask, int]] = []
     for i, task in enumerate(tasks):
         key = llm.task_key(task)
+        if key in asked:
+            repeats.append((i, task, asked[key]))
+            continue
         hit = cache.get(key) if cache is not None else None
         if hit is not None and "failed" in hit and llm.retry_failed:
             hit = None
@@ -349,7 +356,25 @@ async def run_tasks(llm: LLM, tasks: list[LLMTask], *, cache: Cache | None = Non
             stats.cache_hits += 1
             outcomes[i] = _from_cache(task, hit)
         else:
+            asked[key] = i
             pending.append((i, task, key))
+    try:
+        await _answer_pending(llm, pending, cache, outcomes, stats, progress, desc, engine)
+    finally:
+        for i, task, first in repeats:
+            if outcomes[first] is not None:
+                outcomes[i] = dataclasses.replace(outcomes[first], item_id=task.item_id, cached=True)
+                stats.cache_hits += 1
+    stats.failed = sum(1 for o in outcomes if o is not None and not o.ok)
+    stats.seconds = time.perf_counter() - start
+    return [o for o in outcomes if o is not None], stats
+
+
+async def _answer_pending(llm: LLM, pending: list[tuple[int, LLMTask, str]], cache: Cache | None,
+                          outcomes: list[LLMOutcome | None], stats: CallStats, progress: bool, desc: str,
+                          engine: Any) -> None:
+    """Answer the tasks the cache lacks, into ``outcomes``: on the ``engine``, or here with at most
+    ``llm.max_concurrency`` calls in flight."""
     if engine is not None and pending:
         await asyncio.to_thread(_answer_on, engine, llm, pending, cache, outcomes, stats, progress, desc)
         pending = []
@@ -374,9 +399,6 @@ async def run_tasks(llm: LLM, tasks: list[LLMTask], *, cache: Cache | None = Non
     finally:
         if bar is not None:
             bar.close()
-    stats.failed = sum(1 for o in outcomes if o is not None and not o.ok)
-    stats.seconds = time.perf_counter() - start
-    return [o for o in outcomes if o is not None], stats
 
 
 def _answer_on(engine: Any, llm: LLM, pending: list[tuple[int, LLMTask, str]], cache: Cache | None,
