@@ -95,24 +95,30 @@ def pipeline_without_model(n: int, out_dir: Path) -> None:
     dimensions, k-means at the default k, keyword names and tree, thresholds, no audit, the map), then
     ``save_run`` and ``load_run``: the array steps, the run folder and reading it back at scale, apart from the
     LLM layer."""
-    t = time.perf_counter()
-    records = generate_corpus(n, seed=1)
-    gen_s = time.perf_counter() - t
-    t = time.perf_counter()
-    convs = clio_lab.load_conversations(records)
-    del records
-    load_s = time.perf_counter() - t
+    memory = MemoryByStep()
+    with tempfile.TemporaryDirectory() as folder:
+        t = time.perf_counter()
+        path = corpus_file(n, Path(folder))
+        gen_s = time.perf_counter() - t
+        memory.phase("load_conversations (JSONL)")
+        t = time.perf_counter()
+        convs = clio_lab.load_conversations(path)
+        load_s = time.perf_counter() - t
+    memory.phase("after loading")
     with tempfile.TemporaryDirectory() as cache:
+        memory.phase("run_pipeline, between steps")
         t = time.perf_counter()
         # 384 dimensions, as the bundled MiniLM's: the array steps see what a real run gives them
         run = clio_lab.run_pipeline(convs, facets=(), embed_on="text", embedder=HashingEmbedder(n_features=384),
                                     naming="keywords",
                                     hierarchy="keywords", audit=False, pii=False, cache=cache, progress=False)
         run_s = time.perf_counter() - t
+        memory.phase("save_run")
         t = time.perf_counter()
         run.save(out_dir)
         save_s = time.perf_counter() - t
-    del run
+    del run, convs
+    memory.phase("load_run")
     t = time.perf_counter()
     back = clio_lab.load_run(out_dir)
     top = back.hierarchy.top
@@ -124,6 +130,7 @@ def pipeline_without_model(n: int, out_dir: Path) -> None:
     print("| step | seconds |\n|---|---|")
     for step, sec in (back.stats().get("seconds") or {}).items():
         print(f"| {step} | {sec:.1f} |")
+    print(memory.table())
 
 
 def end_to_end(n: int, embedder: str, concurrency: int, model_name: str, named: int, engine: str | None) -> None:
@@ -131,10 +138,15 @@ def end_to_end(n: int, embedder: str, concurrency: int, model_name: str, named: 
     (each answer checked for personal details, the raw scan, the aggregation thresholds, the auditor), names
     and tree extractive; then ``save_run`` and ``load_run``. Beside it, the same facet requests sent by the raw
     ``AsyncOpenAI`` client (the ratio's denominator)."""
-    t = time.perf_counter()
-    convs = clio_lab.load_conversations(generate_corpus(n, seed=1))
-    print(f"{len(convs):,} synthetic conversations in {time.perf_counter() - t:.1f} s; "
+    memory = MemoryByStep()
+    with tempfile.TemporaryDirectory() as folder:
+        path = corpus_file(n, Path(folder))
+        memory.phase("load_conversations (JSONL)")
+        t = time.perf_counter()
+        convs = clio_lab.load_conversations(path)
+    print(f"{len(convs):,} synthetic conversations loaded in {time.perf_counter() - t:.1f} s; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    memory.phase("raw client")
     proc, url = start_server(named)
     try:
         model = LLM(model_name, api_base=url, api_key="not-needed", max_concurrency=concurrency)
@@ -145,16 +157,20 @@ def end_to_end(n: int, embedder: str, concurrency: int, model_name: str, named: 
         raw_s = asyncio.run(raw_client(messages, url, concurrency, planned[0][0].max_tokens,
                                        model_name.split("/", 1)[-1]))
         del planned, messages
+        memory.phase("after the raw client")
         with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out:
+            memory.phase("run_pipeline, between steps")
             t = time.perf_counter()
             run = clio_lab.run_pipeline(convs, llm=model, embedder=emb, naming="extractive", hierarchy="extractive",
                                         pii=True, audit=True, cache=cache, progress=False, engine=engine)
             run_s = time.perf_counter() - t
             stats = run.stats()
+            memory.phase("save_run")
             t = time.perf_counter()
             run.save(Path(out) / "run")
             save_s = time.perf_counter() - t
             del run
+            memory.phase("load_run")
             t = time.perf_counter()
             back = clio_lab.load_run(Path(out) / "run")
             top = back.hierarchy.top
@@ -173,10 +189,70 @@ def end_to_end(n: int, embedder: str, concurrency: int, model_name: str, named: 
     print("| step | seconds |\n|---|---|")
     for step, sec in (stats.get("seconds") or {}).items():
         print(f"| {step} | {sec:.1f} |")
+    print(memory.table())
 
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def corpus_file(n: int, folder: Path) -> Path:
+    """Write ``generate_corpus(n, seed=1)`` as JSONL in a child process, so that the measured process holds
+    only what ``load_conversations`` reads from the file, as in a user's run (the generator's dicts are not
+    this process's memory)."""
+    path = folder / f"synthetic_{n}.jsonl"
+    code = ("import json, sys; from clio_lab.synthetic import generate_corpus\n"
+            "with open(sys.argv[2], 'w', encoding='utf-8') as f:\n"
+            "    for r in generate_corpus(int(sys.argv[1]), seed=1): f.write(json.dumps(r) + '\\n')\n")
+    subprocess.run([sys.executable, "-c", code, str(n), str(path)], check=True)
+    return path
+
+
+class MemoryByStep:
+    """Resident memory sampled every ``every`` seconds in a thread, each sample put under the pipeline step
+    running at that moment (``clio_lab.pipeline._timed`` wrapped) or a label set with :meth:`phase`."""
+
+    def __init__(self, every: float = 0.5):
+        import threading
+        from contextlib import contextmanager
+
+        import clio_lab.pipeline as pipeline
+
+        self.every, self.current, self.peaks = every, "start", {}
+        self._stop = threading.Event()
+        original = pipeline._timed
+
+        @contextmanager
+        def timed(timings, step):
+            before, self.current = self.current, step
+            try:
+                with original(timings, step):
+                    yield
+            finally:
+                self.current = before
+
+        pipeline._timed = timed
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every):
+            mb = self.rss_mb()
+            self.peaks[self.current] = max(self.peaks.get(self.current, 0.0), mb)
+
+    def phase(self, label: str) -> None:
+        self.current = label
+
+    def table(self) -> str:
+        self._stop.set()
+        self._thread.join()
+        rows = "\n".join(f"| {step} | {mb:,.0f} |" for step, mb in self.peaks.items())
+        return "| step (in order) | peak resident MB |\n|---|---|\n" + rows
 
 
 def main() -> None:
@@ -186,6 +262,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="interleaved rounds; the best of each is printed")
     ap.add_argument("--model", default="openai/gpt-4o-mini", help="the LiteLLM name sent to the instant server")
     ap.add_argument("--named", type=int, default=10, help="percent of the server's answers that name a person")
+    ap.add_argument("--distinct", action="store_true",
+                    help="make every conversation's text unique (the generator repeats some exactly; clio_lab asks "
+                         "a repeated prompt once, the raw client sends every one)")
     ap.add_argument("--ray", type=int, default=0, metavar="WORKERS",
                     help="also run the PII-checked facet step on a local Ray cluster with this many workers")
     ap.add_argument("--pipeline", type=int, default=0, metavar="N",
@@ -210,9 +289,14 @@ def main() -> None:
         return
 
     t = time.perf_counter()
-    convs = clio_lab.load_conversations(generate_corpus(args.n, seed=1))
-    print(f"{len(convs):,} synthetic conversations in {time.perf_counter() - t:.1f} s; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    records = generate_corpus(args.n, seed=1)
+    if args.distinct:  # no conversation repeats another's text, so every prompt is sent
+        for i, record in enumerate(records):
+            record["messages"][0]["content"] += f" (case {i})"
+    convs = clio_lab.load_conversations(records)
+    repeated = len(convs) - len({c.content_hash() for c in convs})
+    print(f"{len(convs):,} synthetic conversations in {time.perf_counter() - t:.1f} s ({repeated:,} repeat another's "
+          f"text exactly); {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     proc, url = start_server(args.named)
     try:
         # a model name in LiteLLM's price table, as in a real hosted run (an unknown name costs LiteLLM a scan
@@ -225,6 +309,7 @@ def main() -> None:
         detector = PIIDetector()
         detector.find("Load the model for Maria Lopez at 12 Main Street.")  # loaded before any clock starts
         best: dict[str, float] = {}
+        calls: dict[str, int] = {"raw AsyncOpenAI": len(messages)}
         pii_counts = {}
         # run with PYTHONPATH at an older checkout (before batched checks) for the "before" figures
         batch = getattr(runner, "CHECK_BATCH", None)
@@ -253,6 +338,7 @@ def main() -> None:
                 if batch:
                     runner.CHECK_BATCH = batch
                 best[label] = min(best.get(label, s), s)
+                calls[label] = res.stats.calls
                 if pii:
                     counts = res.pii.get("request", {})
                     assert not pii_counts or counts == pii_counts, (counts, pii_counts)  # same answers both ways
@@ -263,9 +349,9 @@ def main() -> None:
         proc.wait(10)
     raw = best["raw AsyncOpenAI"]
     print(f"\n### The request facet, {len(convs):,} conversations, concurrency {args.concurrency}")
-    print("| client | seconds | conversations/s | ratio to raw |\n|---|---|---|---|")
+    print("| client | seconds | conversations/s | ratio to raw | model calls | calls/s |\n|---|---|---|---|---|---|")
     for label, s in best.items():
-        print(f"| {label} | {s:.1f} | {len(convs) / s:,.0f} | {raw / s:.2f} |")
+        print(f"| {label} | {s:.1f} | {len(convs) / s:,.0f} | {raw / s:.2f} | {calls[label]:,} | {calls[label] / s:,.0f} |")
     print(f"\nPII check: {pii_counts}; peak memory of this process {peak_mb():,.0f} MB")
 
 
