@@ -14,7 +14,7 @@ import numpy as np
 
 from .cache import CacheLike, hash_array, make_key, resolve_cache
 
-STEP_VERSION = 1
+STEP_VERSION = 2  # 2: UMAP fitted on distinct rows, repeats placed on their twins
 MIN_UMAP_POINTS = 50
 
 
@@ -49,14 +49,26 @@ def umap_reduce(X: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.0, met
         return _fit_umap(reducer, X, random_state, fit_sample, n_components)
 
 
+def _fit_distinct(reducer: Any, X: np.ndarray) -> np.ndarray:
+    """UMAP fitted on the distinct rows of ``X``; each row's coordinates (a repeat on its twin's).
+
+    Exact repeats (the same conversation sent by many users) tie in UMAP's neighbour search, and the map then
+    depends on thread timing: a 1,000,000-conversation run's 20,000-point sample held 7,238 distinct rows, and
+    two fits of it gave different maps; two fits of its distinct rows gave the same one."""
+    distinct, inverse = np.unique(X, axis=0, return_inverse=True)
+    if len(distinct) < MIN_UMAP_POINTS:  # too few for a neighbour graph of their own
+        return reducer.fit_transform(X).astype(np.float32)
+    reducer.n_neighbors = min(reducer.n_neighbors, len(distinct) - 1)
+    return reducer.fit_transform(distinct).astype(np.float32)[inverse.reshape(-1)]
+
+
 def _fit_umap(reducer: Any, X: np.ndarray, random_state: int, fit_sample: int, n_components: int) -> np.ndarray:
     if len(X) <= fit_sample:
-        return reducer.fit_transform(X).astype(np.float32)
+        return _fit_distinct(reducer, X)
     rng = np.random.default_rng(random_state)
     sample = np.sort(rng.choice(len(X), size=fit_sample, replace=False))
-    reducer.fit(X[sample])
     out = np.empty((len(X), n_components), dtype=np.float32)
-    out[sample] = reducer.embedding_
+    out[sample] = _fit_distinct(reducer, X[sample])
     rest = np.setdiff1d(np.arange(len(X)), sample)
     for start in range(0, len(rest), 50_000):  # bounded memory for the transform's neighbour search
         chunk = rest[start:start + 50_000]

@@ -65,3 +65,23 @@ def test_umap_fit_on_a_sample_then_transform_keeps_clusters_apart():
     assert full.shape == sampled.shape == (600, 2)
     assert np.isfinite(sampled).all()
     assert _separation(full, y) > 3 and _separation(sampled, y) > 3
+
+
+@pytest.mark.parametrize("fit_sample", [20_000, 150])
+def test_umap_is_fitted_on_distinct_rows_and_a_repeat_lands_on_its_twin(monkeypatch, fit_sample):
+    """Exact repeats tie in UMAP's neighbour search and made a large map change from run to run (a 1M run's
+    sample: 7,238 distinct rows of 20,000): UMAP now sees each distinct row once, and a repeat gets its twin's
+    coordinates, whether it is in the fitted sample or transformed."""
+    umap = pytest.importorskip("umap")
+    X, y = _blobs(120)
+    rows = np.r_[np.arange(120), np.arange(60), np.arange(30)]  # 90 repeats of 120 distinct rows
+    seen = []
+    real = umap.UMAP.fit_transform
+    monkeypatch.setattr(umap.UMAP, "fit_transform", lambda self, A, *a, **k: seen.append(len(A)) or real(self, A, *a, **k))
+    P = project(X[rows], method="umap", cache=None, fit_sample=fit_sample)
+    assert P.shape == (210, 2) and np.isfinite(P).all()
+    assert seen == [120 if fit_sample > 210 else len(np.unique(X[rows][np.sort(
+        np.random.default_rng(0).choice(210, size=150, replace=False))], axis=0))]
+    if fit_sample > 210:  # fitted together: every repeat is placed exactly on its twin
+        assert np.array_equal(P[120:180], P[:60]) and np.array_equal(P[180:], P[:30])
+    assert _separation(P[:120], y) > 2
