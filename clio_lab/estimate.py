@@ -159,22 +159,12 @@ def price(model: LLM, prompt_tokens: int, completion_tokens: int) -> float | Non
 def _tasks_step(name: str, tasks: list[Any], model: LLM, store: Any, counter: TokenCounter, completion: int,
                 sample: int, rng: random.Random) -> StepEstimate:
     """Exact prompts: cached ones counted by key, the rest's tokens counted (a sample of them above ``sample``)."""
-    todo = []
-    cached = repeats = 0
-    reasks = 0
-    asked = set()
-    for t in tasks:
-        key = model.task_key(t)
-        if key in asked:  # the same prompt as another one to send (a repeated conversation): asked once
-            repeats += 1
-            continue
-        hit = store.get(key) if store is not None else None
-        if hit is not None and not ("failed" in hit and model.retry_failed):
-            cached += 1
-            reasks += len(hit.get("attempt_errors") or [])
-        else:
-            asked.add(key)
-            todo.append(t)
+    from .llm.runner import plan_tasks
+
+    hits, pending, repeated = plan_tasks(model, tasks, store)  # as the run will answer them
+    todo = [t for _, t, _ in pending]
+    cached, repeats = len(hits), len(repeated)
+    reasks = sum(len(hit.get("attempt_errors") or []) for hit in hits.values())
     shown = todo if len(todo) <= sample else rng.sample(todo, sample)
     counted = [counter(model, t.prompt) for t in shown]
     # the cached answers of these very tasks say how often this model's answers were re-asked: the rest

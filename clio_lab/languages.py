@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .embeddings import Embedder, l2_normalise, l2_normalise_rows_in_place
+from .embeddings import ROW_CHUNK, Embedder, l2_normalise, l2_normalise_rows_in_place
 
 # A text whose language py3langid names with less confidence than this is taken to be in the corpus's main
 # language: short English utterances are sometimes misread ("how to change name" as Nigerian Pidgin, 0.44).
@@ -190,8 +190,8 @@ class LanguageCentredEmbedder:
         langs = np.asarray([lang if lang in self.offsets else self.main_language for lang in languages], dtype=object)
         for lang, off in self.offsets.items():
             rows = np.flatnonzero(langs == lang)
-            for i in range(0, len(rows), 65_536):  # a chunk at a time: no copy of a large language's rows
-                X[rows[i:i + 65_536]] += np.asarray(off, dtype=np.float32)
+            for i in range(0, len(rows), ROW_CHUNK):  # a chunk at a time: no copy of a large language's rows
+                X[rows[i:i + ROW_CHUNK]] += np.asarray(off, dtype=np.float32)
         return l2_normalise_rows_in_place(X)
 
     def encode(self, texts: list[str]) -> np.ndarray:

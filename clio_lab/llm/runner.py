@@ -331,6 +331,31 @@ def _from_cache(task: LLMTask, hit: dict[str, Any]) -> LLMOutcome:
                       attempt_kinds=list(hit.get("attempt_kinds") or []))
 
 
+def plan_tasks(llm: LLM, tasks: list[LLMTask], cache: Cache | None) -> tuple[
+        dict[int, dict[str, Any]], list[tuple[int, LLMTask, str]], list[tuple[int, LLMTask, int]]]:
+    """What answering ``tasks`` takes: the cache entries that answer some (by position; a cached failure
+    does not count when ``llm.retry_failed``), the tasks to ask (position, task, key), and the repeats (position,
+    task, position of the task to ask with the same key: the same prompt, a repeated conversation, asked once
+    and answered as from the cache, as a re-run would answer it). :func:`clio_lab.estimate.estimate` counts
+    with the same plan."""
+    hits: dict[int, dict[str, Any]] = {}
+    pending: list[tuple[int, LLMTask, str]] = []
+    repeats: list[tuple[int, LLMTask, int]] = []
+    asked: dict[str, int] = {}
+    for i, task in enumerate(tasks):
+        key = llm.task_key(task)
+        if key in asked:
+            repeats.append((i, task, asked[key]))
+            continue
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None and not ("failed" in hit and llm.retry_failed):
+            hits[i] = hit
+        else:
+            asked[key] = i
+            pending.append((i, task, key))
+    return hits, pending, repeats
+
+
 async def run_tasks(llm: LLM, tasks: list[LLMTask], *, cache: Cache | None = None, desc: str = "llm",
                     progress: bool = True, engine: Any = None) -> tuple[list[LLMOutcome], CallStats]:
     """Answer every task (cache first); outcomes come back in the order of ``tasks``. With an ``engine``
@@ -339,25 +364,10 @@ async def run_tasks(llm: LLM, tasks: list[LLMTask], *, cache: Cache | None = Non
     stats = CallStats()
     start = time.perf_counter()
     outcomes: list[LLMOutcome | None] = [None] * len(tasks)
-    pending = []
-    # a task whose key another pending task has (the same prompt: a repeated conversation) is asked once and
-    # answered as from the cache, as a re-run would answer it
-    asked: dict[str, int] = {}
-    repeats: list[tuple[int, LLMTask, int]] = []
-    for i, task in enumerate(tasks):
-        key = llm.task_key(task)
-        if key in asked:
-            repeats.append((i, task, asked[key]))
-            continue
-        hit = cache.get(key) if cache is not None else None
-        if hit is not None and "failed" in hit and llm.retry_failed:
-            hit = None
-        if hit is not None:
-            stats.cache_hits += 1
-            outcomes[i] = _from_cache(task, hit)
-        else:
-            asked[key] = i
-            pending.append((i, task, key))
+    hits, pending, repeats = plan_tasks(llm, tasks, cache)
+    for i, hit in hits.items():
+        stats.cache_hits += 1
+        outcomes[i] = _from_cache(tasks[i], hit)
     try:
         await _answer_pending(llm, pending, cache, outcomes, stats, progress, desc, engine)
     finally:
