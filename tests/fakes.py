@@ -49,6 +49,7 @@ class FakeProvider(CustomLLM):
         self.steps: list[str] = []         # the step each call came from
         self.fail_first: int = 0          # raise RateLimitError for this many calls
         self.garbage_first: int = 0       # answer with unusable text for this many calls
+        self.vary_garbage: bool = False   # that text differs from call to call (else always "x")
         self.drop_name_first: int = 0     # write a naming answer's description but stop before its Name: line
         self.leak_first: int = 0          # put a personal e-mail address into this many answers
         self.low_audit_first: int = 0     # rate this many harmless clusters 2 (an auditor's false alarm)
@@ -141,7 +142,8 @@ class FakeProvider(CustomLLM):
             raise litellm.RateLimitError("slow down", llm_provider="fake", model=model)
         if self.delay:
             time.sleep(self.delay)
-        text = "x" if self.garbage_first > 0 else self._answer(prompt, step)
+        garbage = f"x{self.calls}" if self.vary_garbage else "x"
+        text = garbage if self.garbage_first > 0 else self._answer(prompt, step)
         if self.leak_first > 0 and text.strip() and not text.strip()[0].isdigit():
             self.leak_first -= 1
             first, _, rest = text.partition("\n")

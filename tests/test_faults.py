@@ -122,7 +122,7 @@ def test_an_answer_that_ignores_max_tokens_is_never_kept(tmp_path):
     (out, stats, seen, _), (out2, stats2, seen2) = _run(lambda b, n: Reply(content=huge), cache=cache, again=True)
     assert not out[0].ok and "240,000 characters, more than max_tokens=64 allows" in out[0].error
     assert len(out[0].raw) < 2000  # what is kept for failures.jsonl is cut
-    assert seen == stats.calls == 3  # asked, then re-asked twice (max_parse_retries for hosted models)
+    assert seen == stats.calls == 2  # asked, re-asked once: the same answer again, so no third ask
     assert seen2 == 0 and stats2.cache_hits == 1 and not out2[0].ok  # remembered as a failure, not a success
 
 

@@ -63,10 +63,16 @@ def test_invalid_answers_are_re_asked_then_recorded(tmp_path, fake_llm):
     fake_llm.garbage_first = 1
     out, stats = LLM(model="fake/m", prompt_style="completion").run(_tasks(1), cache=None)
     assert out[0].ok and out[0].attempts == 2 and stats.retries == 1
+    fake_llm.garbage_first, fake_llm.vary_garbage = 10, True
+    out, stats = LLM(model="fake/m", prompt_style="completion", max_parse_retries=2).run(_tasks(1), cache=None)
+    assert not out[0].ok and out[0].attempts == 3 and stats.calls == 3 and out[0].raw.startswith("x")
+    # The same prompt got the same bad answer twice: a third ask would buy it again, so none is made.
+    fake_llm.reset()
     fake_llm.garbage_first = 10
     cache = Cache(tmp_path)
     out, stats = LLM(model="fake/m", prompt_style="completion", max_parse_retries=2).run(_tasks(1), cache=cache)
-    assert not out[0].ok and out[0].attempts == 3 and out[0].raw == "x" and "invalid answer" in out[0].error
+    assert not out[0].ok and out[0].attempts == 2 and stats.calls == 2 and stats.retries == 1
+    assert out[0].raw == "x" and "invalid answer" in out[0].error and len(out[0].attempt_errors) == 2
     # Remembered as a failure, never as a success: a re-run reports it again without paying for it ...
     fake_llm.reset()
     again, stats = LLM(model="fake/m", prompt_style="completion").run(_tasks(1), cache=cache)
@@ -91,7 +97,7 @@ def test_a_prompt_repeated_in_one_run_is_asked_once_and_every_item_keeps_its_ans
         assert [o.value for o in out[3:]] == [o.value for o in out[:2]] and all(o.ok for o in out)
         assert [o.cached for o in out] == [False, False, False, True, True]
     fake_llm.reset()
-    fake_llm.garbage_first = 10
+    fake_llm.garbage_first, fake_llm.vary_garbage = 30, True
     out, stats = llm.run(tasks, cache=None)
     assert fake_llm.calls == 3 * (llm.parse_retries + 1) and stats.failed == 5
     assert out[3].item_id == "again-i0" and not out[3].ok and out[3].error == out[0].error

@@ -104,7 +104,7 @@ def test_cache_none_turns_caching_off(fake_llm, fake_embedder, demo_convs):
 
 
 def test_failed_items_are_recorded_and_rerun(tmp_path, fake_llm, fake_embedder, demo_convs):
-    fake_llm.garbage_first = 3 * 3  # one at a time: the first three conversations fail all three attempts
+    fake_llm.garbage_first, fake_llm.vary_garbage = 3 * 3, True  # one at a time: the first three fail all three tries
     serial = LLM(model="fake/m", prompt_style="completion", max_concurrency=1)
     res = run_pipeline(demo_convs[:10], llm=serial, embedder=fake_embedder, cache=tmp_path, progress=False,
                        embed_on="summary", min_conversations=None, min_users=None)

@@ -81,6 +81,7 @@ class BatchAPIEngine:
         raws: list[str | None] = [None] * n
         seen: list[list[str]] = [[] for _ in range(n)]
         kinds: list[list[str]] = [[] for _ in range(n)]
+        asked: list[set[tuple[str, str]]] = [set() for _ in range(n)]
         active = list(range(n))
         for attempt in range(llm.parse_retries + 1):
             if not active:
@@ -104,8 +105,10 @@ class BatchAPIEngine:
                 if not isinstance(value, ParseError):
                     done[i] = {"value": value, "raw": raws[i], "attempt_errors": seen[i], "attempt_kinds": kinds[i]}
                     continue
-                prompts[i] = next_prompt(llm, tasks[i], attempt, value, prompts[i], seen[i], kinds[i], stats)
-                if attempt < llm.parse_retries:
+                again = next_prompt(llm, tasks[i], attempt, value, prompts[i], seen[i], kinds[i], stats, raws[i],
+                                    asked[i])
+                if again is not None:
+                    prompts[i] = again
                     nxt.append(i)
                 else:
                     done[i] = settled(tasks[i], value, raws[i], seen[i], kinds[i])

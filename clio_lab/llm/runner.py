@@ -203,10 +203,11 @@ def strip_prefill(text: str, prefill: str) -> str:
 
 async def answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, stats: CallStats,
                       sem: asyncio.Semaphore, checks: dict[int, BatchedCheck] | None = None) -> LLMOutcome:
-    """One task: call, parse, check, re-ask on a :class:`ParseError` (``llm.parse_retries`` times), cache the
-    result. The task holds one of ``sem``'s call slots from its first call to its last, except while it waits
-    for its batch of checks (``checks``: one :class:`BatchedCheck` per ``task.check``), so that other calls go
-    on meanwhile; a checked answer is cached the moment its batch is read."""
+    """One task: call, parse, check, re-ask on a :class:`ParseError` (at most ``llm.parse_retries`` times, and not
+    once the same prompt got the same answer twice: :func:`next_prompt`), cache the result. The task holds one of
+    ``sem``'s call slots from its first call to its last, except while it waits for its batch of checks
+    (``checks``: one :class:`BatchedCheck` per ``task.check``), so that other calls go on meanwhile; a checked
+    answer is cached the moment its batch is read."""
     checks = checks if checks is not None else {}
     if task.check is not None and id(task.check) not in checks:
         checks[id(task.check)] = BatchedCheck(task.check)
@@ -236,10 +237,15 @@ class _Slot:
 
 async def _answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, stats: CallStats,
                        slot: _Slot, checks: dict[int, BatchedCheck]) -> LLMOutcome:
-    prompt, raw, error = task.prompt, None, None
+    prompt: Prompt | None = task.prompt
+    raw, error, tries = None, None, 0
     seen: list[str] = []
     kinds: list[str] = []
+    asked: set[tuple[str, str]] = set()
     for attempt in range(llm.parse_retries + 1):
+        if prompt is None:  # no re-ask is worth a call (next_prompt)
+            break
+        tries = attempt + 1
         if not slot.held:
             await slot.take()
         try:
@@ -257,7 +263,7 @@ async def _answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, s
                 value = exc
         if isinstance(value, ParseError):
             error = value
-            prompt = next_prompt(llm, task, attempt, error, prompt, seen, kinds, stats)
+            prompt = next_prompt(llm, task, attempt, error, prompt, seen, kinds, stats, raw, asked)
             continue
         entry = {"value": value, "raw": raw, "attempt_errors": seen, "attempt_kinds": kinds}
         if cache is not None:
@@ -266,7 +272,7 @@ async def _answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, s
     entry = settled(task, error, raw, seen, kinds)
     if cache is not None:
         cache.set(key, entry)
-    return outcome_of(task, entry, llm.parse_retries + 1)
+    return outcome_of(task, entry, tries)
 
 
 def count_usage(stats: CallStats, usage: dict[str, Any]) -> None:
@@ -294,16 +300,21 @@ def read_answer(task: LLMTask, prompt: Prompt, raw: str) -> tuple[str, Any]:
 
 
 def next_prompt(llm: LLM, task: LLMTask, attempt: int, error: ParseError, prompt: Prompt, seen: list[str],
-                kinds: list[str], stats: CallStats) -> Prompt:
+                kinds: list[str], stats: CallStats, raw: str | None, asked: set[tuple[str, str]]) -> Prompt | None:
     """Record a failed attempt; the prompt of the re-ask (the same one, asked with another seed, unless the
-    task gives another)."""
+    task gives another), or ``None`` for no re-ask: the attempts are spent, or this prompt already got this very
+    answer in an earlier attempt (``asked``: the prompts and answers of the failed attempts so far). A model that
+    gives the same answer to the same prompt twice, whatever the seed (greedy sampling; a server that ignores the
+    seed), gives it a third time too: that call would be paid for nothing."""
     seen.append(str(error)[:200])
     kinds.append(error.kind)
-    if attempt < llm.parse_retries:
-        stats.retries += 1
-        nxt = task.retry_prompt(attempt, error) if task.retry_prompt else None
-        return nxt or prompt
-    return prompt
+    said = (prompt.as_transcript(), raw or "")
+    if attempt >= llm.parse_retries or said in asked:
+        return None
+    asked.add(said)
+    stats.retries += 1
+    nxt = task.retry_prompt(attempt, error) if task.retry_prompt else None
+    return nxt or prompt
 
 
 def settled(task: LLMTask, error: ParseError | None, raw: str | None, seen: list[str],
