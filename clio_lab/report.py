@@ -20,7 +20,7 @@ import altair as alt
 import jinja2
 
 from .release import WITHHELD_NAME
-from .tree import Status
+from .tree import Status, fold_echoes
 
 if TYPE_CHECKING:  # pragma: no cover
     from .results import Run
@@ -142,7 +142,7 @@ def _tree(clusters) -> list[dict[str, Any]]:
                 "summaries": [str(s) for s in row["central_summaries"]] if row["level"] == 0 else [],
                 "children": [node(c) for c in children.get(row["id"], [])]}
 
-    return [node(r) for r in children.get(None, [])]
+    return fold_echoes([node(r) for r in children.get(None, [])])
 
 
 def _counts(d: dict | None, what: str = "") -> str:

@@ -229,3 +229,19 @@ def carry_unclustered(nodes: dict[str, Node], level: int) -> None:
                  children=[below.id])
         below.parent = n.id
         nodes[n.id] = n
+
+
+def fold_echoes(nodes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Nested tree dicts (:meth:`Hierarchy.to_tree`'s ``children``, or a view's own) for display, where a node
+    that only echoes its one child (the same name and size: a cluster that stands alone at the level above and
+    carries its own name there, or an "Other (withheld)" pool above another) is replaced by that child. A reader
+    then sees each cluster once, not as a category that opens onto itself. A parent with a name of its own is
+    kept."""
+    out = []
+    for n in nodes:
+        kids = fold_echoes(n.get("children") or [])
+        if len(kids) == 1 and kids[0]["name"] == n["name"] and kids[0]["size"] == n["size"]:
+            out.append(kids[0])
+        else:
+            out.append({**n, "children": kids})
+    return out

@@ -192,3 +192,19 @@ def test_a_proposal_that_repeats_a_keyword_label_is_not_an_llm_name(fake_llm, fa
     tree.check()
     assert any(f["step"] == "hierarchy_propose" and "usable" in f["reason"] for f in tree.failures)
     assert all(n.method != "llm (proposed name)" for n in tree.top)
+
+
+def test_a_category_that_only_echoes_its_one_cluster_is_shown_once():
+    from clio_lab.tree import fold_echoes
+
+    def n(id_, name, size, *kids):
+        return {"id": id_, "name": name, "size": size, "children": list(kids)}
+
+    tree = [n("2.0", "Fix CSS", 9, n("1.0", "Fix CSS", 9, n("0.0", "Fix CSS", 9))),  # echoes all the way down
+            n("1.1", "Travel", 7, n("0.1", "Plan a trip", 7)),  # a name of its own: kept
+            n("1.2", "Money", 8, n("0.2", "Save money", 5), n("0.3", "Money", 3)),  # two children: kept
+            n("1.-2", "Other (withheld)", 4, n("0.-2", "Other (withheld)", 4))]
+    folded = fold_echoes(tree)
+    assert [(x["id"], x["name"], len(x["children"])) for x in folded] == [
+        ("0.0", "Fix CSS", 0), ("1.1", "Travel", 1), ("1.2", "Money", 2), ("0.-2", "Other (withheld)", 0)]
+    assert tree[0]["children"][0]["id"] == "1.0"  # the input is left as it was

@@ -79,3 +79,17 @@ def test_model_written_markup_is_escaped(run):
     assert '<img src=x onerror="alert(1)">' not in document and "<script>alert(2)</script>" not in document
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in document
     assert _parse(document).tags.count("html") == 1
+
+
+def test_no_category_in_the_report_opens_onto_itself(run):
+    from clio_lab.report import _tree
+
+    def walk(nodes):
+        for n in nodes:
+            kids = n["children"]
+            assert not (len(kids) == 1 and kids[0]["name"] == n["name"] and kids[0]["size"] == n["size"]), n["name"]
+            walk(kids)
+
+    tree = _tree(run.clusters_frame())
+    walk(tree)
+    assert sum(n["size"] for n in tree) == len(run.conversations)  # every conversation is still under the top

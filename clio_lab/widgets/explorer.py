@@ -16,7 +16,7 @@ import ipywidgets as W
 import numpy as np
 
 from ..results import Run
-from ..tree import Status
+from ..tree import Status, fold_echoes
 from .components import ClusterMap, ClusterTree
 
 # per-conversation columns that are not facets to colour by
@@ -70,7 +70,7 @@ class Explorer(W.VBox):
         hover = (self.frame[hover_col].fillna("").map(str).tolist() if hover_col
                  else [""] * len(self.frame))
 
-        self.tree = ClusterTree(tree=self._tree_nodes(run.hierarchy.to_tree()["children"]))
+        self.tree = ClusterTree(tree=self._tree_nodes(fold_echoes(run.hierarchy.to_tree()["children"])))
         n = len(self.frame)
         self.map = ClusterMap(height=height, point_size=7 if n < 2_000 else 4 if n < 50_000 else 2)
         self.map.set_points(self.frame[["x", "y"]].to_numpy(), labels=hover)
