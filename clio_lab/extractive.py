@@ -40,7 +40,7 @@ import numpy as np
 from .embeddings import l2_normalise
 from .naming import MAX_NAME_WORDS
 
-STEP_VERSION = 2  # 2: candidates from the users' own requests, every word shared by several users
+STEP_VERSION = 3  # 2: candidates from the users' own requests, every word shared by several users; 3: a summary name leads its description
 # Every word of a name drawn from the members must have been written by at least this many distinct users of
 # the cluster: the aggregation threshold's default (the pipeline passes its own ``min_users``). On the
 # development split 5 named clusters as well as 3 once parts of sentences count (BENCHMARKS.md).
@@ -390,13 +390,20 @@ def candidate_names(answers: Sequence[str | None], idx: np.ndarray, X: np.ndarra
 
 
 def describe(answers: Sequence[str | None], idx: np.ndarray, X: np.ndarray, centre: np.ndarray, n: int = 3,
-             clean: Any = None, typical: Sequence[str] = ()) -> str:
+             clean: Any = None, typical: Sequence[str] = (), lead: str | None = None) -> str:
     """A past-tense description from the most central answers that ``clean`` accepts, and the ``typical``
-    requests (candidates that passed the word rule) after it."""
+    requests (candidates that passed the word rule) after it. ``lead``: the name, when it is a member's summary,
+    comes first, so that the description never opens on another request than the name's (a mixed cluster's
+    name and its most central summaries can differ; the reader then sees both)."""
     from .naming import central_texts
 
     central = [a.strip().rstrip(".") for a in central_texts(idx, X, answers, 4 * n)
-               if clean is None or clean(a)][:n]
+               if clean is None or clean(a)]
+    if lead:
+        lead = lead.strip().rstrip(".")
+        lead = lead if lead[:2].isupper() else lead[:1].lower() + lead[1:]
+        central = [lead] + [a for a in central if _plain(a) != _plain(lead)]
+    central = central[:n]
     parts = []
     if central:
         rest = "; ".join(central[1:])
@@ -405,6 +412,10 @@ def describe(answers: Sequence[str | None], idx: np.ndarray, X: np.ndarray, cent
     if typical:
         parts.append("Typical requests: " + "; ".join(f"\u201c{t}\u201d" for t in typical[:n]) + ".")
     return " ".join(parts) or "Conversations whose requests could not be summarised."
+
+
+def _plain(text: str) -> str:
+    return " ".join(words(text.lower()))
 
 
 def _method(pick: dict[str, Any]) -> str:
@@ -469,7 +480,8 @@ def extractive_labels(answers: Sequence[str | None], X: np.ndarray, labels: np.n
             continue
         typical = [n for n in candidates[c] if n != pick["name"] and clean(n)][:3]
         out[c] = replace(fallback[c], name=pick["name"], method=_method(pick),
-                         description=describe(answers, members[c], X, C[row], clean=clean, typical=typical))
+                         description=describe(answers, members[c], X, C[row], clean=clean, typical=typical,
+                                              lead=pick["name"] if pick["source"] == "summary" else None))
     return out
 
 
@@ -635,8 +647,9 @@ def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None],
                 continue
             idx = np.flatnonzero(conv_parent == g)
             listed = "; ".join(k.name for k in kids[:4]) + (f"; and {len(kids) - 4} more" if len(kids) > 4 else "")
+            lead = pick["name"] if pick["source"] == "summary" else None
             named.append({"name": pick["name"],
-                          "description": f"{describe(answers, idx, X, C[g], n=2, clean=clean)} Its clusters: {listed}.",
+                          "description": f"{describe(answers, idx, X, C[g], n=2, clean=clean, lead=lead)} Its clusters: {listed}.",
                           "method": _method(pick)})
         attach_parents(tree.nodes, lvl, groups, named)
         carry_unclustered(tree.nodes, lvl)

@@ -47,6 +47,10 @@ def test_each_cluster_is_named_by_its_most_distinctive_answer():
     assert "bread" in names[1].name.lower() and "trip" in names[2].name.lower()
     assert all(names[c].method == "extractive (summary)" for c in range(3))
     assert names[0].description.startswith("Users asked the assistant to ")
+    for c in range(3):  # a summary name leads its description, which then goes on to other requests
+        first = names[c].description.removeprefix("Users asked the assistant to ").split(".")[0]
+        assert first.lower() == names[c].name.lower(), (names[c].name, names[c].description)
+        assert names[c].description.count(names[c].name[1:]) == 1
     # the name is nearer its own cluster's centre than any other's
     V = emb.encode([names[c].name for c in range(3)])
     C = np.stack([X[labels == c].mean(axis=0) for c in range(3)])
