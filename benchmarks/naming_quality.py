@@ -116,8 +116,9 @@ def is_readable(name: str) -> bool:
 
 
 def name_scores(names: dict[int, str], X: np.ndarray, labels: np.ndarray, leaf: list[str] | None,
-                embedder, judge=None) -> dict:
-    """Self-retrieval in the run's space (``embedder``); naming accuracy with ``judge`` (default the same)."""
+                embedder, judge=None, methods: dict[int, str] | None = None) -> dict:
+    """Self-retrieval in the run's space (``embedder``); naming accuracy with ``judge`` (default the same), and
+    apart for the names ``methods`` marks ``mixed`` and the rest."""
     ids = sorted(names)
     C = centroids(X, labels, ids)
     V = clio_lab.embed([names[c] for c in ids], embedder)
@@ -133,6 +134,11 @@ def name_scores(names: dict[int, str], X: np.ndarray, labels: np.ndarray, leaf: 
         majority = [Counter(leaf_arr[labels == c]).most_common(1)[0][0] for c in ids]
         hits = [label_names[j] == m for j, m in zip(nearest, majority, strict=True)]
         out["naming_accuracy"] = round(100 * float(np.mean(hits)), 1)
+        if methods:
+            mixed = np.array(["mixed" in methods.get(c, "") for c in ids])
+            out["mixed"] = {"names": int(mixed.sum()),
+                            "accuracy_mixed": round(100 * float(np.mean(np.array(hits)[mixed])), 1) if mixed.any() else None,
+                            "accuracy_rest": round(100 * float(np.mean(np.array(hits)[~mixed])), 1) if (~mixed).any() else None}
     return out
 
 
@@ -285,7 +291,8 @@ def evaluate_set(name: str, data: dict, methods: list[str], trees: list[str], k:
         t = time.perf_counter()
         labs = run_names(method, summaries, X, labels, embedder, llm, cache, requests, users)
         names = {c: lab.name for c, lab in labs.items() if c >= 0}
-        report["names"][method] = {**name_scores(names, X, labels, data["leaf"], embedder, judge),
+        how = {c: lab.method for c, lab in labs.items() if c >= 0}
+        report["names"][method] = {**name_scores(names, X, labels, data["leaf"], embedder, judge, how),
                                    "seconds": round(time.perf_counter() - t, 1),
                                    "how": dict(Counter(lab.method for c, lab in labs.items() if c >= 0))}
         report["examples"][method] = [names[c] for c in sorted(names)[:show]]

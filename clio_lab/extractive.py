@@ -414,12 +414,43 @@ def describe(answers: Sequence[str | None], idx: np.ndarray, X: np.ndarray, cent
     return " ".join(parts) or "Conversations whose requests could not be summarised."
 
 
+MIXED_SUPPORT = 0.5  # a name nearest for fewer than half of its cluster's conversations speaks for a minority
+SUPPORT_ROWS = 100_000  # rows read to measure support (evenly spaced): a bounded cost on a million
+
+
+def name_support(X: np.ndarray, labels: np.ndarray, names: dict[int, str], embedder: Any = None,
+                 store: Any = None) -> dict[int, float]:
+    """For each named cluster, the share of its conversations whose nearest name, of all the clusters' names
+    (embedded in the run's space ``X``), is its own. A name that only one part of a mixed cluster is nearest to
+    scores low: on the held-out sets, names below :data:`MIXED_SUPPORT` matched their cluster's true label far
+    less often than the others (BENCHMARKS.md, "Cluster names and trees"). At most :data:`SUPPORT_ROWS` rows,
+    evenly spaced, are read."""
+    from .embeddings import embed
+
+    ids = sorted(names)
+    if not ids:
+        return {}
+    V = l2_normalise(np.asarray(embed([names[c] for c in ids], embedder, cache=store), dtype=np.float32))
+    rows = np.arange(0, len(labels), max(1, len(labels) // SUPPORT_ROWS))
+    own = np.asarray(labels)[rows]
+    position = {c: j for j, c in enumerate(ids)}
+    hit = np.zeros(len(rows), dtype=bool)
+    for start in range(0, len(rows), 16_384):
+        part = rows[start:start + 16_384]
+        U = l2_normalise(np.asarray(X[part], dtype=np.float32))
+        mine = np.array([position.get(int(c), -1) for c in own[start:start + 16_384]])
+        hit[start:start + 16_384] = np.argmax(U @ V.T, axis=1) == mine
+    return {c: float(hit[own == c].mean()) for c in ids if (own == c).any()}
+
+
 def _plain(text: str) -> str:
     return " ".join(words(text.lower()))
 
 
-def _method(pick: dict[str, Any]) -> str:
-    return f"extractive ({pick['source']}{'' if pick['distinctive'] else ', not distinctive'})"
+def _method(pick: dict[str, Any], support: float | None = None) -> str:
+    marks = [pick["source"]] + ([] if pick["distinctive"] else ["not distinctive"]) + (
+        ["mixed"] if support is not None and support < MIXED_SUPPORT else [])
+    return f"extractive ({', '.join(marks)})"
 
 
 def extractive_labels(answers: Sequence[str | None], X: np.ndarray, labels: np.ndarray, *, embedder: Any = None,
@@ -441,7 +472,9 @@ def extractive_labels(answers: Sequence[str | None], X: np.ndarray, labels: np.n
 
     Returns :class:`~clio_lab.naming.ClusterLabel` per cluster id. A cluster with no candidate that passes
     the word rule is named from its summaries alone; one with no usable summary keeps its keyword label from
-    ``fallback`` (marked ``"keywords (no summaries)"``).
+    ``fallback`` (marked ``"keywords (no summaries)"``). A name nearer another cluster's centre than its own is
+    marked ``not distinctive``; one that fewer than half of its cluster's conversations lie nearest to (of all
+    the names) is marked ``mixed`` (:func:`name_support`): the cluster holds more than its name says.
 
     Example:
         >>> names = extractive_labels(summaries, X, labels, requests=texts, users=user_ids)  # doctest: +SKIP
@@ -470,6 +503,7 @@ def extractive_labels(answers: Sequence[str | None], X: np.ndarray, labels: np.n
         candidates[c] = in_language(pool, languages)
     clean = safe_text(detector)
     chosen = choose_names(candidates, C, ids, embedder, cache, weight, clean)
+    support = name_support(X, labels, {c: pick["name"] for c, pick in chosen.items()}, embedder, cache)
     out = dict(fallback)
     for row, c in enumerate(ids):
         pick = chosen.get(c)
@@ -479,7 +513,7 @@ def extractive_labels(answers: Sequence[str | None], X: np.ndarray, labels: np.n
             out[c] = replace(lab, name=name, method="keywords (no summaries)")
             continue
         typical = [n for n in candidates[c] if n != pick["name"] and clean(n)][:3]
-        out[c] = replace(fallback[c], name=pick["name"], method=_method(pick),
+        out[c] = replace(fallback[c], name=pick["name"], method=_method(pick, support.get(c)),
                          description=describe(answers, members[c], X, C[row], clean=clean, typical=typical,
                                               lead=pick["name"] if pick["source"] == "summary" else None))
     return out

@@ -253,6 +253,7 @@ def render_report(result: Run | None = None, clusters=None, stats=None, privacy=
         kpis=kpis, map=_map(result), chart_spec=script_json(cluster_size_chart(clusters).to_dict()), vega_bundle=_vega_bundle(),
         levels_sentence=(f"{' → '.join(map(str, levels))} clusters per level, base first." if levels else ""),
         tree=_tree(clusters), stages=_stages(privacy),
+        mixed_names=bool(clusters["method"].astype(str).str.contains("mixed", regex=False).any()),
         input_redacted=bool((privacy.get("stages") or {}).get("model_input_redacted")),
         thresholds={"min_conversations": thr.get("min_conversations"), "min_users": thr.get("min_users"),
                     "user_ids_present": thr.get("user_ids_present", True)},

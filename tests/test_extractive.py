@@ -5,10 +5,12 @@ import pytest
 
 import clio_lab
 from clio_lab.extractive import (
+    MIXED_SUPPORT,
     contrast,
     extractive_labels,
     member_candidates,
     name_from_answer,
+    name_support,
     name_variants,
 )
 
@@ -55,6 +57,23 @@ def test_each_cluster_is_named_by_its_most_distinctive_answer():
     V = emb.encode([names[c].name for c in range(3)])
     C = np.stack([X[labels == c].mean(axis=0) for c in range(3)])
     assert (np.argmax(V @ C.T, axis=1) == np.arange(3)).all()
+
+
+def test_a_name_that_speaks_for_a_minority_of_its_cluster_is_marked_mixed():
+    from fakes import FakeEmbedder
+
+    topics = {0: ["fix a python error in a loop", "debug a python import error", "water the garden roses",
+                  "plant tomatoes in the garden", "change a car tyre", "check the car oil level"],  # three topics
+              1: ["bake sourdough bread at home", "make bread dough rise", "bake a bread loaf"],
+              2: ["plan a trip to the coast", "plan a weekend trip", "plan a family trip abroad"]}
+    answers = [a for items in topics.values() for a in items]
+    labels = np.array([c for c, items in topics.items() for _ in items])
+    emb = FakeEmbedder()
+    X = emb.encode(answers)
+    names = extractive_labels(answers, X, labels, embedder=emb, cache=None)
+    assert names[0].method.endswith(", mixed)") and "mixed" not in names[1].method + names[2].method
+    support = name_support(X, labels, {c: names[c].name for c in range(3)}, emb)
+    assert support[0] < MIXED_SUPPORT <= min(support[1], support[2])
 
 
 def test_a_cluster_without_a_distinctive_answer_is_marked_and_one_without_answers_keeps_keywords():
