@@ -90,6 +90,11 @@ def test_explorer_links_tree_map_and_details_and_shows_only_what_is_released(sma
     at = ex.frame[f"level_{top.level}"].to_numpy()
     assert sorted(ex.map.highlight) == np.flatnonzero(at == top.index).tolist()
     assert top.name in ex.details.value and "Summaries near the centre" in ex.details.value
+    assert "Mixed:" not in ex.details.value
+    ex.clusters.loc[top.id, "method"] = "extractive (summary, mixed)"  # a name that speaks for a minority
+    ex.tree.selected = ""
+    ex.tree.selected = top.id
+    assert "Mixed: fewer than half of these conversations" in ex.details.value
     # a withheld pool: its size and status, never a member's summary
     pool = next(n for n in res.hierarchy.nodes.values() if n.status is Status.WITHHELD)
     ex.tree.selected = pool.id

@@ -195,7 +195,10 @@ class Explorer(W.VBox):
             f"<div style='color:#666;font-size:12px'>level {int(row['level'])} · {int(row['size'])} conversations"
             + (f" · {int(users)} users" if users == users and users is not None else "")
             + f" · named by {e(str(row['method']))}</div>"
-            f"<p style='font-size:13px'>{e(str(row['description']))}</p>"
+            + ("<div style='font-size:12px;color:#a05a00'>Mixed: fewer than half of these conversations lie nearer "
+               "this name than any other cluster's name; the description says what else they asked.</div>"
+               if "mixed" in str(row["method"]) else "")
+            + f"<p style='font-size:13px'>{e(str(row['description']))}</p>"
             f"<div style='font-size:12px'><b>Privacy:</b> {e(privacy)}</div>"
             + (("<div style='font-size:12px;margin-top:6px'><b>Summaries near the centre</b><ul style='margin:2px 0;"
                 "padding-left:18px'>" + "".join(f"<li>{e(str(s))}</li>" for s in summaries) + "</ul></div>")
