@@ -102,7 +102,13 @@ def trend_chart(trends: pd.DataFrame, *, top: int = 8, title: str | None = None)
     from .trends import FREQ_WORDS
 
     freq = FREQ_WORDS.get(trends.attrs.get("freq"), "period")
-    return alt.Chart(data, title=title or f"Share of conversations per {freq} ({by})").mark_line(point=True).encode(
+    title = title or f"Share of conversations per {freq} ({by})"
+    if shown.empty:  # every cell below the thresholds: say so (an empty line chart has no size to save)
+        note = pd.DataFrame({"text": [f"No {freq} has a group with enough conversations and users to show "
+                                      f"(the privacy thresholds); {len(trends)} cells hidden."]})
+        return alt.Chart(note, title=title).mark_text(align="left", x=0, fontSize=13, color="#555").encode(
+            text="text:N").properties(width=WIDTH, height=40)
+    return alt.Chart(data, title=title).mark_line(point=True).encode(
         x=alt.X("period:T", title=None),
         y=alt.Y("share:Q", title="share of the period's conversations", axis=alt.Axis(format="%")),
         color=alt.Color("name:N", title=None, legend=alt.Legend(labelLimit=320, orient="bottom", columns=2)),

@@ -101,7 +101,7 @@ def test_trends_of_a_real_run_add_up_and_hold_the_thresholds(dated_run):
     assert by_lang.attrs["by"] == "meta_language" and by_lang["period_total"].iloc[0] == len(frame)
 
 
-def test_trend_chart_draws_shares_with_gaps_for_hidden_cells(dated_run):
+def test_trend_chart_draws_shares_with_gaps_for_hidden_cells(dated_run, tmp_path):
     from clio_lab.charts import trend_chart
 
     df = clio_lab.trends(dated_run[0], level=0, freq="Q")
@@ -109,6 +109,12 @@ def test_trend_chart_draws_shares_with_gaps_for_hidden_cells(dated_run):
     values = spec["datasets"][next(iter(spec["datasets"]))]
     assert spec["mark"]["type"] == "line" and values
     assert all(v["share"] is None or 0 < v["share"] <= 1 for v in values)
+    # every cell below the thresholds: a chart that says so, and saves (an empty line chart has no size)
+    hidden = df.assign(shown=False, share=None)
+    chart = trend_chart(hidden)
+    assert chart.to_dict()["mark"]["type"] == "text" and "cells hidden" in str(chart.to_dict())
+    paths = clio_lab.charts.save_chart(chart, tmp_path / "trend")
+    assert all(p.stat().st_size > 500 for p in paths)
 
 
 def test_clear_errors(dated_run, fake_llm, fake_embedder, demo_convs, tmp_path):
