@@ -18,8 +18,9 @@ def check_answer(detector: PIIDetector | None, **texts: str) -> dict[str, str]:
     """Check model-written texts (a facet answer; a name and a description) for personal details.
 
     Returns the texts unchanged when clean. Otherwise raises :class:`~clio_lab.llm.ParseError` naming the
-    kinds found, so the model is re-asked once; its ``fallback`` holds the texts with the details redacted,
-    which the LLM layer keeps (marked with a note) if the re-ask is still not clean.
+    kinds found, so the model is re-asked (``LLM.max_parse_retries`` times at most: once for the local model;
+    never again once the same prompt got the same answer twice); its ``fallback`` holds the texts with the
+    details redacted, which the LLM layer keeps (marked with a note) if no re-ask is clean.
     """
     if detector is None:
         return texts
