@@ -83,10 +83,13 @@ class Explorer(W.VBox):
             raise ValueError(f"color_by must be one of {[v for _, v in self.color_options]}, not {default!r}")
         self.color = W.Dropdown(options=self.color_options, value=default, description="Colour by",
                                 layout=W.Layout(width="340px"))
-        self.details = W.HTML(layout=W.Layout(width="320px", max_height=f"{height + 80}px", overflow="auto"))
+        # the tree and the details keep their widths and the map takes what is left; where the notebook is too
+        # narrow for all three (JupyterLab with its side bar open), the details move below instead of being cut
+        self.details = W.HTML(layout=W.Layout(width="320px", flex="none", max_height=f"{height + 80}px",
+                                              overflow="auto"))
         self.details.add_class("clio-details")
         self.tree.layout = W.Layout(width="300px", flex="none")
-        self.map.layout = W.Layout(flex="1 1 auto", min_width="300px")
+        self.map.layout = W.Layout(flex="1 1 360px", min_width="300px")
 
         self.color.observe(lambda change: self._recolour(change["new"]), names="value")
         self.tree.observe(lambda change: self._on_node(change["new"]), names="selected")
@@ -98,7 +101,7 @@ class Explorer(W.VBox):
                 + ("; hover shows conversation text (the run opted in)" if show_raw else
                    "; hover shows the request summary"))
         super().__init__([W.HBox([self.color, W.HTML(f"<span style='color:#777'>{html.escape(note)}</span>")]),
-                          W.HBox([self.tree, self.map, self.details])])
+                          W.HBox([self.tree, self.map, self.details], layout=W.Layout(flex_flow="row wrap"))])
 
     # ----------------------------------------------------------------------------------------- helpers
     def _tree_nodes(self, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
