@@ -432,15 +432,16 @@ def name_support(X: np.ndarray, labels: np.ndarray, names: dict[int, str], embed
         return {}
     V = l2_normalise(np.asarray(embed([names[c] for c in ids], embedder, cache=store), dtype=np.float32))
     rows = np.arange(0, len(labels), max(1, len(labels) // SUPPORT_ROWS))
-    own = np.asarray(labels)[rows]
     position = {c: j for j, c in enumerate(ids)}
-    hit = np.zeros(len(rows), dtype=bool)
-    for start in range(0, len(rows), 16_384):
-        part = rows[start:start + 16_384]
-        U = l2_normalise(np.asarray(X[part], dtype=np.float32))
-        mine = np.array([position.get(int(c), -1) for c in own[start:start + 16_384]])
-        hit[start:start + 16_384] = np.argmax(U @ V.T, axis=1) == mine
-    return {c: float(hit[own == c].mean()) for c in ids if (own == c).any()}
+    mine = np.array([position.get(int(c), -1) for c in np.asarray(labels)[rows]])
+    nearest = np.empty(len(rows), dtype=np.int64)
+    for start in range(0, len(rows), 16_384):  # rows x names similarities a chunk at a time
+        U = l2_normalise(np.asarray(X[rows[start:start + 16_384]], dtype=np.float32))
+        nearest[start:start + 16_384] = np.argmax(U @ V.T, axis=1)
+    named = mine >= 0
+    total = np.bincount(mine[named], minlength=len(ids))
+    right = np.bincount(mine[named & (nearest == mine)], minlength=len(ids))
+    return {c: float(right[j] / total[j]) for j, c in enumerate(ids) if total[j]}
 
 
 def _plain(text: str) -> str:
