@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import diskcache
 import numpy as np
 
 DEFAULT_DIR_ENV = "CLIO_LAB_CACHE"
+ARRAY_FILE_BYTES = 1 << 24  # arrays from 16 MB up go to and from the cache through a file, not a bytes value
 _SECRET_NAMES = {"api_key", "apikey", "secret", "token", "password", "authorization", "access_token", "api_token",
                  "auth_token", "bearer"}
 _SECRET_SUFFIXES = ("_api_key", "_secret", "_password", "_access_token")
@@ -89,9 +91,14 @@ def hash_texts(texts: Iterable[str]) -> str:
 
 
 def hash_array(arr: np.ndarray) -> str:
+    """SHA-256 of an array's dtype, shape and bytes, read in place (``tobytes()`` would copy a million
+    embeddings, 1.5 GB, for every step that keys on them)."""
     arr = np.ascontiguousarray(arr)
     h = hashlib.sha256(str((arr.dtype.str, arr.shape)).encode())
-    h.update(arr.tobytes())
+    try:
+        h.update(arr.reshape(-1).view(np.uint8))  # the same bytes as tobytes(), without the copy
+    except (TypeError, ValueError):  # object arrays have no bytes of their own to view
+        h.update(arr.tobytes())
     return h.hexdigest()
 
 
@@ -130,15 +137,27 @@ class Cache:
         self._dc.set(key, canonical_json(value))
 
     def get_array(self, key: str) -> np.ndarray | None:
-        raw = self._dc.get("npy:" + key)
+        raw = self._dc.get("npy:" + key, read=True)  # a large value comes as its open file: read once, in place
         if raw is None:
             return None
-        return np.load(io.BytesIO(raw), allow_pickle=False)
+        if isinstance(raw, bytes):
+            return np.load(io.BytesIO(raw), allow_pickle=False)
+        with raw:
+            return np.load(raw, allow_pickle=False)
 
     def set_array(self, key: str, arr: np.ndarray) -> None:
-        buf = io.BytesIO()
-        np.save(buf, np.asarray(arr), allow_pickle=False)
-        self._dc.set("npy:" + key, buf.getvalue())
+        arr = np.asarray(arr)
+        if arr.nbytes < ARRAY_FILE_BYTES:
+            buf = io.BytesIO()
+            np.save(buf, arr, allow_pickle=False)
+            self._dc.set("npy:" + key, buf.getvalue())
+            return
+        # written to a file beside the cache and streamed in: the .npy bytes of a million embeddings never sit in
+        # memory beside the array (twice over, as a BytesIO and its value: 3 GB at 1,000,000 rows)
+        with tempfile.TemporaryFile(dir=self.directory) as f:
+            np.save(f, arr, allow_pickle=False)
+            f.seek(0)
+            self._dc.set("npy:" + key, f, read=True)
 
     def __contains__(self, key: str) -> bool:
         return key in self._dc or ("npy:" + key) in self._dc
