@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .embeddings import l2_normalise
+from .embeddings import l2_normalise, unit_rows
 from .naming import MAX_NAME_WORDS
 
 STEP_VERSION = 3  # 2: candidates from the users' own requests, every word shared by several users; 3: a summary name leads its description
@@ -309,7 +309,7 @@ def centred_centroids(X: np.ndarray, labels: np.ndarray, ids: Sequence[int]) -> 
     *away from the middle*. A mixed cluster's plain centre lies near the middle of the space, so two mixed
     clusters look alike there; measured from the middle they do not. Ward on these centres scored higher
     ARI at the top level on every development corpus (BENCHMARKS.md, "Cluster names and trees")."""
-    U = l2_normalise(np.asarray(X, dtype=np.float32))
+    U = unit_rows(X)
     middle = U.mean(axis=0)
     return l2_normalise(np.stack([U[labels == c].mean(axis=0) - middle for c in ids]))
 
@@ -634,7 +634,7 @@ def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None],
     from .clustering import NOISE
     from .tree import attach_parents, carry_unclustered
 
-    X = l2_normalise(np.asarray(X, dtype=np.float32))
+    X = unit_rows(X)
     base_cut = _ward_cuts(tree, X)
     languages = corpus_languages(list(requests) if requests is not None else list(answers))
     for lvl, target in enumerate(sizes, 1):

@@ -36,7 +36,7 @@ import numpy as np
 
 from .cache import CacheLike, resolve_cache
 from .clustering import NOISE, kmeans_groups
-from .embeddings import l2_normalise
+from .embeddings import l2_normalise, unit_rows
 from .hierarchy_llm import SNAP_CUTOFF, STEP_VERSION, parse_categories, snap  # noqa: F401  (public here since 0.1)
 from .llm.client import LLM, resolve_llm
 from .llm.prompts import PromptLibrary, resolve_prompts
@@ -217,7 +217,7 @@ def _names_as_members(labels: np.ndarray, label_map: dict[int, Any], embedder: A
 
 def _build_keywords(tree: Hierarchy, sizes: list[int], summaries: Sequence[str | None], X: np.ndarray,
                     random_state: int) -> None:
-    Xn = l2_normalise(X)
+    Xn = unit_rows(X)
     for lvl, target in enumerate(sizes, 1):
         children = [n for n in tree.level(lvl - 1) if n.index != NOISE]
         if not children:  # everything unclustered: only the unclustered group climbs
