@@ -46,3 +46,48 @@ def test_refuses_to_unpickle_a_planted_value(tmp_path):
 def test_resolve_cache_none_turns_caching_off(tmp_path):
     assert resolve_cache(None) is None
     assert resolve_cache(tmp_path / "x").directory == tmp_path / "x"
+
+
+def test_a_large_array_goes_through_a_file_and_old_bytes_entries_still_load(tmp_path, monkeypatch):
+    import io
+
+    import clio_lab.cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "ARRAY_FILE_BYTES", 1024)  # the file path without a 16 MB array
+    cache = Cache(tmp_path / "c")
+    big = np.random.default_rng(0).random((500, 8)).astype(np.float32)  # 16 KB
+    cache.set_array("big", big)
+    back = cache.get_array("big")
+    assert back.dtype == np.float32 and np.array_equal(back, big)
+    assert back.flags.writeable  # an array of its own, not a view of a file the cache may drop
+    stored = cache._dc.get("npy:big", read=True)
+    assert not isinstance(stored, bytes)  # diskcache holds it as a file (streamed in, read from its handle)
+    stored.close()
+    # the value is a file of the cache's own; the temporary .npy beside it is gone
+    assert [p.name for p in (tmp_path / "c").iterdir() if p.is_file() and not p.name.startswith("cache.db")] == []
+    buf = io.BytesIO()
+    np.save(buf, big)
+    cache._dc.set("npy:old", buf.getvalue())  # how every array was stored before (bytes; a file when large)
+    assert np.array_equal(cache.get_array("old"), big)
+    small = np.arange(4)
+    cache.set_array("small", small)  # below the size: bytes in the database, as before
+    assert np.array_equal(cache.get_array("small"), small)
+
+
+def test_hash_array_hashes_the_same_bytes_as_before_without_copying_them():
+    import hashlib
+
+    from clio_lab.cache import hash_array
+
+    def by_copy(arr):  # the hash every cached key was made with
+        arr = np.ascontiguousarray(arr)
+        h = hashlib.sha256(str((arr.dtype.str, arr.shape)).encode())
+        h.update(arr.tobytes())
+        return h.hexdigest()
+
+    rng = np.random.default_rng(1)
+    for arr in (rng.random((50, 7)).astype(np.float32), np.arange(10), np.array(2.5), np.zeros((0, 3)),
+                np.array(["ab", "c"]), np.asfortranarray(rng.random((4, 3))), rng.random((6, 6))[:, ::2],
+                np.array([True, False]), np.array([{"a": 1}], dtype=object)):
+        assert hash_array(arr) == by_copy(arr), arr
+    assert hash_array(np.ones(3)) != hash_array(np.ones((3, 1)))  # the shape is part of it

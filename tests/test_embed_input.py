@@ -49,3 +49,19 @@ def test_a_corpus_is_embedded_without_its_boilerplate_and_saves_only_hashes(fake
     assert saved["sentences"] == 1 and all(len(k) == 16 for k in saved["keys"])  # hashes, never the sentences
     assert "hello" not in str(saved).lower()
     assert space.centring == {"centred": [], "reason": "one language"}
+
+
+def test_unit_rows_uses_unit_float32_rows_as_they_are_and_normalises_anything_else():
+    import numpy as np
+
+    from clio_lab.embeddings import l2_normalise, unit_rows
+
+    X = l2_normalise(np.random.default_rng(0).random((10, 4)))
+    X[3] = 0.0  # a zero row stays zero and does not force a copy
+    assert unit_rows(X) is X
+    assert unit_rows(X, chunk=3) is X
+    raw = np.random.default_rng(1).random((10, 4)).astype(np.float32)
+    out = unit_rows(raw, chunk=3)
+    assert out is not raw and np.allclose(np.linalg.norm(out, axis=1), 1.0)
+    as64 = X.astype(np.float64)
+    assert unit_rows(as64).dtype == np.float32  # the dtype the steps expect, whatever came in
