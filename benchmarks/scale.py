@@ -138,9 +138,10 @@ def end_to_end(n: int, embedder: str, concurrency: int, model_name: str, named: 
                raw: bool = True) -> None:
     """``run_pipeline`` on ``n`` synthetic conversations against the instant server, every privacy layer on
     (each answer checked for personal details, the raw scan, the aggregation thresholds, the auditor), names
-    and tree extractive; then ``save_run``, and ``load_run`` in a process of its own. Beside it, the same facet requests sent by the raw
-    ``AsyncOpenAI`` client (the ratio's denominator), unless ``raw`` is false: then only clio_lab's run, and
-    the process's peak memory is the run's alone (the raw leg renders every prompt at once)."""
+    and tree extractive; then ``save_run``, and ``load_run`` in a process of its own. Beside it, the same
+    facet requests sent by the raw ``AsyncOpenAI`` client (the ratio's denominator), unless ``raw`` is false:
+    then only clio_lab's run, and the process's peak memory is the run's alone (the raw leg renders every
+    prompt at once)."""
     memory = MemoryByStep()
     with tempfile.TemporaryDirectory() as folder:
         path = corpus_file(n, Path(folder))
