@@ -246,7 +246,7 @@ def render_report(result: Run | None = None, clusters=None, stats=None, privacy=
     thr, auditor = privacy.get("thresholds") or {}, privacy.get("auditor") or {}
     kpis = [("conversations", stats["conversations"]), ("clusters", stats["clusters"]),
             ("LLM calls", stats["llm_calls"]), ("cache hits", stats["cache_hits"]),
-            ("failed items", stats["failed_items"]), ("run seconds", round(sum(stats["seconds"].values()), 1))]
+            ("failed items", stats["failed_items"]), ("seconds in the steps", round(sum(stats["seconds"].values()), 1))]
     levels = stats.get("clusters_per_level") or []
     cost = stats.get("cost_usd")
     return env.get_template("report.html.j2").render(
