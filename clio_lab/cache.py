@@ -154,7 +154,7 @@ class Cache:
             return
         # written to a file beside the cache and streamed in: the .npy bytes of a million embeddings never sit in
         # memory beside the array (twice over, as a BytesIO and its value: 3 GB at 1,000,000 rows)
-        with tempfile.TemporaryFile(dir=self.directory) as f:
+        with tempfile.TemporaryFile(dir=self.directory, buffering=0) as f:  # unbuffered: np.save writes it in place
             np.save(f, arr, allow_pickle=False)
             f.seek(0)
             self._dc.set("npy:" + key, f, read=True)

@@ -91,3 +91,31 @@ def test_hash_array_hashes_the_same_bytes_as_before_without_copying_them():
                 np.array([True, False]), np.array([{"a": 1}], dtype=object)):
         assert hash_array(arr) == by_copy(arr), arr
     assert hash_array(np.ones(3)) != hash_array(np.ones((3, 1)))  # the shape is part of it
+
+
+def test_a_large_array_is_cached_and_hashed_without_a_second_copy_in_memory(tmp_path):
+    import tracemalloc
+
+    from clio_lab.cache import ARRAY_FILE_BYTES, hash_array
+
+    cache = Cache(tmp_path / "c")
+    X = np.random.default_rng(2).random((160_000, 64)).astype(np.float32)  # 41 MB
+    assert X.nbytes > ARRAY_FILE_BYTES
+
+    def peak_of(fn):
+        tracemalloc.start()
+        try:
+            out = fn()
+            return out, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    _, written = peak_of(lambda: cache.set_array("X", X))
+    back, read = peak_of(lambda: cache.get_array("X"))
+    _, hashed = peak_of(lambda: hash_array(X))
+    assert np.array_equal(back, X)
+    # as bytes, writing held the .npy twice over (2x the array) and reading held the bytes beside the array (2x);
+    # streamed, what is held is diskcache's copying buffer (4 MB chunks), whatever the array's size
+    assert written < 0.3 * X.nbytes, written
+    assert read < 1.1 * X.nbytes, read
+    assert hashed < 0.01 * X.nbytes, hashed
