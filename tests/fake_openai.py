@@ -34,7 +34,8 @@ def completion_body(content: Any, choices: list | None = None) -> bytes:
 class FakeOpenAI:
     """``with FakeOpenAI(plan) as server:`` ... ``server.url`` (an api_base), ``server.requests`` (bodies seen)."""
 
-    def __init__(self, plan: Callable[[dict, int], Reply], batch_status: str = "completed", batch_polls: int = 1):
+    def __init__(self, plan: Callable[[dict, int], Reply], batch_status: str = "completed", batch_polls: int = 1,
+                 keep_alive: bool = False):
         self.plan = plan
         self.requests: list[dict] = []
         self._lock = threading.Lock()
@@ -47,6 +48,10 @@ class FakeOpenAI:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1 keeps each connection open for the next request, as real servers do (http.server's
+            # default, 1.0, closes it after every answer)
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 

@@ -193,3 +193,54 @@ def test_chat_style_strips_a_repeated_prefill(fake_llm):
 
     assert _strip_prefill("The request is to fix a bug.", "The request is to") == "fix a bug."
     assert _strip_prefill(" fix a bug.", "The request is to") == " fix a bug."
+
+
+def test_what_a_run_leaves_running_is_cancelled_when_it_ends():
+    """Runs share one event loop (runner.run_sync); as asyncio.run did, a task a run started and left behind
+    (a failed gather leaves its other tasks running) is cancelled when the run ends, not left to call on."""
+    from clio_lab.llm.runner import run_sync
+
+    seen = []
+
+    async def forever():
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    async def leaves_one_behind():
+        asyncio.ensure_future(forever())
+        await asyncio.sleep(0)
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        run_sync(leaves_one_behind())
+    assert seen == ["cancelled"]
+    assert run_sync(asyncio.sleep(0, result=7)) == 7  # the loop goes on serving the next run
+
+
+def test_run_sync_from_two_threads_at_once_and_from_inside_a_run():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from clio_lab.llm.runner import run_sync
+
+    async def where() -> int:
+        await asyncio.sleep(0.05)
+        return id(asyncio.get_running_loop())
+
+    async def nested() -> int:  # a blocking call made on the shared loop gets a loop of its own
+        return run_sync(where())
+
+    shared = run_sync(where())
+    assert run_sync(where()) == shared and run_sync(nested()) != shared
+    barrier = threading.Barrier(2)
+
+    def call(_):
+        barrier.wait()
+        return run_sync(where())
+
+    with ThreadPoolExecutor(2) as pool:
+        loops = list(pool.map(call, range(2)))
+    assert len(set(loops)) == 2 and shared in loops  # one thread had the shared loop, the other its own
