@@ -220,27 +220,31 @@ def test_what_a_run_leaves_running_is_cancelled_when_it_ends():
     assert run_sync(asyncio.sleep(0, result=7)) == 7  # the loop goes on serving the next run
 
 
-def test_run_sync_from_two_threads_at_once_and_from_inside_a_run():
+def test_run_sync_keeps_one_loop_per_thread_and_one_beside_a_running_loop():
+    """A thread's calls share its loop (so LiteLLM's clients are reused); a call made where a loop already runs
+    (Jupyter; here a coroutine) goes to one shared loop in a thread of its own, the same one each time."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
     from clio_lab.llm.runner import run_sync
 
     async def where() -> int:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.01)
         return id(asyncio.get_running_loop())
 
-    async def nested() -> int:  # a blocking call made on the shared loop gets a loop of its own
+    async def from_inside() -> int:  # as from a Jupyter cell: a loop runs in the calling thread
         return run_sync(where())
 
-    shared = run_sync(where())
-    assert run_sync(where()) == shared and run_sync(nested()) != shared
+    mine = run_sync(where())
+    assert run_sync(where()) == mine
+    beside = run_sync(from_inside())
+    assert beside != mine and run_sync(from_inside()) == beside
     barrier = threading.Barrier(2)
 
-    def call(_):
+    def twice(_):
         barrier.wait()
-        return run_sync(where())
+        return run_sync(where()), run_sync(where())
 
     with ThreadPoolExecutor(2) as pool:
-        loops = list(pool.map(call, range(2)))
-    assert len(set(loops)) == 2 and shared in loops  # one thread had the shared loop, the other its own
+        pairs = list(pool.map(twice, range(2)))
+    assert all(a == b for a, b in pairs) and len({a for a, _ in pairs} | {mine}) == 3

@@ -459,14 +459,21 @@ def _progress(total: int, desc: str):
 def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
     """Run a coroutine to completion from synchronous code (a script, a Jupyter cell, a Ray worker's batch).
 
-    Every call runs on one event loop that lives for the process, in a thread of its own. LiteLLM keeps its
-    HTTP clients per event loop and closes none when a loop ends, so a new loop per call (``asyncio.run``)
-    left every call's connections open: 64 file descriptors per call at concurrency 64, and the 16th batch of
-    a worker failed with "Too many open files" under a limit of 1,024. On one loop the clients, and their
-    connections, are reused. As ``asyncio.run`` did, what a call started and left running is cancelled when
-    it ends, and Ctrl-C (``KeyboardInterrupt`` while waiting) cancels the call. A second call made while
-    the shared loop is busy (another thread), or from a coroutine on it, gets a loop of its own as before.
+    The calls a thread makes share one event loop: LiteLLM keeps its HTTP clients per event loop and closes
+    none when a loop ends, so a new loop per call (``asyncio.run``) left every call's connections open: 64 file
+    descriptors per call at concurrency 64, and the 16th batch of a worker failed with "Too many open files"
+    under a limit of 1,024. On one loop the clients, and their connections, are reused.
+
+    In a thread with no running loop (a script, a Ray worker) the loop is that thread's own
+    (``asyncio.Runner``: Ctrl-C cancels the call as ``asyncio.run`` did). Where a loop already runs (Jupyter),
+    the call goes to one loop in a daemon thread of its own, and Ctrl-C while waiting cancels it; a second such
+    call while that loop is busy, or one made from a coroutine on it, gets a loop of its own. As ``asyncio.run``
+    did, what a call started and left running is cancelled when it ends.
     """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _thread_runner().run(_own_tasks(coro))
     shared = _SHARED.acquire()
     if shared is None:
         return _run_on_new_loop(coro)
@@ -484,7 +491,19 @@ def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
         _SHARED.release()
 
 
-async def _own_tasks(coro: Coroutine[Any, Any, Any], finished: threading.Event) -> Any:
+_local = threading.local()
+
+
+def _thread_runner() -> asyncio.Runner:
+    """This thread's ``asyncio.Runner`` (made again in a forked child, which must not use its parent's loop)."""
+    runner = getattr(_local, "runner", None)
+    if runner is None or _local.pid != os.getpid():
+        runner = _local.runner = asyncio.Runner()
+        _local.pid = os.getpid()
+    return runner
+
+
+async def _own_tasks(coro: Coroutine[Any, Any, Any], finished: threading.Event | None = None) -> Any:
     """``coro``, then what it left running on the loop cancelled (``asyncio.run``'s clean-up: a failed gather
     leaves its other tasks running), then ``finished`` set."""
     try:
@@ -496,7 +515,8 @@ async def _own_tasks(coro: Coroutine[Any, Any, Any], finished: threading.Event) 
             task.cancel()
         if left:
             await asyncio.gather(*left, return_exceptions=True)
-        finished.set()
+        if finished is not None:
+            finished.set()
 
 
 class _SharedLoop:
