@@ -484,10 +484,9 @@ def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
             return future.result()
         except KeyboardInterrupt:
             future.cancel()
-            finished.wait(10)  # the call's tasks are being cancelled; a second Ctrl-C ends the wait
             raise
     finally:
-        finished.wait(10)
+        finished.wait(10)  # the call's tasks cancelled and awaited (after Ctrl-C, a second one ends the wait)
         _SHARED.release()
 
 
@@ -550,11 +549,7 @@ _SHARED = _SharedLoop()
 
 
 def _run_on_new_loop(coro: Coroutine[Any, Any, Any]) -> Any:
-    """``asyncio.run(coro)``, in a helper thread when this thread already runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
+    """``asyncio.run(coro)`` in a helper thread (this thread already runs an event loop)."""
     result: dict[str, Any] = {}
 
     def target() -> None:
