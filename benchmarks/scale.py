@@ -55,6 +55,7 @@ from clio_lab.pii import PIIDetector  # noqa: E402
 from clio_lab.synthetic import generate_corpus  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+LITELLM_ALONE = "LiteLLM alone (acompletion, same requests)"
 
 
 def start_server(named_percent: int = 10) -> tuple[subprocess.Popen, str]:
@@ -71,24 +72,35 @@ def start_server(named_percent: int = 10) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the instant server did not start")
 
 
-async def raw_client(messages: list[list[dict]], url: str, concurrency: int, max_tokens: int, model: str) -> float:
-    from openai import AsyncOpenAI
-
-    client = AsyncOpenAI(base_url=url, api_key="not-needed", max_retries=0)
+async def send_all(messages: list[list[dict]], concurrency: int, send) -> float:
+    """Seconds to send every message through ``send`` (a coroutine function returning the answer text) with
+    ``concurrency`` in flight; every answer must be text."""
     sem = asyncio.Semaphore(concurrency)
 
     async def one(m: list[dict]) -> str:
         async with sem:
-            r = await client.chat.completions.create(model=model, messages=m, max_tokens=max_tokens,
-                                                     temperature=0.0)
-            return r.choices[0].message.content
+            return await send(m)
 
     start = time.perf_counter()
     answers = await asyncio.gather(*(one(m) for m in messages))
     seconds = time.perf_counter() - start
-    await client.close()
     assert all(answers)
     return seconds
+
+
+async def raw_client(messages: list[list[dict]], url: str, concurrency: int, max_tokens: int, model: str) -> float:
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=url, api_key="not-needed", max_retries=0)
+
+    async def send(m: list[dict]) -> str:
+        r = await client.chat.completions.create(model=model, messages=m, max_tokens=max_tokens, temperature=0.0)
+        return r.choices[0].message.content
+
+    try:
+        return await send_all(messages, concurrency, send)
+    finally:
+        await client.close()
 
 
 async def litellm_alone(model: LLM, messages: list[list[dict]], concurrency: int, max_tokens: int) -> float:
@@ -97,20 +109,13 @@ async def litellm_alone(model: LLM, messages: list[list[dict]], concurrency: int
     beside the raw client."""
     import litellm
 
-    sem = asyncio.Semaphore(concurrency)
+    async def send(m: list[dict]) -> str:
+        r = await litellm.acompletion(model=model.model, messages=m, max_tokens=max_tokens,
+                                      temperature=model.effective_temperature, api_base=model.api_base,
+                                      api_key=model.api_key, timeout=model.timeout, num_retries=0, max_retries=0)
+        return r.choices[0].message.content
 
-    async def one(m: list[dict]) -> str:
-        async with sem:
-            r = await litellm.acompletion(model=model.model, messages=m, max_tokens=max_tokens,
-                                          temperature=model.effective_temperature, api_base=model.api_base,
-                                          api_key=model.api_key, timeout=model.timeout, num_retries=0, max_retries=0)
-            return r.choices[0].message.content
-
-    start = time.perf_counter()
-    answers = await asyncio.gather(*(one(m) for m in messages))
-    seconds = time.perf_counter() - start
-    assert all(answers)
-    return seconds
+    return await send_all(messages, concurrency, send)
 
 
 class BatchClock:
@@ -141,9 +146,8 @@ class BatchClock:
         if len(self.marks) < 2:
             return "too few batches to tell a steady rate"
         (first, _), (last, _) = self.marks[0], self.marks[-1]
-        after = sum(k for _, k in self.marks[1:])
-        return (f"{len(self.marks)} batches; the first back after {first - self.t0:.1f} s, then {after:,} conversations "
-                f"in {last - first:.1f} s: {self.rate():,.0f}/s")
+        return (f"{len(self.marks)} batches; the first back after {first - self.t0:.1f} s, then "
+                f"{sum(k for _, k in self.marks[1:]):,} conversations in {last - first:.1f} s: {self.rate():,.0f}/s")
 
 
 def pipeline_without_model(n: int, out_dir: Path) -> None:
@@ -391,7 +395,7 @@ def main() -> None:
         detector = PIIDetector()
         detector.find("Load the model for Maria Lopez at 12 Main Street.")  # loaded before any clock starts
         best: dict[str, float] = {}
-        calls: dict[str, int] = {"raw AsyncOpenAI": len(messages), "LiteLLM alone (acompletion, same requests)": len(messages)}
+        calls: dict[str, int] = {"raw AsyncOpenAI": len(messages), LITELLM_ALONE: len(messages)}
         pii_counts = {}
         # run with PYTHONPATH at an older checkout (before batched checks) for the "before" figures
         batch = getattr(runner, "CHECK_BATCH", None)
@@ -420,7 +424,7 @@ def main() -> None:
             keep("raw AsyncOpenAI", s, time.process_time() - c)
             c = time.process_time()
             s = asyncio.run(litellm_alone(model, messages, args.concurrency, max_tokens))
-            keep("LiteLLM alone (acompletion, same requests)", s, time.process_time() - c)
+            keep(LITELLM_ALONE, s, time.process_time() - c)
             for label, pii, size, engine in variants:
                 if batch:
                     runner.CHECK_BATCH = size
