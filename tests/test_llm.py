@@ -109,6 +109,28 @@ def test_concurrency_is_bounded(fake_llm):
     assert fake_llm.max_in_flight == 3
 
 
+def test_the_in_process_model_asks_its_re_asks_after_the_first_attempts(monkeypatch):
+    # the in-process model answers one call at a time in the tasks' order, which the facet step sorts so that
+    # neighbours share worked examples (llama.cpp reuses their KV cache): a re-ask waits at the back of the
+    # queue instead of breaking that order; a hosted model's re-ask follows at once
+    import clio_lab.llm.local as local
+
+    monkeypatch.setattr(local, "load_llama", lambda *a, **k: None)
+    asked = []
+
+    async def record(self, prompt, *, seed=0, **kwargs):
+        asked.append((prompt.body.split("topic number ")[1].split("\n")[0], seed))
+        return ("no" if seed == 0 else "help with it."), {"prompt_tokens": 1, "completion_tokens": 1, "cost": 0.0}
+
+    monkeypatch.setattr(LLM, "acall", record)
+    out, stats = LLM(model="clio_local/gemma-3-270m").run(_tasks(3), cache=None)
+    assert all(o.ok for o in out) and stats.retries == 3
+    assert asked == [("0", 0), ("1", 0), ("2", 0), ("0", 1), ("1", 1), ("2", 1)]
+    asked.clear()
+    LLM(model="fake/m", prompt_style="completion", max_concurrency=1).run(_tasks(3), cache=None)
+    assert asked == [("0", 0), ("0", 1), ("1", 0), ("1", 1), ("2", 0), ("2", 1)]
+
+
 def test_a_check_reads_the_answers_of_concurrent_calls_in_batches(tmp_path, fake_llm):
     """LLMTask.check: values of tasks in flight together are checked in one call; a ParseError it returns for
     a value re-asks that task only, like a parse error, and the value it keeps is the one cached."""

@@ -31,6 +31,8 @@ BACKOFF_S = 1.0  # the first wait between retries when the server names none; do
 MAX_RETRY_WAIT_S = 60.0  # a longer Retry-After is a recorded failure, not a silent minutes-long stall
 CHARS_PER_TOKEN_LIMIT = 16  # an answer longer than max_tokens x this cannot have honoured max_tokens
 CHECK_BATCH = 256  # the most answers one batched check reads at once (benchmarks/scale.py: 1 for one at a time)
+# On the in-process model a re-ask waits behind the first attempts (benchmarks/local_calls.py: False for before)
+LOCAL_REASKS_LAST = True
 
 
 @dataclass
@@ -206,8 +208,9 @@ async def answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, st
     """One task: call, parse, check, re-ask on a :class:`ParseError` (at most ``llm.parse_retries`` times, and not
     once the same prompt got the same answer twice: :func:`next_prompt`), cache the result. The task holds one of
     ``sem``'s call slots from its first call to its last, except while it waits for its batch of checks
-    (``checks``: one :class:`BatchedCheck` per ``task.check``), so that other calls go on meanwhile; a checked
-    answer is cached the moment its batch is read."""
+    (``checks``: one :class:`BatchedCheck` per ``task.check``), so that other calls go on meanwhile, and, on the
+    in-process model, before a re-ask (which then waits behind the first attempts); a checked answer is cached
+    the moment its batch is read."""
     checks = checks if checks is not None else {}
     if task.check is not None and id(task.check) not in checks:
         checks[id(task.check)] = BatchedCheck(task.check)
@@ -264,6 +267,14 @@ async def _answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, s
         if isinstance(value, ParseError):
             error = value
             prompt = next_prompt(llm, task, attempt, error, prompt, seen, kinds, stats, raw, asked)
+            if llm.is_local and LOCAL_REASKS_LAST:
+                # the in-process model answers one call at a time, and the waiting tasks queue for the slot in
+                # their prompts' order (the facet step sorts them so that neighbours share worked examples,
+                # whose KV cache llama.cpp reuses): a re-ask goes to the back of the queue, after the first
+                # attempts, instead of breaking that order twice (benchmarks/local_calls.py: the bundled corpus's
+                # facet step in 205-206 s against 232-245 s on 2 cores, the same answers; BENCHMARKS.md)
+                slot.give()
+                await asyncio.sleep(0)  # tasks not yet started join the queue first
             continue
         entry = {"value": value, "raw": raw, "attempt_errors": seen, "attempt_kinds": kinds}
         if cache is not None:
