@@ -267,7 +267,7 @@ async def _answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, s
         if isinstance(value, ParseError):
             error = value
             prompt = next_prompt(llm, task, attempt, error, prompt, seen, kinds, stats, raw, asked)
-            if llm.is_local and LOCAL_REASKS_LAST:
+            if prompt is not None and llm.is_local and LOCAL_REASKS_LAST:
                 # the in-process model answers one call at a time, and the waiting tasks queue for the slot in
                 # their prompts' order (the facet step sorts them so that neighbours share worked examples,
                 # whose KV cache llama.cpp reuses): a re-ask goes to the back of the queue, after the first
