@@ -131,6 +131,61 @@ def test_the_in_process_model_asks_its_re_asks_after_the_first_attempts(monkeypa
     assert asked == [("0", 0), ("0", 1), ("1", 0), ("1", 1), ("2", 0), ("2", 1)]
 
 
+def test_the_in_process_model_asks_in_the_order_of_its_prompts(monkeypatch):
+    # llama.cpp reuses the KV cache of the prefix a prompt shares with the one before: the in-process model's
+    # waiting calls go in their prompts' text order (first attempts, then re-asks), whatever order they came in,
+    # and each re-ask keeps its own prompt (here: "again" and the topic)
+    import clio_lab.llm.local as local
+
+    monkeypatch.setattr(local, "load_llama", lambda *a, **k: None)
+    asked = []
+
+    async def record(self, prompt, *, seed=0, **kwargs):
+        asked.append((prompt.body.split("topic number ")[1].split("\n")[0], seed))
+        await asyncio.sleep(0.01)  # a real call waits for the model's thread, and the other tasks queue meanwhile
+        return ("no" if seed == 0 else "help with it."), {"prompt_tokens": 1, "completion_tokens": 1, "cost": 0.0}
+
+    monkeypatch.setattr(LLM, "acall", record)
+    tasks = [_tasks(10)[i] for i in (7, 2, 9, 0, 5)]
+    for t in tasks:
+        t.retry_prompt = lambda attempt, error, t=t: dataclasses.replace(t.prompt, body="Again.\n" + t.prompt.body)
+    out, stats = LLM(model="clio_local/gemma-3-270m").run(tasks, cache=None)
+    assert [o.item_id for o in out] == ["i7", "i2", "i9", "i0", "i5"] and all(o.ok for o in out)
+    # the first call goes at once; the rest wait and are served in text order
+    assert asked == [("7", 0), ("0", 0), ("2", 0), ("5", 0), ("9", 0),
+                     ("0", 1), ("2", 1), ("5", 1), ("7", 1), ("9", 1)]
+    asked.clear()
+    monkeypatch.setattr("clio_lab.llm.runner.LOCAL_CALL_ORDER", "arrival")
+    LLM(model="clio_local/gemma-3-270m").run(tasks, cache=None)
+    assert asked == [("7", 0), ("2", 0), ("9", 0), ("0", 0), ("5", 0),
+                     ("7", 1), ("2", 1), ("9", 1), ("0", 1), ("5", 1)]
+
+
+def test_a_cancelled_call_passes_the_in_process_slot_on():
+    from clio_lab.llm.runner import PromptOrderGate
+
+    async def main():
+        gate, order = PromptOrderGate(), []
+        await gate.acquire(Prompt(body="a"))
+
+        async def waiter(body):
+            await gate.acquire(Prompt(body=body))
+            order.append(body)
+            gate.release()
+
+        tasks = {b: asyncio.create_task(waiter(b)) for b in ("c", "b", "d")}
+        await asyncio.sleep(0)
+        tasks["b"].cancel()  # waiting: skipped
+        gate.release()  # to "c"
+        await asyncio.sleep(0)
+        await asyncio.gather(tasks["c"], tasks["d"])
+        assert order == ["c", "d"] and gate.free == 1
+        with pytest.raises(ValueError, match="order must be"):
+            PromptOrderGate("random")
+
+    asyncio.run(main())
+
+
 def test_a_check_reads_the_answers_of_concurrent_calls_in_batches(tmp_path, fake_llm):
     """LLMTask.check: values of tasks in flight together are checked in one call; a ParseError it returns for
     a value re-asks that task only, like a parse error, and the value it keeps is the one cached."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
+import itertools
 import os
 import random
 import threading
@@ -33,6 +35,8 @@ CHARS_PER_TOKEN_LIMIT = 16  # an answer longer than max_tokens x this cannot hav
 CHECK_BATCH = 256  # the most answers one batched check reads at once (benchmarks/scale.py: 1 for one at a time)
 # On the in-process model a re-ask waits behind the first attempts (benchmarks/local_calls.py: False for before)
 LOCAL_REASKS_LAST = True
+# ... and the waiting calls are asked in their prompts' order ("prompt"), or as they came ("arrival": before)
+LOCAL_CALL_ORDER = "prompt"
 
 
 @dataclass
@@ -204,7 +208,8 @@ def strip_prefill(text: str, prefill: str) -> str:
 
 
 async def answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, stats: CallStats,
-                      sem: asyncio.Semaphore, checks: dict[int, BatchedCheck] | None = None) -> LLMOutcome:
+                      sem: asyncio.Semaphore | PromptOrderGate,
+                      checks: dict[int, BatchedCheck] | None = None) -> LLMOutcome:
     """One task: call, parse, check, re-ask on a :class:`ParseError` (at most ``llm.parse_retries`` times, and not
     once the same prompt got the same answer twice: :func:`next_prompt`), cache the result. The task holds one of
     ``sem``'s call slots from its first call to its last, except while it waits for its batch of checks
@@ -215,21 +220,62 @@ async def answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, st
     if task.check is not None and id(task.check) not in checks:
         checks[id(task.check)] = BatchedCheck(task.check)
     slot = _Slot(sem)
-    await slot.take()
+    await slot.take(task.prompt)
     try:
         return await _answer_task(llm, task, cache, key, stats, slot, checks)
     finally:
         slot.give()
 
 
-class _Slot:
-    """One task's hold on the semaphore of calls in flight, given back and taken again around a wait."""
+class PromptOrderGate:
+    """The in-process model's one call slot, handed to the waiting call whose prompt comes first: first attempts
+    before re-asks (a re-ask waits behind the first attempts), each in the order of their prompts' text. llama.cpp
+    reuses the KV cache of the prefix a prompt shares with the prompt before it, and prompts in text order share
+    the longest prefixes (the worked examples, the privacy auditor's nearest examples). Whatever the order, each
+    prompt gets the same answer. With ``order="arrival"`` the waiting calls are served as they came (before)."""
 
-    def __init__(self, sem: asyncio.Semaphore):
+    def __init__(self, order: str = "prompt"):
+        if order not in ("prompt", "arrival"):
+            raise ValueError(f"order must be 'prompt' or 'arrival', not {order!r}")
+        self.order, self.free = order, 1
+        self._waiting: list[tuple[tuple[int, str], int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    async def acquire(self, prompt: Prompt | None = None, reask: bool = False) -> None:
+        if self.free and not self._waiting:
+            self.free -= 1
+            return
+        text = prompt.as_transcript() if prompt is not None and self.order == "prompt" else ""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, ((int(reask), text), next(self._seq), fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():  # granted, then cancelled before it ran: pass the slot on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        while self._waiting:
+            fut = heapq.heappop(self._waiting)[2]
+            if not fut.done():  # a cancelled waiter is skipped
+                fut.set_result(None)
+                return
+        self.free += 1
+
+
+class _Slot:
+    """One task's hold on a call slot (an :class:`asyncio.Semaphore`, or the in-process model's
+    :class:`PromptOrderGate`), given back and taken again around a wait."""
+
+    def __init__(self, sem: asyncio.Semaphore | PromptOrderGate):
         self.sem, self.held = sem, False
 
-    async def take(self) -> None:
-        await self.sem.acquire()
+    async def take(self, prompt: Prompt | None = None, reask: bool = False) -> None:
+        if isinstance(self.sem, PromptOrderGate):
+            await self.sem.acquire(prompt, reask)
+        else:
+            await self.sem.acquire()
         self.held = True
 
     def give(self) -> None:
@@ -250,7 +296,7 @@ async def _answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, s
             break
         tries = attempt + 1
         if not slot.held:
-            await slot.take()
+            await slot.take(prompt, reask=attempt > 0)
         try:
             raw, usage = await call_with_retries(llm, prompt, task.max_tokens, attempt, stats, task.step)
         except Exception as exc:  # noqa: BLE001 - any provider error becomes a recorded failure
@@ -268,11 +314,10 @@ async def _answer_task(llm: LLM, task: LLMTask, cache: Cache | None, key: str, s
             error = value
             prompt = next_prompt(llm, task, attempt, error, prompt, seen, kinds, stats, raw, asked)
             if prompt is not None and llm.is_local and LOCAL_REASKS_LAST:
-                # the in-process model answers one call at a time, and the waiting tasks queue for the slot in
-                # their prompts' order (the facet step sorts them so that neighbours share worked examples,
-                # whose KV cache llama.cpp reuses): a re-ask goes to the back of the queue, after the first
-                # attempts, instead of breaking that order twice (benchmarks/local_calls.py: the bundled corpus's
-                # facet step in 205-206 s against 232-245 s on 2 cores, the same answers; BENCHMARKS.md)
+                # the in-process model answers one call at a time, its waiting calls in their prompts' order
+                # (PromptOrderGate), so that neighbours share the KV cache of their worked examples: a re-ask
+                # waits behind the first attempts instead of breaking that order twice (benchmarks/local_calls.py:
+                # the bundled corpus's facet step in 205-206 s against 232-245 s on 2 cores, the same answers)
                 slot.give()
                 await asyncio.sleep(0)  # tasks not yet started join the queue first
             continue
@@ -416,7 +461,7 @@ async def _answer_pending(llm: LLM, pending: list[tuple[int, LLMTask, str]], cac
         from .local import load_llama
 
         load_llama(llm.model)
-    sem = asyncio.Semaphore(1 if llm.is_local else max(1, llm.max_concurrency))
+    sem = PromptOrderGate(LOCAL_CALL_ORDER) if llm.is_local else asyncio.Semaphore(max(1, llm.max_concurrency))
     bar = _progress(len(pending), desc) if progress and pending else None
 
     checks = {id(t.check): BatchedCheck(t.check) for _, t, _ in pending if t.check is not None}
