@@ -317,7 +317,7 @@ def datamap_figure(points: pd.DataFrame, labels: pd.DataFrame, *, max_points: in
 
     matplotlib.use("Agg", force=False)
     try:
-        import datamapplot
+        datamapplot = import_datamapplot()
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError("the printed map needs datamapplot: pip install 'clio-lab[notebooks]'") from exc
     if labels.empty:
@@ -340,6 +340,41 @@ def datamap_figure(points: pd.DataFrame, labels: pd.DataFrame, *, max_points: in
         label_color_map=colours, title=title, sub_title=sub_title, use_system_fonts=True, add_glow=False,
         font_family="DejaVu Sans", label_font_size=9, dpi=dpi, darkmode=False, ax=ax)
     return fig
+
+
+def import_datamapplot():
+    """``import datamapplot``, without the 6-8 s that its import spends compiling datashader's edge bundling.
+
+    datamapplot imports ``datashader.bundling`` when it is imported, and datashader compiles that module's numba
+    kernels eagerly, in every new process (holoviz/datashader#1318; ``benchmarks/report_time.py``: the first
+    printed map of a process in 9.9-13.7 s against 4.2-4.8 s on 2 cores). Our maps never bundle edges. So, while datamapplot is first
+    imported, ``datashader.bundling`` is a stand-in whose ``hammer_bundle`` imports the real module when it is
+    called; the stand-in is gone from ``sys.modules`` afterwards, so any later ``import datashader.bundling``
+    gets the real module."""
+    import importlib
+    import sys
+    import types
+
+    name = "datashader.bundling"
+    if "datamapplot" in sys.modules or name in sys.modules:
+        import datamapplot
+
+        return datamapplot
+
+    def hammer_bundle(*args, **kwargs):
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
+        return importlib.import_module(name).hammer_bundle(*args, **kwargs)
+
+    stand_in = types.ModuleType(name, "clio_lab's stand-in while datamapplot is imported (charts.import_datamapplot)")
+    stand_in.hammer_bundle = hammer_bundle
+    sys.modules[name] = stand_in
+    try:
+        import datamapplot
+    finally:
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
+    return datamapplot
 
 
 def add_glow(ax, coords: np.ndarray, colours: Sequence[Any], *, kernel_bandwidth: float = GLOW["kernel_bandwidth"],

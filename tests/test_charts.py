@@ -166,3 +166,29 @@ def test_a_run_with_every_cluster_withheld_gets_a_report_that_says_there_is_no_m
         charts.datamap(res)
     out = res.save(tmp_path / "run")
     assert "No map: no cluster was released" in (out / "report.html").read_text()
+
+
+def test_datamapplot_is_imported_without_compiling_edge_bundling():
+    """charts.import_datamapplot: datashader's edge bundling (compiled eagerly at import, 6-8 s) is not imported
+    with datamapplot, nothing is left standing in for it, and datamapplot's hammer_bundle, if ever called,
+    calls the real one. In a new interpreter, where nothing has imported datamapplot yet."""
+    import subprocess
+    import sys
+    import textwrap
+
+    pytest.importorskip("datamapplot")
+    script = textwrap.dedent("""
+        import importlib, sys, types
+        from clio_lab.charts import import_datamapplot
+        dm = import_datamapplot()
+        assert "datashader.bundling" not in sys.modules and callable(dm.create_plot)
+        from datamapplot import edge_bundling
+        asked = []
+        importlib.import_module = lambda name: asked.append(name) or types.SimpleNamespace(
+            hammer_bundle=lambda *a, **k: ("bundled", a, k))
+        assert edge_bundling.hammer_bundle(1, 2, k=3) == ("bundled", (1, 2), {"k": 3})
+        assert asked == ["datashader.bundling"]
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
