@@ -346,7 +346,7 @@ def import_datamapplot():
     """``import datamapplot``, without the 6-8 s that its import spends compiling datashader's edge bundling.
 
     datamapplot imports ``datashader.bundling`` when it is imported, and datashader compiles that module's numba
-    kernels eagerly, in every new process (holoviz/datashader#1318; ``benchmarks/report_time.py``: the first
+    kernels eagerly, in every new process (holoviz/datashader#1318; ``benchmarks/new_process.py``: the first
     printed map of a process in 9.9-13.7 s against 4.2-4.8 s on 2 cores). Our maps never bundle edges. So, while datamapplot is first
     imported, ``datashader.bundling`` is a stand-in whose ``hammer_bundle`` imports the real module when it is
     called; the stand-in is gone from ``sys.modules`` afterwards, so any later ``import datashader.bundling``

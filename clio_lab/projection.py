@@ -16,6 +16,45 @@ from .cache import CacheLike, hash_array, make_key, resolve_cache
 
 STEP_VERSION = 2  # 2: UMAP fitted on distinct rows, repeats placed on their twins
 MIN_UMAP_POINTS = 50
+# umap-learn's numba kernels kept compiled on disk (cache_umap_kernels; False: compiled anew in every process)
+CACHE_UMAP_KERNELS = True
+_kernels_cached = False
+
+
+def cache_umap_kernels() -> int:
+    """Turn numba's on-disk cache on for umap-learn's compiled functions; how many.
+
+    umap-learn compiles its numba kernels the first time a process fits a map, and unlike pynndescent it does
+    not declare them ``cache=True``, so every new process pays again: 12-16 s for a 200-point map on 2 cores,
+    most of a small run's map step and of each notebook's first map (``benchmarks/new_process.py``). With
+    numba's cache on (``Dispatcher.enable_caching``, before a kernel's first compile) the compiled code is kept
+    beside umap's own files (numba's usual place; ``NUMBA_CACHE_DIR`` moves it) and read back by later
+    processes: the same code, so the same map. Numba keys that cache on the function's source file and the CPU,
+    and compiles again when either changes. Where it cannot keep a cache, or its internals differ from what
+    this expects, the kernels are compiled in memory as before."""
+    global _kernels_cached
+    if _kernels_cached or not CACHE_UMAP_KERNELS:
+        return 0
+    _kernels_cached = True
+    import sys
+
+    try:
+        from numba.core.caching import NullCache
+        from numba.core.registry import CPUDispatcher
+    except ImportError:  # pragma: no cover - another numba layout
+        return 0
+    n = 0
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "umap" or name.startswith("umap.")):
+            continue
+        for obj in list(vars(module).values()):
+            if isinstance(obj, CPUDispatcher) and isinstance(getattr(obj, "_cache", None), NullCache):
+                try:
+                    obj.enable_caching()
+                    n += 1
+                except Exception:  # noqa: BLE001 - no cache folder numba can write: compiled in memory
+                    continue
+    return n
 
 
 def _library(method: str) -> str:
@@ -41,6 +80,7 @@ def umap_reduce(X: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.0, met
         import umap
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError("UMAP needs `pip install 'clio-lab[cluster]'` (umap-learn)") from exc
+    cache_umap_kernels()
     reducer = umap.UMAP(n_components=n_components, n_neighbors=min(n_neighbors, len(X) - 1), min_dist=min_dist, metric=metric,
                         random_state=random_state)
     with warnings.catch_warnings():

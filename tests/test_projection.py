@@ -85,3 +85,33 @@ def test_umap_is_fitted_on_distinct_rows_and_a_repeat_lands_on_its_twin(monkeypa
     if fit_sample > 210:  # fitted together: every repeat is placed exactly on its twin
         assert np.array_equal(P[120:180], P[:60]) and np.array_equal(P[180:], P[:30])
     assert _separation(P[:120], y) > 2
+
+
+def test_umaps_kernels_are_compiled_once_per_install_and_give_the_same_map(tmp_path):
+    """projection.cache_umap_kernels: a first process compiles umap's kernels into numba's disk cache (here a new
+    NUMBA_CACHE_DIR), a second reads them back instead of compiling, and both draw the same map."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    pytest.importorskip("umap")
+    script = textwrap.dedent("""
+        import hashlib, sys
+        import numpy as np
+        import umap
+        from clio_lab import projection
+        X = np.random.default_rng(0).normal(size=(80, 16)).astype(np.float32)
+        Y = projection.umap_reduce(X)
+        hits = sum(sum(d.stats.cache_hits.values()) for m in list(sys.modules.values()) if m is not None
+                   and getattr(m, "__name__", "").startswith("umap") for d in vars(m).values()
+                   if hasattr(d, "stats") and hasattr(d, "enable_caching"))
+        print(hits, hashlib.sha256(Y.tobytes()).hexdigest())
+    """)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
+            for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr[-2000:] + runs[1].stderr[-2000:]
+    (hits1, map1), (hits2, map2) = (r.stdout.split() for r in runs)
+    assert int(hits1) == 0 and int(hits2) > 0 and map1 == map2
+    assert any("umap" in p.name for p in (tmp_path / "numba").iterdir())
