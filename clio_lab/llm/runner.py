@@ -238,16 +238,17 @@ class PromptOrderGate:
         if order not in ("prompt", "arrival"):
             raise ValueError(f"order must be 'prompt' or 'arrival', not {order!r}")
         self.order, self.free = order, 1
-        self._waiting: list[tuple[tuple[int, str], int, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[tuple[int, str, str], int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
 
     async def acquire(self, prompt: Prompt | None = None, reask: bool = False) -> None:
         if self.free and not self._waiting:
             self.free -= 1
             return
-        text = prompt.as_transcript() if prompt is not None and self.order == "prompt" else ""
+        # the prompt's own strings, not a copy: a window of 50,000 waiting prompts holds no second set of them
+        text = (prompt.body, prompt.prefill) if prompt is not None and self.order == "prompt" else ("", "")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiting, ((int(reask), text), next(self._seq), fut))
+        heapq.heappush(self._waiting, ((int(reask), *text), next(self._seq), fut))
         try:
             await fut
         except asyncio.CancelledError:
