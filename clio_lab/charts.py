@@ -346,11 +346,11 @@ def import_datamapplot():
     """``import datamapplot``, without the 6-8 s that its import spends compiling datashader's edge bundling.
 
     datamapplot imports ``datashader.bundling`` when it is imported, and datashader compiles that module's numba
-    kernels eagerly, in every new process (holoviz/datashader#1318; ``benchmarks/new_process.py``: the first
-    printed map of a process in 9.9-13.7 s against 4.2-4.8 s on 2 cores). Our maps never bundle edges. So, while datamapplot is first
-    imported, ``datashader.bundling`` is a stand-in whose ``hammer_bundle`` imports the real module when it is
-    called; the stand-in is gone from ``sys.modules`` afterwards, so any later ``import datashader.bundling``
-    gets the real module."""
+    kernels eagerly, in every new process (holoviz/datashader#1318; ``benchmarks/new_process.py``: datamapplot
+    imported in 10.2-11.9 s against 3.1-3.7 s on 2 cores). Our maps never bundle edges. So, while datamapplot is
+    first imported, ``datashader.bundling`` is a stand-in whose ``hammer_bundle`` imports the real module when
+    it is called; the stand-in is gone from ``sys.modules`` afterwards, so any later ``import
+    datashader.bundling`` gets the real module."""
     import importlib
     import sys
     import types
