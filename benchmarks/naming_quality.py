@@ -42,6 +42,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -160,7 +161,8 @@ def label_ceilings(data: dict, judge) -> dict:
     """What names taken from the users' own requests could reach under the naming-accuracy judge, with no model
     and no clustering error (each true label's requests as one cluster): the share of requests that lie nearest
     their own label's name; of the labels, the share whose most central request (nearest the group's centre)
-    does; and the share whose centre itself does. No LLM call (``--ceilings``)."""
+    does; and the share whose centre itself does. Then the pipeline's own clusters, each named by its most
+    central request, scored as a method's names are. No LLM call (``--ceilings``)."""
     leaf = np.asarray(data["leaf"], dtype=object)
     names = sorted(set(leaf.tolist()))
     L = clio_lab.embed(names, judge)
@@ -173,11 +175,22 @@ def label_ceilings(data: dict, judge) -> dict:
         c /= np.linalg.norm(c)
         medoid += int(nearest[idx[np.argmax(T[idx] @ c)]] == j)
         centre += int(np.argmax(L @ c) == j)
+    # the same with the pipeline's clusters (users' text, default k): each cluster named by its most central
+    # request, scored like a method's names (one user's words: a diagnostic, never a name clio_lab may release)
+    with tempfile.TemporaryDirectory() as tmp:
+        space, _ = embedding_space(data["convs"], [None] * len(leaf), "pipeline", None, "text", clio_lab.Cache(tmp))
+    labels = clio_lab.cluster(space.X, cache=None).labels
+    ids = sorted(set(labels.tolist()) - {-1})
+    C = centroids(space.X, labels, ids)
+    central = {c: data["convs"][idx[np.argmax(space.X[idx] @ C[j])]].messages[0].content
+               for j, c in enumerate(ids) for idx in [np.flatnonzero(labels == c)]}
+    real = name_scores(central, space.X, labels, data["leaf"], space.embedder, judge)
     return {"labels": len(names), "requests": len(leaf),
             "request_nearest_own_label": round(100 * float(np.mean([names[j] == lab for j, lab in
                                                                      zip(nearest, leaf, strict=True)])), 1),
             "central_request_nearest_own_label": round(100 * medoid / len(names), 1),
-            "centre_nearest_own_label": round(100 * centre / len(names), 1)}
+            "centre_nearest_own_label": round(100 * centre / len(names), 1),
+            "pipeline_clusters": len(ids), "central_request_of_pipeline_cluster": real["naming_accuracy"]}
 
 
 def extractive_v1():
