@@ -231,8 +231,8 @@ class PromptOrderGate:
     """The in-process model's one call slot, handed to the waiting call whose prompt comes first: first attempts
     before re-asks (a re-ask waits behind the first attempts), each in the order of their prompts' text. llama.cpp
     reuses the KV cache of the prefix a prompt shares with the prompt before it, and prompts in text order share
-    the longest prefixes (the worked examples, the privacy auditor's nearest examples). Whatever the order, each
-    prompt gets the same answer. With ``order="arrival"`` the waiting calls are served as they came (before)."""
+    the longest prefixes (the facet step's worked examples; the privacy audit's prompts share too little for the
+    order to matter: benchmarks/local_calls.py). Whatever the order, each prompt gets the same answer. With ``order="arrival"`` the waiting calls are served as they came (before)."""
 
     def __init__(self, order: str = "prompt"):
         if order not in ("prompt", "arrival"):
