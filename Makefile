@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	$(BIN)/python -c "from clio_lab.projection import compile_kernels; print(f'compiled the map kernels in {compile_kernels():.0f} s')"
 	touch $(STAMP)
 
 demo: setup

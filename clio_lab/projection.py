@@ -57,6 +57,19 @@ def cache_umap_kernels() -> int:
     return n
 
 
+def compile_kernels(n: int = 200, dim: int = 384) -> float:
+    """Fit one small map of random unit vectors, so that pynndescent's and umap's numba kernels are compiled into
+    numba's disk cache; the seconds it took. ``make setup`` runs it: else
+    the first run after an install compiles them inside its map step (about 45 s on 2 cores; BENCHMARKS.md,
+    "What a new process pays for its first map"). Later processes read them back."""
+    import time
+
+    start = time.perf_counter()
+    X = np.random.default_rng(0).normal(size=(n, dim)).astype(np.float32)
+    umap_reduce(X / np.linalg.norm(X, axis=1, keepdims=True))
+    return time.perf_counter() - start
+
+
 def _library(method: str) -> str:
     """The library (and release) that computes the map: its version changes the coordinates."""
     from importlib.metadata import version
@@ -162,3 +175,4 @@ def project(
     if store is not None:
         store.set_array(key, out)
     return out
+

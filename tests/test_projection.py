@@ -87,31 +87,46 @@ def test_umap_is_fitted_on_distinct_rows_and_a_repeat_lands_on_its_twin(monkeypa
     assert _separation(P[:120], y) > 2
 
 
-def test_umaps_kernels_are_compiled_once_per_install_and_give_the_same_map(tmp_path):
-    """projection.cache_umap_kernels: a first process compiles umap's kernels into numba's disk cache (here a new
-    NUMBA_CACHE_DIR), a second reads them back instead of compiling, and both draw the same map."""
+_MAP_IN_A_NEW_PROCESS = """
+import hashlib, sys
+import numpy as np
+import umap
+from clio_lab import projection
+X = np.random.default_rng(0).normal(size=(80, 16)).astype(np.float32)
+Y = projection.umap_reduce(X)
+kernels = [d for m in list(sys.modules.values()) if m is not None and getattr(m, "__name__", "").startswith("umap")
+           for d in vars(m).values() if hasattr(d, "stats") and hasattr(d, "enable_caching")]
+print(sum(sum(d.stats.cache_hits.values()) for d in kernels), sum(sum(d.stats.cache_misses.values()) for d in kernels),
+      hashlib.sha256(Y.tobytes()).hexdigest())
+"""
+
+
+def _new_process(code: str, numba_dir) -> list[str]:
     import os
     import subprocess
     import sys
-    import textwrap
 
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "NUMBA_CACHE_DIR": str(numba_dir)})
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout.split()
+
+
+def test_umaps_kernels_are_compiled_once_per_install_and_give_the_same_map(tmp_path):
+    """projection.cache_umap_kernels: a first process compiles umap's kernels into numba's disk cache (here a new
+    NUMBA_CACHE_DIR), a second reads them back instead of compiling, and both draw the same map."""
     pytest.importorskip("umap")
-    script = textwrap.dedent("""
-        import hashlib, sys
-        import numpy as np
-        import umap
-        from clio_lab import projection
-        X = np.random.default_rng(0).normal(size=(80, 16)).astype(np.float32)
-        Y = projection.umap_reduce(X)
-        hits = sum(sum(d.stats.cache_hits.values()) for m in list(sys.modules.values()) if m is not None
-                   and getattr(m, "__name__", "").startswith("umap") for d in vars(m).values()
-                   if hasattr(d, "stats") and hasattr(d, "enable_caching"))
-        print(hits, hashlib.sha256(Y.tobytes()).hexdigest())
-    """)
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
-    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
-            for _ in range(2)]
-    assert all(r.returncode == 0 for r in runs), runs[0].stderr[-2000:] + runs[1].stderr[-2000:]
-    (hits1, map1), (hits2, map2) = (r.stdout.split() for r in runs)
+    (hits1, _, map1), (hits2, _, map2) = (_new_process(_MAP_IN_A_NEW_PROCESS, tmp_path / "numba") for _ in range(2))
     assert int(hits1) == 0 and int(hits2) > 0 and map1 == map2
     assert any("umap" in p.name for p in (tmp_path / "numba").iterdir())
+
+
+def test_make_setup_compiles_every_kernel_a_small_map_needs(tmp_path):
+    """``make setup`` runs projection.compile_kernels (a map of 200 random 384-d points): afterwards a new process
+    drawing another map (other size, other width) compiles no more of umap's kernels than a process whose cache
+    that very map had filled (a few tiny ones with a signature in their decorator compile at import, uncached)."""
+    pytest.importorskip("umap")
+    _new_process("from clio_lab.projection import compile_kernels; compile_kernels()", tmp_path / "numba")
+    hits, misses, map1 = _new_process(_MAP_IN_A_NEW_PROCESS, tmp_path / "numba")
+    _, steady, map2 = _new_process(_MAP_IN_A_NEW_PROCESS, tmp_path / "numba")
+    assert int(hits) > 0 and misses == steady and map1 == map2
