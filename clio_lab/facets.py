@@ -3,8 +3,9 @@
 Clio's prompt shape (worked examples, the conversation, the question, a pre-filled answer opening) is kept in
 ``prompts/facet.j2``. With the small local base model, worked examples are chosen per conversation as the
 nearest ones by embedding, and an answer that repeats a worked example's answer for an unrelated
-conversation is caught and re-asked with other examples, then recorded as failed: a measured failure mode
-of that model (see ../shared/ENVIRONMENT.md).
+conversation is caught and re-asked with other examples: a measured failure mode of that model (see
+../shared/ENVIRONMENT.md). What still fails is asked once more without worked examples, and that answer is kept
+only where it lies near its own conversation; else the item is recorded as failed, with every reason.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ COPY_SIMILARITY = 0.6
 # per conversation in a window; 50,000 hold about 0.4 GB however large the corpus. Each window's last calls
 # finish before the next window's start.
 FACET_WINDOW = 50_000
+# The in-process model's last ask: a text answer that failed with worked examples (most copied one) is asked once
+# more without any, and that answer is kept only when, embedded by the bundled MiniLM, it lies at least this near
+# its own conversation's user text (cosine). Chosen on the development split (BENCHMARKS.md, "A zero-shot last
+# ask, kept where it matches its conversation"): there, kept answers named their true sub-topic about as often
+# as first answers did (54% against 58%), all the zero-shot answers far less often (38%).
+LAST_ASK_MIN_SIMILARITY = 0.5
 _LEAK_MARKERS = re.compile(r"\b(Conversation|Question|Answer|User|Assistant)\s*:", re.I)
 
 
@@ -117,6 +124,7 @@ class FacetResults:
     failures: list[dict[str, Any]] = field(default_factory=list)
     stats: CallStats = field(default_factory=CallStats)
     pii: dict[str, dict[str, int]] = field(default_factory=dict)  # per facet: re-asked / redacted for PII
+    last_asked: dict[str, list[str]] = field(default_factory=dict)  # per facet: ids answered with no examples
 
     def to_frame(self):
         import pandas as pd
@@ -237,6 +245,7 @@ def extract_facets(
     pii: Any = "auto",
     progress: bool = True,
     engine: Any = None,
+    last_ask: bool | None = None,
 ) -> FacetResults:
     """Ask each facet's question of every conversation.
 
@@ -258,6 +267,11 @@ def extract_facets(
         engine: ``None`` (this process), ``"ray"``, a Ray address or a :class:`~clio_lab.engine.RayEngine`:
             the calls (and their PII checks, and the embeddings that choose worked examples) run on a Ray
             cluster as batch jobs; the cache and the answers are the same (:mod:`clio_lab.engine`).
+        last_ask: a text facet's answer that failed with worked examples is asked once more without them, and
+            kept only when it lies near its own conversation (:data:`LAST_ASK_MIN_SIMILARITY`); otherwise it
+            stays failed, with both reasons. ``None`` (default): with the in-process local model only, whose
+            failures are mostly copies of a worked example. The ids of the answers kept this way are in
+            ``FacetResults.last_asked``.
 
     Returns:
         :class:`FacetResults`; a failed answer is ``None`` with its reason in ``failures``.
@@ -281,6 +295,8 @@ def extract_facets(
     values: dict[str, list[Any]] = {spec.name: [] for spec in specs}
     failures: list[dict[str, Any]] = []
     computed: list[dict[str, Any]] = []
+    last_asked: dict[str, list[str]] = {spec.name: [] for spec in specs}
+    ask_again = model.is_local if last_ask is None else last_ask
     stats = CallStats()
     # Prompts are rendered and sent a window at a time: a million rendered prompts and their tasks would hold
     # gigabytes at once. A corpus of one window is planned exactly as before (the same cache keys throughout).
@@ -305,6 +321,14 @@ def extract_facets(
             for i, outcome in zip(order, ran, strict=True):
                 outcomes[i] = outcome
             stats.add(step_stats)
+            if ask_again and spec.kind == "text" and spec.examples and examples != "none":
+                again = _ask_without_examples(spec, part, [t for t, _ in rendered], outcomes, llm=model,
+                                              cache=store, prompts=prompts, detector=detector, engine=runner,
+                                              progress=progress, desc=desc)
+                if again is not None:
+                    outcomes, again_stats, kept = again
+                    stats.add(again_stats)
+                    last_asked[spec.name] += kept
             values[spec.name] += [o.value if o.ok else None for o in outcomes]
             counts = pii_counts(outcomes, checked=detector is not None and spec.privacy and spec.kind == "text")
             pii_stats[spec.name] = {k: pii_stats[spec.name].get(k, 0) + v for k, v in counts.items()}
@@ -313,7 +337,51 @@ def extract_facets(
         computed += [computed_facets(c, trunc) for c, (_, trunc) in zip(part, rendered, strict=True)]
         del rendered, planned
     return FacetResults(ids=[c.id for c in conversations], values=values, computed=computed,
-                        failures=failures, stats=stats, pii=pii_stats)
+                        failures=failures, stats=stats, pii=pii_stats, last_asked=last_asked)
+
+
+def _ask_without_examples(spec: FacetSpec, conversations: Sequence[Conversation], texts: Sequence[str],
+                          outcomes: list[Any], *, llm: LLM, cache: Any, prompts: Any, detector: Any, engine: Any,
+                          progress: bool, desc: str) -> tuple[list[Any], CallStats, list[str]] | None:
+    """The failed ``outcomes`` asked once more zero-shot; an answer is kept when, embedded by the bundled MiniLM
+    (one fixed scale for :data:`LAST_ASK_MIN_SIMILARITY`, whatever the run embeds with), it lies near its own
+    conversation's user text. Returns the outcomes with those answers in, the calls' stats and the kept ids."""
+    from dataclasses import replace
+
+    from .embeddings import embed, get_embedder
+    from .pii_checks import AnswerCheck
+
+    redo = [i for i, o in enumerate(outcomes) if not o.ok]
+    if not redo:
+        return None
+    lib = resolve_prompts(prompts)
+    check = AnswerCheck(detector) if detector is not None and spec.privacy else None
+    tasks = [_facet_task(spec, lib, conversations[i], texts[i], [], None, None, 0, 0, "none", check) for i in redo]
+    ran, stats = llm.run(tasks, cache=cache, desc=f"{desc} (no worked examples)", progress=progress, engine=engine)
+    answered = [j for j, o in enumerate(ran) if o.ok]
+    sims = np.zeros(len(ran), dtype=np.float32)
+    if answered:
+        judge = get_embedder(None)
+        A = embed([str(ran[j].value) for j in answered], judge, cache=cache)
+        U = embed([user_text(conversations[redo[j]]) for j in answered], judge, cache=cache)
+        sims[answered] = np.sum(A * U, axis=1)
+    out = list(outcomes)
+    kept = []
+    for j, (i, again) in enumerate(zip(redo, ran, strict=True)):
+        before = outcomes[i]
+        history = [*before.attempt_errors, *([before.error] if before.error else [])]
+        if again.ok and sims[j] >= LAST_ASK_MIN_SIMILARITY:
+            out[i] = replace(again, attempts=before.attempts + again.attempts,
+                             attempt_errors=[*history, *again.attempt_errors])
+            kept.append(conversations[i].id)
+            continue
+        why = again.error if not again.ok else (
+            f"its answer {again.value!r} lies too far from the conversation (similarity {sims[j]:.2f}, "
+            f"below {LAST_ASK_MIN_SIMILARITY})")
+        out[i] = replace(before, error=f"{before.error}; asked again without worked examples: {why}",
+                         raw=again.raw if again.raw is not None else before.raw,
+                         attempts=before.attempts + again.attempts)
+    return out, stats, kept
 
 
 def resolve_specs(facets: Sequence[str | FacetSpec]) -> list[FacetSpec]:

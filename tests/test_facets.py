@@ -97,3 +97,35 @@ def test_a_corpus_larger_than_a_window_gets_the_same_answers_failures_and_counts
     assert windowed.pii == whole.pii and whole.pii["request"]["checked"] == len(demo_convs)
     assert whole.pii["request"]["reasked_for_pii"] == whole.pii["request"]["redacted"] == len(demo_convs)
     assert windowed_calls == calls and windowed.stats.calls == whole.stats.calls
+
+
+def test_a_failed_answer_is_asked_once_more_without_worked_examples_and_kept_only_near_its_conversation(
+        tmp_path, fake_llm, fake_embedder, demo_convs, monkeypatch):
+    from clio_lab import facets
+
+    convs = [c for c in demo_convs if c.metadata["language"] == "English"][:4]
+    once = LLM(model="fake/m", prompt_style="completion", max_parse_retries=1)
+
+    def run(last_ask, cache):
+        fake_llm.reset()
+        fake_llm.garbage_first = 2 * len(convs)  # the first ask and the re-ask of every conversation fail
+        return clio_lab.extract_facets(convs, llm=once, cache=cache, embedder=fake_embedder, progress=False,
+                                       last_ask=last_ask)
+
+    off = run(None, tmp_path / "off")  # default: only the in-process local model asks again
+    assert off.values["request"] == [None] * 4 and len(off.failures) == 4 and fake_llm.calls == 8
+    assert off.last_asked == {"request": []}
+
+    on = run(True, tmp_path / "on")
+    assert fake_llm.calls == 12 and not on.failures
+    assert on.last_asked == {"request": [c.id for c in convs]}
+    assert all(p.count("Conversation:") == 1 for p in fake_llm.prompts[8:])  # no worked example shown
+    assert all(v.startswith("help with ") for v in on.values["request"])
+
+    # an answer that does not lie near its conversation stays failed, with both reasons; nothing is lost
+    monkeypatch.setattr(facets, "LAST_ASK_MIN_SIMILARITY", 1.01)
+    far = run(True, tmp_path / "far")
+    assert far.values["request"] == [None] * 4 and far.last_asked == {"request": []}
+    assert [f["id"] for f in far.failures] == [c.id for c in convs]
+    assert all("answer too short" in f["reason"] and "asked again without worked examples" in f["reason"]
+               and "lies too far from the conversation" in f["reason"] for f in far.failures)

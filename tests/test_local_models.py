@@ -47,18 +47,21 @@ def test_local_llm_summarises_through_litellm(tmp_path):
     answers = res.values["request"]
     assert res.stats.calls >= 3 and res.stats.cost_usd == 0.0 and res.stats.prompt_tokens > 0
     # The 270M base model often copies a worked example (which one depends on the CPU's arithmetic: on an AMX
-    # Xeon two of these three are copies, elsewhere one); such answers are failures with a reason, never kept.
+    # Xeon two of these three are copies, elsewhere one); such an answer is asked once more without worked
+    # examples and kept only where it lies near its conversation, else it is a failure with both reasons.
     answered = [a for a in answers if a is not None]
     assert answered, res.failures
     assert len(res.failures) == 3 - len(answered) and all(f["reason"].startswith("invalid answer")
                                                           for f in res.failures)
+    assert all("asked again without worked examples" in f["reason"] for f in res.failures)
+    asked_again = len(res.last_asked["request"]) + len(res.failures)  # the first pass's failures
     for answer in answered:
         assert answer.endswith(".") and len(answer.split()) >= 3
     keywords = [("cover", "letter", "nurs"), ("python", "index", "error", "loop", "list"), ("chili", "recipe", "vegetarian")]
     for a, ks in zip(answers, keywords, strict=True):  # what is kept is about its own conversation
         assert a is None or any(k in a.lower() for k in ks), answers
     again = clio_lab.extract_facets(convs, cache=tmp_path, progress=False)
-    assert again.stats.calls == 0 and again.stats.cache_hits == 3 and again.values == res.values
+    assert again.stats.calls == 0 and again.stats.cache_hits == 3 + asked_again and again.values == res.values
     assert len(again.failures) == len(res.failures)  # remembered as failures, not as successes
 
 
