@@ -37,9 +37,9 @@ COPY_SIMILARITY = 0.6
 FACET_WINDOW = 50_000
 # The in-process model's last ask: a text answer that failed with worked examples (most copied one) is asked once
 # more without any, and that answer is kept only when, embedded by the bundled MiniLM, it lies at least this near
-# its own conversation's user text (cosine). Chosen on the development split (BENCHMARKS.md, "A zero-shot last
-# ask, kept where it matches its conversation"): there, kept answers named their true sub-topic about as often
-# as first answers did (54% against 58%), all the zero-shot answers far less often (38%).
+# its own conversation's user text (cosine). Chosen on the development split (BENCHMARKS.md, "The zero-shot last
+# ask again, kept only where it matches its conversation"): on the synthetic corpus the kept answers named their
+# true sub-topic about as often as first answers did (54% against 58%), all the zero-shot answers far less (38%).
 LAST_ASK_MIN_SIMILARITY = 0.5
 _LEAK_MARKERS = re.compile(r"\b(Conversation|Question|Answer|User|Assistant)\s*:", re.I)
 

@@ -175,4 +175,3 @@ def project(
     if store is not None:
         store.set_array(key, out)
     return out
-

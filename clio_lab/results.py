@@ -279,7 +279,7 @@ def run_stats(result: PipelineResult) -> dict[str, Any]:
         "named_by": dict(Counter(n.method for n in tree.nodes.values() if n.shows_text)) if tree else None,
         "nodes_by_status": dict(Counter(n.status.value for n in tree.nodes.values())) if tree else None,
         "truncated_conversations": sum(1 for c in result.facets.computed if c.get("truncated")),
-        "facets_asked_without_examples": {k: len(v) for k, v in (result.facets.last_asked or {}).items()},
+        "facet_answers_from_last_ask": {k: len(v) for k, v in (result.facets.last_asked or {}).items()},
         "input_redaction": result.input_redaction,
         "thresholds": result.thresholds,
         "pii_in_model_texts": {"checked_with": (result.config.get("pii_check") or {}).get("model"),

@@ -133,6 +133,7 @@ def test_save_writes_the_run_and_load_run_reads_it_back_whole(tmp_path, fake_llm
     stats = json.loads((out / "stats.json").read_text())
     for key in ("conversations", "llm_calls", "embedding_calls", "failed_items", "cache_hits", "seconds"):
         assert key in stats
+    assert stats["facet_answers_from_last_ask"] == {"request": 0}  # a hosted model gets no last ask
     tree = json.loads((out / "tree.json").read_text())
     assert tree["size"] == 40 and len(tree["children"]) == 2
     assert sum(c["size"] for c in tree["children"]) == 40
