@@ -117,6 +117,11 @@ def trend_chart(trends: pd.DataFrame, *, top: int = 8, title: str | None = None)
     ).properties(width=WIDTH)
 
 
+# The map's axes span the dots, not zero: UMAP's coordinates are arbitrary, and a scale from zero left most of
+# an exported map empty when they all lay far from it.
+MAP_SCALE = alt.Scale(zero=False)
+
+
 def conversation_map(run: Run, *, colour: str | None = None, max_points: int = 3000, random_state: int = 0,
                      title: str | None = None) -> alt.Chart:
     """The 2-D map of conversations, one dot each (members of withheld clusters are not drawn), coloured by a
@@ -131,7 +136,7 @@ def conversation_map(run: Run, *, colour: str | None = None, max_points: int = 3
     if len(data) > max_points:
         data = data.sample(max_points, random_state=random_state)
     return alt.Chart(data, title=title or "Map of conversations").mark_circle(size=30, opacity=0.75).encode(
-        x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None),
+        x=alt.X("x:Q", axis=None, scale=MAP_SCALE), y=alt.Y("y:Q", axis=None, scale=MAP_SCALE),
         color=alt.Color(f"{colour}:N", title=colour.replace("_", " "), legend=alt.Legend(labelLimit=260)),
         tooltip=[colour, "request"],
     ).properties(width=WIDTH, height=WIDTH)
@@ -265,7 +270,8 @@ def labelled_map(run: Run, *, max_points: int = 3000, random_state: int = 0, tit
                                        ([UNCLUSTERED_LABEL] if (points["category"] == UNCLUSTERED_LABEL).any() else []),
                                        range=list(dict.fromkeys(labels["colour"])) + ["#cccccc"]))
     dots = alt.Chart(points).mark_circle(size=24, opacity=0.6).encode(
-        x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None), color=colour, tooltip=["cluster", "category"])
+        x=alt.X("x:Q", axis=None, scale=MAP_SCALE), y=alt.Y("y:Q", axis=None, scale=MAP_SCALE), color=colour,
+        tooltip=["cluster", "category"])
     names = alt.Chart(labels).mark_text(fontSize=11, fontWeight="bold", limit=180, dy=-6).encode(
         x="x:Q", y="y:Q", text="cluster:N", color=alt.value("#222222"), tooltip=["cluster", "category", "size"])
     return alt.layer(dots, names, title=title or "Map of conversations").properties(width=WIDTH + 220,

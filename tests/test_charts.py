@@ -54,6 +54,9 @@ def test_the_labelled_map_draws_released_clusters_coloured_by_category_and_named
     assert (row.x, row.y) == pytest.approx((same["x"].median(), same["y"].median()))
     layered = charts.labelled_map(small_run).to_dict()
     assert len(layered["layer"]) == 2
+    # the axes span the dots, not zero (a scale from zero left most of an exported map empty)
+    for spec in (layered["layer"][0], charts.conversation_map(small_run).to_dict()):
+        assert spec["encoding"]["x"]["scale"]["zero"] is False and spec["encoding"]["y"]["scale"]["zero"] is False
     pytest.importorskip("datamapplot")
     written = charts.save_datamap(small_run, tmp_path / "map", formats=("png", "svg"))
     assert [p.suffix for p in written] == [".png", ".svg"] and written[0].read_bytes()[:4] == b"\x89PNG"
