@@ -298,7 +298,7 @@ def embedding_space(convs, summaries, space: str, embedder_name: str | None, emb
 
 def evaluate_set(name: str, data: dict, methods: list[str], trees: list[str], k: int | None, show: int,
                  cache, embedder_name: str | None = None, embed_on: str = "text", space: str = "pipeline",
-                 last_ask: bool = True) -> dict:
+                 last_ask: bool = True, max_conversation_chars: int | None = None) -> dict:
     from clio_lab.evaluate import reconstruction_accuracy
 
     convs = data["convs"]
@@ -307,7 +307,8 @@ def evaluate_set(name: str, data: dict, methods: list[str], trees: list[str], k:
     t = time.perf_counter()
     # the facet step's own PII re-ask is off here: it changes almost no summary, and its cache key follows the
     # detector's version, so every detector change would cost a full re-run of the facets
-    facets = clio_lab.extract_facets(convs, llm=llm, cache=cache, progress=False, pii=False, last_ask=last_ask)
+    facets = clio_lab.extract_facets(convs, llm=llm, cache=cache, progress=False, pii=False, last_ask=last_ask,
+                                     max_conversation_chars=max_conversation_chars)
     summaries = facets.values["request"]
     facet_s = time.perf_counter() - t
     emb_space, why = embedding_space(convs, summaries, space, embedder_name, embed_on, cache)
@@ -370,6 +371,8 @@ def main() -> None:
                     help="what is embedded and clustered (default: the user's text, as with the local model)")
     ap.add_argument("--last-ask", choices=["on", "off"], default="on",
                     help="a failed facet asked once more without worked examples (the local model's default)")
+    ap.add_argument("--max-conversation-chars", type=int, default=None,
+                    help="characters of each conversation the model reads (default: the facet step's own)")
     ap.add_argument("--ceilings", action="store_true",
                     help="only print what names from the users' own requests could reach (label_ceilings)")
     args = ap.parse_args()
@@ -385,7 +388,8 @@ def main() -> None:
                                   **label_ceilings(data, clio_lab.get_embedder(None))}), flush=True)
             continue
         rep = evaluate_set(name, data, args.methods.split(","), args.trees.split(","), args.k, args.show, cache,
-                           args.embedder, args.embed_on, args.space, args.last_ask == "on")
+                           args.embedder, args.embed_on, args.space, args.last_ask == "on",
+                           args.max_conversation_chars)
         reports.append(rep)
         print(json.dumps({k: v for k, v in rep.items() if k != "examples"}), flush=True)
         for method, names in rep["examples"].items():

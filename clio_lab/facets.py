@@ -259,8 +259,10 @@ def extract_facets(
             conversation by embedding, after ``n_examples - n_nearest`` fixed ones that every prompt shares (so
             llama.cpp reuses their cached prefix); ``"fixed"``: the first ``n_examples``; ``"none"``: zero-shot.
         embedder: embedder for ``"nearest"`` (default: the bundled MiniLM).
-        max_conversation_chars: longer conversations are cut, Clio-style, with a marker; the default
-            fits the model's context.
+        max_conversation_chars: longer conversations are cut, Clio-style, after their start, with a marker.
+            Default: 2,000 characters for the local model (:data:`~clio_lab.llm.local.LOCAL_MAX_CONVERSATION_CHARS`:
+            it summarised long real conversations as well from their start, three times faster), 100,000 for
+            hosted models.
         pii: a :class:`~clio_lab.pii.PIIDetector`, ``"auto"`` (one when presidio is installed) or ``False``.
             Text answers of facets with privacy instructions are checked; an answer with personal details is
             re-asked, then kept with the details redacted (counted in ``FacetResults.pii``).

@@ -129,3 +129,25 @@ def test_a_failed_answer_is_asked_once_more_without_worked_examples_and_kept_onl
     assert [f["id"] for f in far.failures] == [c.id for c in convs]
     assert all("answer too short" in f["reason"] and "asked again without worked examples" in f["reason"]
                and "lies too far from the conversation" in f["reason"] for f in far.failures)
+
+
+def test_the_local_model_reads_the_start_of_a_long_conversation_and_a_hosted_model_all_of_it(fake_llm):
+    from clio_lab.facets import HOSTED_MAX_CONVERSATION_CHARS, facet_tasks, resolve_specs
+    from clio_lab.llm.local import LOCAL_MAX_CONVERSATION_CHARS
+    from clio_lab.records import Conversation, Message
+
+    opening = "Help me plan a vegetable garden for a small balcony. "
+    later = " ".join(f"Follow-up question {i} about soil, pots and watering." for i in range(400))
+    long = Conversation(id="long", messages=[Message(role="user", content=opening * 10),
+                                             Message(role="assistant", content="Here is a plan. " * 50),
+                                             Message(role="user", content=later)])
+    assert LOCAL_MAX_CONVERSATION_CHARS < len(long.as_text()[0]) < HOSTED_MAX_CONVERSATION_CHARS
+    for llm, whole in ((LLM(), False), (FAKE, True)):
+        rendered, planned = facet_tasks([long], resolve_specs(["request"]), llm=llm, cache=None, examples="none")
+        text, truncated = rendered[0]
+        assert truncated is not whole and text.startswith("User: " + opening)
+        assert ("Follow-up question 399" in text) is whole
+        assert len(text) <= (len(long.as_text()[0]) if whole else LOCAL_MAX_CONVERSATION_CHARS)
+        assert text in planned[0][0].prompt.as_transcript()  # what the model is shown
+    res = clio_lab.extract_facets([long], ("request",), llm=FAKE, cache=None, examples="none", progress=False)
+    assert res.computed[0]["truncated"] is False and not res.failures
