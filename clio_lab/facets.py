@@ -351,13 +351,12 @@ def _ask_without_examples(spec: FacetSpec, conversations: Sequence[Conversation]
     from dataclasses import replace
 
     from .embeddings import embed, get_embedder
-    from .pii_checks import AnswerCheck
 
     redo = [i for i, o in enumerate(outcomes) if not o.ok]
     if not redo:
         return None
     lib = resolve_prompts(prompts)
-    check = AnswerCheck(detector) if detector is not None and spec.privacy else None
+    check = _answer_check(spec, detector)
     tasks = [_facet_task(spec, lib, conversations[i], texts[i], [], None, None, 0, 0, "none", check) for i in redo]
     ran, stats = llm.run(tasks, cache=cache, desc=f"{desc} (no worked examples)", progress=progress, engine=engine)
     answered = [j for j, o in enumerate(ran) if o.ok]
@@ -413,19 +412,25 @@ def facet_tasks(conversations: Sequence[Conversation], specs: Sequence[FacetSpec
     query = None
     if examples == "nearest" and any(s.examples for s in specs):
         query = embed([user_text(c) for c in conversations], embedder, cache=cache, engine=engine)
-    from .pii_checks import AnswerCheck
-
     planned = []
     for spec in specs:
         pool = lib.examples(spec.examples) if spec.examples and examples != "none" else []
         pool_X = embed([e["conversation"] for e in pool], embedder, cache=cache) if pool and query is not None else None
         # one check object per facet: the runner checks the answers of concurrent calls in batches
-        check = AnswerCheck(detector) if detector is not None and spec.privacy and spec.kind == "text" else None
+        check = _answer_check(spec, detector)
         planned.append([
             _facet_task(spec, lib, conv, text, pool, pool_X, None if query is None else query[i], n_examples,
                         n_nearest, examples, check)
             for i, (conv, (text, _)) in enumerate(zip(conversations, rendered, strict=True))])
     return rendered, planned
+
+
+def _answer_check(spec: FacetSpec, detector: Any) -> AnswerCheck | None:
+    """The check of a facet's answers for personal details: text facets with privacy instructions, when a detector
+    is given."""
+    from .pii_checks import AnswerCheck
+
+    return AnswerCheck(detector) if detector is not None and spec.privacy and spec.kind == "text" else None
 
 
 def _facet_task(spec: FacetSpec, lib: PromptLibrary, conv: Conversation, text: str, pool: list[dict[str, str]],
