@@ -1,11 +1,12 @@
 """Leak rate: how many planted personal details survive into facet answers and into released cluster texts.
 
     .venv/bin/python benchmarks/leak_rate.py [--data datasets/clio_demo.jsonl] [--model NAME] [--cache DIR]
+        [--auditor auto|rules|model]
 
 The bundled corpus plants names, e-mail addresses, phone numbers, street addresses, id numbers and
 employers in some conversations, each with its span and value (metadata.pii). The whole pipeline runs twice on
 the local model with every privacy layer on (facet privacy instructions, the PII check of every model-written
-text, thresholds 10 conversations / 5 users, the auditor): once as is and once with ``redact_input=True``
+text, thresholds 10 conversations / 5 users, the auditor: ``--auditor``, by default the rules with the local model): once as is and once with ``redact_input=True``
 (presidio redacts the conversations before any model sees them).
 
 A planted value *survives* into a text when the text contains it, ignoring case; or its digits (6 or more)
@@ -39,20 +40,22 @@ def main() -> None:
     ap.add_argument("--data", default=str(ROOT / "datasets" / "clio_demo.jsonl"))
     ap.add_argument("--model", default=None, help="LiteLLM model name (default: the local model)")
     ap.add_argument("--cache", default="default")
+    ap.add_argument("--auditor", choices=["auto", "rules", "model"], default="auto")
     args = ap.parse_args()
     convs = clio_lab.load_conversations(args.data)
     llm = clio_lab.LLM(model=args.model) if args.model else clio_lab.LLM()
     rows = []
     for redact in (False, True):
         start = time.perf_counter()
-        result = clio_lab.run_pipeline(convs, llm=llm, cache=args.cache, redact_input=redact, progress=False)
+        result = clio_lab.run_pipeline(convs, llm=llm, cache=args.cache, redact_input=redact, progress=False,
+                                       audit=args.auditor)
         m = leak_rates(convs, result)
         m["privacy"] = result.privacy()
         m["released"] = sum(1 for n in result.hierarchy.level(0) if n.index > -2)
         m["seconds"] = time.perf_counter() - start
         rows.append((redact, m))
     first = rows[0][1]
-    print(f"{args.data}: {len(convs)} conversations, model {llm.model}; control: the matcher finds "
+    print(f"{args.data}: {len(convs)} conversations, model {llm.model}, auditor {rows[0][1]['privacy']['auditor']['by']}; control: the matcher finds "
           f"{first['raw']['found']}/{first['planted']} planted values in the raw conversations")
     print("| pre-LLM redaction | planted values surviving in facet answers (of those in answered conversations) "
           "| conversations with a surviving value | planted values in released cluster texts | base clusters "

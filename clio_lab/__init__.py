@@ -10,7 +10,8 @@ The pipeline is a chain of plain, cached functions, each usable alone in a noteb
     names = clio_lab.label_clusters(summaries, X, clusters.labels, embedder=space.embedder,
                                     requests=space.requests, users=user_ids)  # step 4: names
     tree = clio_lab.build_hierarchy(clusters.labels, names)          # step 5: hierarchy (steps a-f)
-    shown = clio_lab.release_tree(tree, user_ids, audit=clio_lab.audit_clusters(tree))  # step 6: privacy gating
+    audit = clio_lab.rule_audit(tree, clio_lab.support_texts(convs, summaries), user_ids)  # or audit_clusters(tree)
+    shown = clio_lab.release_tree(tree, user_ids, audit=audit)       # step 6: privacy gating
     xy = clio_lab.project(X)                                         # step 7: 2-D map (UMAP)
     result = clio_lab.run_pipeline(convs)              # all of the above, in order
     result.save("runs/demo"); run = clio_lab.load_run("runs/demo")
@@ -25,7 +26,7 @@ import os as _os
 _os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from .auditor import audit_clusters  # noqa: E402
+from .auditor import audit_clusters, rule_audit, support_texts  # noqa: E402
 from .cache import Cache, make_key  # noqa: E402
 from .clustering import Clustering, cluster, default_k  # noqa: E402
 from .embed_input import embed_conversations  # noqa: E402
@@ -64,6 +65,6 @@ __all__ = [
     "embed", "get_embedder", "embed_conversations", "resolve_embedder", "FacetResults", "FacetSpec", "extract_facets", "LLM", "DEFAULT_LOCAL_MODEL",
     "PromptLibrary", "RecordError", "load_conversations", "PipelineResult", "run_pipeline", "Conversation",
     "LoadReport", "Message", "ClusterLabels", "keyword_labels", "label_clusters", "project", "Hierarchy", "build_hierarchy", "level_sizes", "SavedRun", "load_run",
-    "save_run", "audit_clusters", "apply_thresholds", "release_tree", "PrivacyOptions", "Run", "Node", "Status",
+    "save_run", "audit_clusters", "rule_audit", "support_texts", "apply_thresholds", "release_tree", "PrivacyOptions", "Run", "Node", "Status",
     "judge_hierarchy", "explore", "trends", "extend", "estimate", "CostAboveLimit", "__version__",
 ]

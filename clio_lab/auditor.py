@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -62,12 +62,14 @@ class AuditScore:
 
 @dataclass
 class Audit:
-    """Scores per node id, the minimum acceptable score, failures and the model's costs."""
+    """Scores per node id, the minimum acceptable score, failures, the model's costs and which auditor rated
+    (``by``: ``"model"`` or ``"rules"``)."""
 
     scores: dict[str, AuditScore]
     min_score: int = DEFAULT_MIN_SCORE
     failures: list[dict[str, Any]] = field(default_factory=list)
     stats: CallStats = field(default_factory=CallStats)
+    by: str = "model"
 
     def withheld(self) -> dict[str, str]:
         """Node ids the auditor withholds, with the reason kind: ``"auditor"`` (rated below the minimum) or
@@ -213,3 +215,218 @@ def audit_clusters(
                 scores[o.item_id] = AuditScore(o.item_id, max(asks), o.value["reason"] if better else first.reason,
                                                "rated", asks)
     return Audit(scores, int(min_score), failures, stats)
+
+
+# --- the rule auditor: no model --------------------------------------------------------------------------------
+
+# A word of a cluster's text is "name-like" when it is capitalised away from the start of a sentence, holds a
+# digit (a number of three digits or more, or digits among letters), or is rare in English: wordfreq's Zipf
+# frequency below this ("kowalczyk" 1.9, "oakridge" 2.1; on the development split 3.0 also caught ordinary
+# words a summary used once: "allowable" 3.0, "authorise" 2.8, "unblocked" 2.6).
+RARE_ZIPF = 2.5
+# A capitalised known first or last name rarer than this in English is name-like even where a sentence starts
+# ("Lange asked ..."); lower-cased, a name is name-like only when rare (on the development split, names as
+# lower-case words, "printer" and "rainy", were withheld from clusters about printers and weather).
+NAME_ZIPF = 4.0
+# A known name this common in English ("States" 5.5, "John" 5.4) needs only the corpus's users to share it
+# (a surname such as "Smith", 4.9, needs the cluster's): the name lists are noisy, and on the development split
+# "United States" was withheld from clusters that one user of the cluster had asked about.
+COMMON_ZIPF = 5.0
+RULE_MIN_USERS = 5  # the default aggregation threshold's distinct users (release.DEFAULT_MIN_USERS)
+_TOKEN = re.compile(r"[^\W_]+(?:['\u2019.-][^\W_]+)*")
+_SENTENCE_START = set(".!?:;\"'\u201c\u201d\u2018\u2019([{\u00ab\u2013\u2014-\u2026*")
+_NUMBER = re.compile(r"\+?\d[\d ().\-/]{4,}\d")
+_PRONOUN_I = re.compile(r"^I(?:['\u2019](?:m|ve|d|ll))?$")
+
+
+def _zipf() -> Any:
+    try:
+        from wordfreq import zipf_frequency
+    except ImportError:  # pragma: no cover - wordfreq comes with the privacy extra
+        return None
+    return zipf_frequency
+
+
+def name_like_words(text: str, zipf: Any = None, names: tuple[frozenset[str], frozenset[str]] | None = None) -> list[str]:
+    """The words of ``text`` that could name someone or something, each once, as written: capitalised where a
+    sentence, clause or quotation does not start, holding three digits or more (and numbers written in groups),
+    rare in English (with wordfreq's ``zipf_frequency`` as ``zipf``), or a capitalised known first or last name
+    (``names``, from :func:`clio_lab.pii_names.known_names`) that is not a common English word.
+
+    Example:
+        >>> name_like_words("Users asked the assistant to email Maria about the 4pm call on 020 7946 0018.")
+        ['Maria', '020', '7946', '0018', '020 7946 0018']
+    """
+    out: dict[str, None] = {}
+    for m in _TOKEN.finditer(text or ""):
+        word = m.group(0).rstrip(".")
+        before = text[:m.start()].rstrip()
+        starts = not before or before[-1] in _SENTENCE_START
+        capital = any(ch.isupper() for ch in word) and not starts and not _PRONOUN_I.match(word)
+        digit = sum(ch.isdigit() for ch in word) >= 3
+        freq = zipf(word.lower(), "en") if zipf is not None and word.isalpha() else None
+        rare = freq is not None and freq < RARE_ZIPF
+        known = names is not None and word[:1].isupper() and freq is not None and freq < NAME_ZIPF and \
+            _is_name(word, names)
+        if capital or digit or rare or known:
+            out.setdefault(word)
+    for m in _NUMBER.finditer(text or ""):  # a phone number written in groups ("02 56 55 11 49")
+        if sum(ch.isdigit() for ch in m.group(0)) >= 6:
+            out.setdefault(m.group(0))
+    return list(out)
+
+
+def _is_name(word: str, names: tuple[frozenset[str], frozenset[str]]) -> bool:
+    folded = word.casefold()  # the lists are casefolded
+    return folded in names[0] or folded in names[1]
+
+
+def _writes(text: str, word: str) -> bool:
+    """Whether ``text`` (lower-cased) holds ``word`` (lower-cased) as a whole word."""
+    at = text.find(word)
+    while at >= 0:
+        end = at + len(word)
+        if (at == 0 or not text[at - 1].isalnum()) and (end == len(text) or not text[end].isalnum()):
+            return True
+        at = text.find(word, at + 1)
+    return False
+
+
+class WordSupport:
+    """Who wrote which word: ``texts`` and user ids (``who``) per conversation; lower-cased texts are kept
+    once read. A word that is a known first or last name (``clio_lab.pii_names``) or holds a digit must have
+    been written by ``min_users`` distinct users of the cluster itself; any other name-like word (a common
+    proper noun such as "United States" or "JavaScript", a rare word) by ``min_users`` distinct users anywhere
+    in the corpus: shared vocabulary, not one person's detail."""
+
+    def __init__(self, texts: Sequence[str | None], who: Sequence[str], min_users: int) -> None:
+        from .pii_names import known_names
+
+        self.texts, self.who, self.min_users = texts, who, min_users
+        self.zipf = _zipf()
+        self.names = known_names()
+        self.everyone = np.arange(len(texts))
+        self._lowered: dict[int, str] = {}
+
+    def specific(self, word: str) -> bool:
+        """Must the cluster's own users have written it? Numbers, and known names, except acronyms ("US",
+        "EU" and "USD" are in the name lists) and the commonest words (Zipf of :data:`COMMON_ZIPF` or more:
+        "States", "John"), which a name of one person never is on its own."""
+        if any(ch.isdigit() for ch in word) or self.names is None:
+            return True
+        if word.isupper() or (self.zipf is not None and self.zipf(word.lower(), "en") >= COMMON_ZIPF):
+            return False
+        return _is_name(word, self.names)
+
+    def writers(self, word: str, among: Sequence[int]) -> int:
+        """How many distinct users among ``among`` wrote ``word`` (counting stops at ``min_users``)."""
+        low = word.lower()
+        seen: set[str] = set()
+        for i in among:
+            if i not in self._lowered:
+                self._lowered[i] = (self.texts[i] or "").lower()
+            if _writes(self._lowered[i], low):
+                seen.add(self.who[i])
+                if len(seen) >= self.min_users:
+                    break
+        return len(seen)
+
+    def rare_words(self, text: str, members: Sequence[int]) -> list[tuple[str, int]]:
+        """The name-like words of ``text`` too few users wrote, each with how many did (among the cluster's
+        ``members`` or the corpus, as :class:`WordSupport` says)."""
+        out = []
+        for word in name_like_words(text, self.zipf, self.names):
+            n = self.writers(word, members if self.specific(word) else self.everyone)
+            if n < self.min_users:
+                out.append((word, n))
+        return out
+
+
+def resolve_auditor(audit: Any, llm: Any) -> str:
+    """``"rules"`` or ``"model"``: the one ``audit`` names, else the rules with the local model (the 270M auditor
+    withheld two thirds of harmless held-out cluster texts) and the model with a hosted one."""
+    if audit in ("rules", "model"):
+        return audit
+    return "rules" if resolve_llm(llm).is_local else "model"
+
+
+def support_texts(conversations: Sequence[Any] | None, *answers: Sequence[Any]) -> list[str]:
+    """Per conversation, what :func:`rule_audit` counts a word's writers in: the conversation's own text (when
+    given; a saved run keeps none) and every answer the model wrote of it (facet answers that are text)."""
+    n = len(conversations) if conversations is not None else len(answers[0])
+    out = []
+    for i in range(n):
+        parts = [conversations[i].as_text()[0]] if conversations is not None else []
+        parts += [a[i] for a in answers if isinstance(a[i], str)]
+        out.append("\n".join(parts))
+    return out
+
+
+def rule_audit(
+    tree: Hierarchy,
+    texts: Sequence[str | None],
+    users: Sequence[str | None] | None = None,
+    *,
+    nodes: Iterable[str] | None = None,
+    min_users: int = RULE_MIN_USERS,
+    min_score: int = DEFAULT_MIN_SCORE,
+    detector: Any = "auto",
+) -> Audit:
+    """Rate every cluster's name and description (or only ``nodes``) by two rules, with no model:
+
+    1. the PII detector finds a personal detail in it: score 1 (identifies a person);
+    2. it holds a name-like word (:func:`name_like_words`) that too few users wrote (:class:`WordSupport`: a
+       known name or a number, fewer than ``min_users`` distinct users of the cluster; any other, fewer than
+       ``min_users`` in the corpus), in ``texts`` (each conversation's own text and what the model wrote of
+       it): score 2 (a detail of one or a few people: a name, a small organisation, a number);
+    3. otherwise 5.
+
+    This is the aggregation threshold applied to the words a cluster's text shows: a word that at least
+    ``min_users`` people wrote is not one person's detail. Measured on held-out cluster texts, the bundled 270M
+    auditor withheld 66% of harmless ones (``benchmarks/auditor_agreement.py``); these rules are measured side
+    by side with it in ``benchmarks/audit_rules.py`` (BENCHMARKS.md). Known gap: an organisation that many users
+    of a cluster name (an employer's internal tool asked about by 20 of its staff) passes; a model auditor
+    (``audit="model"`` with a capable model) is the remedy.
+
+    ``texts`` and ``users`` are per conversation, in the order of ``tree.base_labels``; a conversation with no
+    user id counts as its own user. ``detector``: a :class:`~clio_lab.pii.PIIDetector` (or anything with its
+    ``find_many``), ``"auto"``, ``True`` or ``False``. The reason never repeats the word or detail it found.
+
+    Example:
+        >>> audit = rule_audit(result.hierarchy, texts, [c.user_id for c in convs])  # doctest: +SKIP
+    """
+    from .pii_checks import resolve_detector
+
+    if not 1 <= int(min_score) <= 5:
+        raise ValueError(f"min_score must be between 1 and 5, not {min_score!r}")
+    n = len(tree.base_labels)
+    if len(texts) != n or (users is not None and len(users) != n):
+        raise ValueError(f"rule_audit needs one text and one user id per conversation of the tree ({n}), "
+                         f"not {len(texts)} texts and {len(users) if users is not None else n} user ids")
+    found = detector if hasattr(detector, "find_many") else resolve_detector(detector)
+    who = [u if u else f"\0conversation {i}" for i, u in enumerate(users if users is not None else [None] * n)]
+    support = WordSupport(texts, who, min_users)
+    wanted = list(tree.nodes) if nodes is None else list(nodes)
+    todo = [tree.nodes[nid] for nid in wanted if tree.nodes[nid].shows_model_text]
+    scores = {nid: AuditScore(nid, None, "fixed name, no model-written text", "not audited")
+              for nid in wanted if not tree.nodes[nid].shows_model_text}
+    pii = found.find_many([f"{n.name}\n{n.description}" for n in todo]) if found is not None and todo else \
+        [[] for _ in todo]
+    by_level: dict[int, np.ndarray] = {}
+    for node, hits in zip(todo, pii, strict=True):
+        if hits:
+            kinds = ", ".join(sorted({h.entity for h in hits}))
+            scores[node.id] = AuditScore(node.id, 1, f"the detector finds a personal detail ({kinds})", "rated", [1])
+            continue
+        if node.level not in by_level:
+            by_level[node.level] = tree.base_labels if node.level == 0 else tree.labels_at(node.level)
+        members = np.flatnonzero(by_level[node.level] == node.index)
+        rare = [k for _, k in support.rare_words(f"{node.name}. {node.description}", members)]
+        if rare:
+            scores[node.id] = AuditScore(
+                node.id, 2, f"{len(rare)} name-like word(s) too few users wrote (the fewest: {min(rare)} of the "
+                f"{min_users} needed)", "rated", [2])
+        else:
+            scores[node.id] = AuditScore(node.id, 5, "no personal detail found; every name-like word was written by "
+                                         f"at least {min_users} users", "rated", [5])
+    return Audit(scores, int(min_score), [], CallStats(), by="rules")

@@ -67,8 +67,12 @@ def _corpus_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redact-input", action="store_true",
                    help="redact personal details in the conversations before any model sees them (presidio)")
     p.add_argument("--no-audit", action="store_true",
-                   help="skip the privacy auditor (by default a model rates every released cluster 1-5 and "
+                   help="skip the privacy auditor (by default every released cluster is rated 1-5 and "
                           "clusters below --min-audit-score are withheld)")
+    p.add_argument("--auditor", choices=["auto", "rules", "model"], default="auto",
+                   help="who rates: the rules (the PII detector, and every name-like word written by at least "
+                        "--min-users users; no model) or the model (the paper's way); auto (default): the rules "
+                        "with the local model, the model with a hosted one")
     p.add_argument("--min-audit-score", type=int, default=3, choices=range(1, 6), metavar="1-5",
                    help="lowest acceptable privacy auditor score (default 3, as in the paper)")
     p.add_argument("--allow-raw", action="store_true",
@@ -248,7 +252,7 @@ def _run_settings(args: argparse.Namespace):
                        naming=None if args.naming == "none" else args.naming, hierarchy=hierarchy, levels=levels,
                        top=args.top, projection=not args.no_projection, redact_input=args.redact_input,
                        min_conversations=args.min_conversations or None, min_users=args.min_users or None,
-                       audit=False if args.no_audit else "auto", min_audit_score=args.min_audit_score,
+                       audit=False if args.no_audit else args.auditor, min_audit_score=args.min_audit_score,
                        show_raw=args.allow_raw, screen=args.screen, partitions=partitions, progress=not args.quiet)
 
 

@@ -345,7 +345,10 @@ def estimate(
                                      "at most: a parent that no cluster chose is not named" if lvl == 1 else ""))
             children = target
 
-    audited = audit is True or (audit == "auto" and naming)
+    from .auditor import resolve_auditor
+
+    audited = (audit in (True, "model", "rules") or (audit == "auto" and naming)) and \
+        resolve_auditor(audit, model) == "model"  # the rules make no model call
     if audited:
         from .auditor import N_EXAMPLES
 

@@ -390,7 +390,7 @@ def _update_tree(base: _Base, labels: np.ndarray, users: np.ndarray, present: bo
                  summaries: list[str | None], min_conv: int, min_users: int, **ctx: Any):
     """The released tree with the new conversations in their leaves, and withheld clusters that now pass the
     thresholds named, audited and released (or kept withheld, with the reason)."""
-    from .auditor import audit_clusters
+    from .auditor import audit_clusters, rule_audit, support_texts
     from .naming import label_clusters
 
     old_n = len(base.base_labels)
@@ -439,11 +439,19 @@ def _update_tree(base: _Base, labels: np.ndarray, users: np.ndarray, present: bo
             named[c] = Node(node_id(0, c), 0, c, lab.name, lab.description, 0, lab.method, owner, [],
                             list(lab.keywords))
         if named and base.config.get("audit"):
-            audit = audit_clusters(Hierarchy(dict({n.id: n for n in named.values()}), np.array([], int)),
-                                   min_score=base.config.get("min_audit_score", 3), llm=ctx["model"],
-                                   cache=ctx["store"], prompts=ctx["prompts"],
-                                   random_state=base.config.get("random_state", 0), embedder=ctx["emb"],
-                                   progress=ctx["progress"])
+            new_nodes = {n.id: n for n in named.values()}
+            if base.config.get("auditor") == "rules":  # as the run was audited (runs before the rules: the model)
+                # a saved run keeps no conversation text: a word's writers are counted in the model's answers
+                # (fewer than the run counted, so this withholds more, never less)
+                audit = rule_audit(Hierarchy(new_nodes, labels), support_texts(None, summaries),
+                                   list(users) if present else None, min_users=min_users,
+                                   min_score=base.config.get("min_audit_score", 3), detector=ctx["detector"] or False)
+            else:
+                audit = audit_clusters(Hierarchy(new_nodes, np.array([], int)),
+                                       min_score=base.config.get("min_audit_score", 3), llm=ctx["model"],
+                                       cache=ctx["store"], prompts=ctx["prompts"],
+                                       random_state=base.config.get("random_state", 0), embedder=ctx["emb"],
+                                       progress=ctx["progress"])
             audit_stats, audit_scores = audit.stats, audit.scores
             for nid, reason in audit.withheld().items():
                 c = named.pop(int(nid.split(".", 1)[1])).index

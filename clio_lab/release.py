@@ -49,7 +49,10 @@ class PrivacyOptions:
 
     Attributes:
         min_conversations, min_users: the aggregation thresholds; ``None`` turns one off.
-        audit: the privacy auditor: ``True``, ``False`` or ``"auto"`` (on whenever clusters are named).
+        audit: the privacy auditor: ``"auto"`` (on whenever clusters are named), ``True`` (on), ``False``,
+            ``"rules"`` or ``"model"``. On, it is :func:`~clio_lab.auditor.rule_audit` (no model) with the local
+            model and the model (:func:`~clio_lab.auditor.audit_clusters`) with a hosted one; ``"rules"`` or
+            ``"model"`` picks one.
         min_audit_score: base clusters the auditor rates below this (1-5) are withheld.
         pii: a :class:`~clio_lab.pii.PIIDetector`, ``"auto"`` (one when presidio is installed), ``True`` or
             ``False``: every text the model writes is checked, re-asked once, then kept redacted.
@@ -59,15 +62,15 @@ class PrivacyOptions:
 
     min_conversations: int | None = DEFAULT_MIN_CONVERSATIONS
     min_users: int | None = DEFAULT_MIN_USERS
-    audit: bool | Literal["auto"] = "auto"
+    audit: bool | Literal["auto", "rules", "model"] = "auto"
     min_audit_score: int = DEFAULT_MIN_SCORE
     pii: Any = "auto"
     redact_input: bool = False
     show_raw: bool = False
 
     def __post_init__(self) -> None:
-        if self.audit not in (True, False, "auto"):
-            raise ValueError(f"audit must be True, False or 'auto', not {self.audit!r}")
+        if self.audit not in (True, False, "auto", "rules", "model"):
+            raise ValueError(f"audit must be True, False, 'auto', 'rules' or 'model', not {self.audit!r}")
         if not 1 <= int(self.min_audit_score) <= 5:
             raise ValueError(f"min_audit_score must be between 1 and 5, not {self.min_audit_score!r}")
 
@@ -143,8 +146,8 @@ def apply_thresholds(tree: Hierarchy, user_ids: Sequence[str | None] | None = No
                      audit: Audit | None = None) -> tuple[Hierarchy, ThresholdReport]:
     """The gated tree and what was withheld (counts only).
 
-    With an ``audit`` (:func:`~clio_lab.auditor.audit_clusters` of the same tree), base clusters the auditor
-    rated below its minimum, or could not rate, are withheld as well (reasons ``"auditor"``, ``"auditor
+    With an ``audit`` (:func:`~clio_lab.auditor.audit_clusters` or :func:`~clio_lab.auditor.rule_audit` of the
+    same tree), base clusters the auditor rated below its minimum, or could not rate, are withheld as well (reasons ``"auditor"``, ``"auditor
     failed"``). A higher-level category that fails the audit keeps its place and size but loses its name and
     description (:data:`MASKED_NAME`; reasons ``"auditor (name only)"``): its text failed, not its members,
     and the clusters under it passed the thresholds and were audited on their own. A cluster below the

@@ -222,6 +222,7 @@ def _stage(*counts: dict[str, int]) -> dict[str, Any]:
 def privacy_report(result: PipelineResult) -> dict[str, Any]:
     """The run's privacy report (``privacy.json``): per stage, how many items held detected personal details;
     the thresholds; what was withheld and why (counts only); the auditor's scores."""
+    from .auditor import RULE_MIN_USERS
     config = result.config
     detector = config.get("pii_check")
     thr = result.thresholds or {}
@@ -245,7 +246,10 @@ def privacy_report(result: PipelineResult) -> dict[str, Any]:
                      "names_only_per_level": thr.get("names_withheld_per_level"),
                      "by_reason": thr.get("withheld_by_reason"),
                      "conversations": thr.get("withheld_conversations_at_base")},
-        "auditor": {"ran": True, "model": config["llm"]["model"], **(thr.get("audit") or {})}
+        "auditor": {"ran": True, "by": result.audit.by, "model": config["llm"]["model"] if result.audit.by == "model"
+                    else f"rules: the PII detector, and every name-like word written by at least "
+                         f"{config['thresholds'].get('min_users') or RULE_MIN_USERS} users",
+                    **(thr.get("audit") or {})}
         if result.audit else {"ran": False, "why": config.get("audit_off_reason")},
     }
 

@@ -172,3 +172,103 @@ def test_a_category_under_its_one_clusters_name_is_shown_when_the_cluster_is(tmp
     gated, report = apply_thresholds(tree, None, min_conversations=1, min_users=1, audit=audit)
     assert gated.nodes["1.1"].status is Status.SHOWN and gated.nodes["1.1"].name == "Bake sourdough bread"
     assert report.reasons == {}
+
+
+# --- the rule auditor ------------------------------------------------------------------------------------------
+
+def test_name_like_words_are_capitalised_mid_sentence_numbers_or_rare_words():
+    from clio_lab.auditor import _zipf, name_like_words
+
+    text = ("Users asked the assistant to email Maria about the 4pm call with 2 people. Related requests asked it "
+            "to book a table; I'm told “Translate this into Italian”. Typical requests: “Call 5551234”.")
+    assert name_like_words(text) == ["Maria", "Italian", "5551234"]  # not "Users", "Related", "I'm", "4pm", "2"
+    assert "kowalczyk" in name_like_words("write to kowalczyk about the rent", _zipf())
+    assert name_like_words("write to the landlord about the rent", _zipf()) == []
+
+
+def _rule_tree():
+    """Five base clusters of 10 conversations (users u0..u49, each conversation its own user), two parents."""
+    nodes = {
+        "0.0": Node("0.0", 0, 0, "Fix Python loops", "Users asked about Python loops.", 10, "extractive", "1.0"),
+        "0.1": Node("0.1", 0, 1, "Email the staff of Brightwater Clinic", "Staff notes.", 10, "extractive", "1.0"),
+        "0.2": Node("0.2", 0, 2, "Plan a trip to the United States", "Users planned trips.", 10, "extractive", "1.1"),
+        "0.3": Node("0.3", 0, 3, "Plan a party for the kowalczyk family", "Parties.", 10, "extractive", "1.1"),
+        "0.4": Node("0.4", 0, 4, "Write to dana.whitfield@example.com", "Letters.", 10, "extractive", "1.1"),
+        "1.0": Node("1.0", 1, 0, "Programming and Python", "Code help.", 20, "extractive", None, ["0.0", "0.1"]),
+        "1.1": Node("1.1", 1, 1, "Trips and parties", "Plans.", 30, "extractive", None, ["0.2", "0.3", "0.4"]),
+    }
+    tree = Hierarchy(nodes, np.repeat(np.arange(5), 10))
+    tree.check()
+    texts = ["How do I fix this Python loop?"] * 10  # ten users wrote "Python"
+    texts += ["Write a note to the staff."] * 9 + ["Write a note to the staff of Brightwater Clinic."]  # one did
+    # one user of cluster 2 wrote "United States", and seven users elsewhere in the corpus did
+    texts += ["Plan a trip to the United States."] + ["Plan a trip to Paris."] * 9
+    texts += ["Plan a birthday party."] * 9 + ["Plan a party for the Kowalczyk family."]
+    texts += ["Write a letter."] * 10
+    texts = [t + (" I live in the United States." if i in {1, 2, 3, 31, 32, 33, 34} else "")
+             for i, t in enumerate(texts)]
+    return tree, texts, [f"u{i}" for i in range(50)]
+
+
+def test_the_rules_withhold_details_too_few_users_wrote_and_never_repeat_them():
+    from clio_lab.auditor import rule_audit
+
+    tree, texts, users = _rule_tree()
+    audit = rule_audit(tree, texts, users, detector=_EmailDetector())
+    assert audit.by == "rules" and audit.stats.calls == 0 and audit.failures == []
+    scores = {k: s.score for k, s in audit.scores.items()}
+    # "Python" was written by 10 users of its cluster; "United States" by 8 users of the corpus (a common
+    # proper noun, not one person's detail); "Brightwater" and the surname by one user each; the e-mail is the
+    # detector's
+    assert scores == {"0.0": 5, "0.1": 2, "0.2": 5, "0.3": 2, "0.4": 1, "1.0": 5, "1.1": 5}
+    assert audit.withheld() == {"0.1": "auditor", "0.3": "auditor", "0.4": "auditor"}
+    for s in audit.scores.values():
+        assert not re.search(r"brightwater|kowalczyk|whitfield", s.reason, re.I)
+    # a user id shared by the ten who wrote "Python" makes them one user: below the five needed
+    one_user = ["same"] * 10 + users[10:]
+    assert rule_audit(tree, texts, one_user, nodes=["0.0"], detector=False).scores["0.0"].score == 2
+    # the thresholds' own numbers: with min_users=1 the one user who wrote "Brightwater" suffices
+    assert rule_audit(tree, texts, users, nodes=["0.1"], min_users=1, detector=False).scores["0.1"].score == 5
+    with pytest.raises(ValueError, match="one text and one user id per conversation"):
+        rule_audit(tree, texts[:10], users, detector=False)
+
+
+def test_the_local_model_gets_the_rules_and_a_hosted_model_the_model_auditor():
+    from clio_lab.auditor import resolve_auditor
+
+    assert resolve_auditor("auto", LLM()) == "rules"
+    assert resolve_auditor(True, None) == "rules"
+    assert resolve_auditor("auto", LLM_FAKE) == "model"
+    assert resolve_auditor("model", LLM()) == "model" and resolve_auditor("rules", LLM_FAKE) == "rules"
+
+
+def test_a_run_audited_by_the_rules_makes_no_audit_call_and_says_so(tmp_path, fake_llm, fake_embedder, demo_convs):
+    import json
+
+    import clio_lab
+
+    res = clio_lab.run_pipeline(demo_convs, llm=LLM_FAKE, embedder=fake_embedder, cache=tmp_path / "c", k=4,
+                                min_conversations=None, min_users=1, audit="rules", progress=False)
+    calls = fake_llm.calls
+    assert "privacy_audit" not in res.stats()["llm_by_step"] or res.stats()["llm_by_step"]["privacy_audit"]["calls"] == 0
+    assert res.config["auditor"] == "rules"
+    privacy = res.privacy()
+    assert privacy["auditor"]["by"] == "rules" and privacy["auditor"]["model"].startswith("rules: the PII detector")
+    assert sum(privacy["auditor"]["histogram"].values()) == 4 + 3
+    assert set(res.clusters_frame()["privacy_score"].dropna()) <= {1, 2, 5}
+    out = res.save(tmp_path / "run")
+    assert "Privacy auditor (rules: the PII detector" in (out / "report.html").read_text()
+    assert json.loads((out / "privacy.json").read_text())["auditor"]["by"] == "rules"
+    assert clio_lab.load_run(out).privacy() == privacy
+    model = clio_lab.run_pipeline(demo_convs, llm=LLM_FAKE, embedder=fake_embedder, cache=tmp_path / "c", k=4,
+                                  min_conversations=None, min_users=1, progress=False)
+    assert fake_llm.calls > calls and model.config["auditor"] == "model"  # a hosted model: the model rates
+
+
+class _EmailDetector:
+    """Finds anything with an @ (a stand-in for presidio, which the rules take as given)."""
+
+    def find_many(self, texts):
+        from clio_lab.pii import PIIFinding
+
+        return [[PIIFinding("EMAIL_ADDRESS", t.index("@"), t.index("@") + 1, 1.0)] if "@" in t else [] for t in texts]

@@ -11,7 +11,7 @@ def test_help_explains_each_option(capsys):
         main(["run", "--help"])
     out = capsys.readouterr().out
     for option in ("--out", "--model", "--embedder", "--embed-on", "--method", "--k", "--cache-dir", "--no-cache",
-                   "--on-error", "--api-base"):
+                   "--on-error", "--api-base", "--auditor"):
         assert option in out
 
 
@@ -50,6 +50,11 @@ def test_run_writes_results_and_a_warm_rerun_is_free(tmp_path, fake_llm, capsys)
     repeats = [n for n in parents if len(n.children) == 1
                and (n.name, n.description) == (nodes[n.children[0]].name, nodes[n.children[0]].description)]
     assert third["clusters_per_level"] == [4, 3, 2] and len(repeats) == 1 and third["llm_calls"] == 5 - 1
+    # the rules audit with no model call: the same new parents cost nothing with --auditor rules
+    assert main([*args, "--levels", "3,2", "--hierarchy", "keywords", "--auditor", "rules",
+                 "--out", str(tmp_path / "rules")]) == 0
+    fourth = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert fourth["llm_calls"] == 0 and clio_lab.load_run(tmp_path / "rules").privacy()["auditor"]["by"] == "rules"
 
 
 def test_bad_levels_exit_2_before_any_model_call(tmp_path, fake_llm, capsys):

@@ -173,3 +173,19 @@ def test_the_report_of_an_extended_run_says_what_was_added(split_run, fake_embed
     rec = more.config["extended"][0]
     assert f"80 conversations added {rec['at']}: {rec['assigned']} into the run&#39;s clusters" in html or \
         f"80 conversations added {rec['at']}: {rec['assigned']} into the run's clusters" in html
+
+
+def test_a_run_audited_by_the_rules_audits_its_newly_passing_clusters_by_the_rules(tmp_path, fake_llm, fake_embedder):
+    convs = clio_lab.load_conversations("datasets/clio_demo.jsonl")
+    convs = [c.model_copy(update={"user_id": f"u{i % 37}"}) for i, c in enumerate(convs)]
+    res = clio_lab.run_pipeline(convs[:120], llm=FAKE, embedder=fake_embedder, cache=tmp_path / "c", k=12,
+                                audit="rules", progress=False)
+    assert res.config["auditor"] == "rules"
+    new, withheld = _grow_withheld(res, convs)
+    more = _extend(res, new, tmp_path, fake_embedder, max_distance=None)
+    rec = more.config["extended"][-1]
+    assert rec["released"] or rec["still_withheld"]
+    audit_calls = more.stats()["llm_by_step"].get("extend: privacy_audit", {"calls": 0})["calls"]
+    assert audit_calls == 0  # no model call rated them
+    for r in rec["released"]:
+        assert more.clusters_frame().set_index("id").at[r["id"], "privacy_score"] == 5

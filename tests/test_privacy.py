@@ -148,7 +148,7 @@ def test_privacy_options_are_checked_and_given_once(tmp_path, fake_llm, fake_emb
     import clio_lab
     from clio_lab import LLM, PrivacyOptions
 
-    with pytest.raises(ValueError, match="audit must be True, False or 'auto'"):
+    with pytest.raises(ValueError, match="audit must be True, False, .auto., .rules. or .model."):
         PrivacyOptions(audit="sometimes")
     with pytest.raises(ValueError, match="min_audit_score must be between 1 and 5"):
         PrivacyOptions(min_audit_score=7)
