@@ -25,6 +25,7 @@ below the thresholds; a higher-level category keeps its place but loses its name
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -239,6 +240,25 @@ _NUMBER = re.compile(r"\+?\d[\d ().\-/]{4,}\d")
 _PRONOUN_I = re.compile(r"^I(?:['\u2019](?:m|ve|d|ll))?$")
 
 
+@functools.cache
+def _common_names() -> frozenset[str]:
+    """Capitalised words that name no one: languages and nationalities ("Italian", "Spanish": the English names
+    of the ISO 639-1 languages, from langcodes), days and months ("Friday" is also a first name)."""
+    import calendar
+
+    import langcodes
+
+    names = {str(n).lower() for n in (*calendar.day_name, *calendar.month_name) if n}
+    for a in "abcdefghijklmnopqrstuvwxyz":
+        for b in "abcdefghijklmnopqrstuvwxyz":
+            lang = langcodes.Language.get(a + b)
+            if lang.is_valid():
+                name = lang.display_name()
+                if name.isalpha():  # one word: "Italian", not "Church Slavic" or "Unknown language [xy]"
+                    names.add(name.lower())
+    return frozenset(names)
+
+
 def _zipf() -> Any:
     try:
         from wordfreq import zipf_frequency
@@ -262,12 +282,15 @@ def name_like_words(text: str, zipf: Any = None, names: tuple[frozenset[str], fr
         word = m.group(0).rstrip(".")
         before = text[:m.start()].rstrip()
         starts = not before or before[-1] in _SENTENCE_START
-        capital = any(ch.isupper() for ch in word) and not starts and not _PRONOUN_I.match(word)
+        if word.lower() in _common_names():  # a language, a nationality, a day or a month
+            continue
+        acronym = len(word) > 1 and word.isupper()  # read like a lower-case word: capitals say nothing here
+        capital = any(ch.isupper() for ch in word) and not starts and not acronym and not _PRONOUN_I.match(word)
         digit = sum(ch.isdigit() for ch in word) >= 3
         freq = zipf(word.lower(), "en") if zipf is not None and word.isalpha() else None
         rare = freq is not None and freq < RARE_ZIPF
-        known = names is not None and word[:1].isupper() and freq is not None and freq < NAME_ZIPF and \
-            _is_name(word, names)
+        known = names is not None and word[:1].isupper() and not acronym and freq is not None and \
+            freq < NAME_ZIPF and _is_name(word, names)
         if capital or digit or rare or known:
             out.setdefault(word)
     for m in _NUMBER.finditer(text or ""):  # a phone number written in groups ("02 56 55 11 49")
@@ -309,8 +332,8 @@ class WordSupport:
         self._lowered: dict[int, str] = {}
 
     def specific(self, word: str) -> bool:
-        """Must the cluster's own users have written it? Numbers, and known names, except acronyms ("US",
-        "EU" and "USD" are in the name lists) and the commonest words (Zipf of :data:`COMMON_ZIPF` or more:
+        """Must the cluster's own users have written it? Numbers, and known names, except acronyms (rare ones
+        here: the name lists hold "Sepa") and the commonest words (Zipf of :data:`COMMON_ZIPF` or more:
         "States", "John"), which a name of one person never is on its own."""
         if any(ch.isdigit() for ch in word) or self.names is None:
             return True

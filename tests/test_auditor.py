@@ -181,7 +181,9 @@ def test_name_like_words_are_capitalised_mid_sentence_numbers_or_rare_words():
 
     text = ("Users asked the assistant to email Maria about the 4pm call with 2 people. Related requests asked it "
             "to book a table; I'm told “Translate this into Italian”. Typical requests: “Call 5551234”.")
-    assert name_like_words(text) == ["Maria", "Italian", "5551234"]  # not "Users", "Related", "I'm", "4pm", "2"
+    # not "Users", "Related" (sentence starts), "I'm", "4pm", "2" (under three digits), "Italian" (a language)
+    assert name_like_words(text) == ["Maria", "5551234"]
+    assert name_like_words("Call them on Friday, in German, about the PDF and the API") == []
     assert "kowalczyk" in name_like_words("write to kowalczyk about the rent", _zipf())
     assert name_like_words("write to the landlord about the rent", _zipf()) == []
 
