@@ -174,7 +174,7 @@ def audit_clusters(
     for nid in wanted:
         node = tree.nodes[nid]
         if not node.shows_model_text:
-            scores[nid] = AuditScore(nid, None, "fixed name, no model-written text", "not audited")
+            scores[nid] = _not_audited(nid)
         else:
             todo.append(node)
     tasks = []
@@ -276,7 +276,12 @@ def name_like_words(text: str, zipf: Any = None, names: tuple[frozenset[str], fr
         >>> name_like_words("Users asked the assistant to email Maria about the 4pm call on 020 7946 0018.")
         ['Maria', '020', '7946', '0018', '020 7946 0018']
     """
-    out: dict[str, None] = {}
+    return list(_name_like(text, zipf, names))
+
+
+def _name_like(text: str, zipf: Any, names: tuple[frozenset[str], frozenset[str]] | None) -> dict[str, float | None]:
+    """:func:`name_like_words`, each with its Zipf frequency (``None`` where it was not looked up)."""
+    out: dict[str, float | None] = {}
     for m in _TOKEN.finditer(text or ""):
         word = m.group(0).rstrip(".")
         before = text[:m.start()].rstrip()
@@ -291,11 +296,11 @@ def name_like_words(text: str, zipf: Any = None, names: tuple[frozenset[str], fr
         known = names is not None and word[:1].isupper() and not acronym and freq is not None and \
             freq < NAME_ZIPF and _is_name(word, names)
         if capital or digit or rare or known:
-            out.setdefault(word)
+            out.setdefault(word, freq)
     for m in _NUMBER.finditer(text or ""):  # a phone number written in groups ("02 56 55 11 49")
         if sum(ch.isdigit() for ch in m.group(0)) >= 6:
-            out.setdefault(m.group(0))
-    return list(out)
+            out.setdefault(m.group(0), None)
+    return out
 
 
 def _is_name(word: str, names: tuple[frozenset[str], frozenset[str]]) -> bool:
@@ -330,13 +335,16 @@ class WordSupport:
         self.everyone = np.arange(len(texts))
         self._lowered: dict[int, str] = {}
 
-    def specific(self, word: str) -> bool:
+    def specific(self, word: str, freq: float | None = None) -> bool:
         """Must the cluster's own users have written it? Numbers, and known names, except acronyms (rare ones
         here: the name lists hold "Sepa") and the commonest words (Zipf of :data:`COMMON_ZIPF` or more:
-        "States", "John"), which a name of one person never is on its own."""
+        "States", "John"), which a name of one person never is on its own. ``freq``: the word's Zipf frequency
+        where the caller has it (looked up otherwise)."""
         if any(ch.isdigit() for ch in word) or self.names is None:
             return True
-        if word.isupper() or (self.zipf is not None and self.zipf(word.lower(), "en") >= COMMON_ZIPF):
+        if freq is None and self.zipf is not None:
+            freq = self.zipf(word.lower(), "en")
+        if word.isupper() or (freq is not None and freq >= COMMON_ZIPF):
             return False
         return _is_name(word, self.names)
 
@@ -357,11 +365,24 @@ class WordSupport:
         """The name-like words of ``text`` too few users wrote, each with how many did (among the cluster's
         ``members`` or the corpus, as :class:`WordSupport` says)."""
         out = []
-        for word in name_like_words(text, self.zipf, self.names):
-            n = self.writers(word, members if self.specific(word) else self.everyone)
+        for word, freq in _name_like(text, self.zipf, self.names).items():
+            n = self.writers(word, members if self.specific(word, freq) else self.everyone)
             if n < self.min_users:
                 out.append((word, n))
         return out
+
+
+def audit_off_reason(audit: Any, naming: Any) -> str | None:
+    """Why a run with these ``audit`` and ``naming`` settings audits nothing, or ``None`` when it audits:
+    ``audit`` of ``True``, ``"rules"`` or ``"model"`` always audits, ``"auto"`` whenever clusters are named."""
+    if audit in (True, "rules", "model") or (audit == "auto" and naming):
+        return None
+    return "turned off (audit=False)" if audit is False else "no cluster names in this run"
+
+
+def _not_audited(nid: str) -> AuditScore:
+    """The score of a node with a fixed name (the unclustered group): nothing a model wrote to rate."""
+    return AuditScore(nid, None, "fixed name, no model-written text", "not audited")
 
 
 def resolve_auditor(audit: Any, llm: Any) -> str:
@@ -430,8 +451,7 @@ def rule_audit(
     support = WordSupport(texts, who, min_users)
     wanted = list(tree.nodes) if nodes is None else list(nodes)
     todo = [tree.nodes[nid] for nid in wanted if tree.nodes[nid].shows_model_text]
-    scores = {nid: AuditScore(nid, None, "fixed name, no model-written text", "not audited")
-              for nid in wanted if not tree.nodes[nid].shows_model_text}
+    scores = {nid: _not_audited(nid) for nid in wanted if not tree.nodes[nid].shows_model_text}
     pii = found.find_many([f"{n.name}\n{n.description}" for n in todo]) if found is not None and todo else \
         [[] for _ in todo]
     by_level: dict[int, np.ndarray] = {}

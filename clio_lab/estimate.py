@@ -345,9 +345,9 @@ def estimate(
                                      "at most: a parent that no cluster chose is not named" if lvl == 1 else ""))
             children = target
 
-    from .auditor import resolve_auditor
+    from .auditor import audit_off_reason, resolve_auditor
 
-    audited = (audit in (True, "model", "rules") or (audit == "auto" and naming)) and \
+    audited = audit_off_reason(audit, naming) is None and \
         resolve_auditor(audit, model) == "model"  # the rules make no model call
     if audited:
         from .auditor import N_EXAMPLES

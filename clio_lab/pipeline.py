@@ -17,6 +17,7 @@ from .auditor import (
     DEFAULT_MIN_SCORE,
     RULE_MIN_USERS,
     audit_clusters,
+    audit_off_reason,
     resolve_auditor,
     rule_audit,
     support_texts,
@@ -308,8 +309,7 @@ def run_pipeline(
 
     users = [c.user_id for c in conversations]
     audited = None
-    audit_off = None if (opts.audit in (True, "rules", "model") or (opts.audit == "auto" and naming)) else \
-        ("turned off (audit=False)" if opts.audit is False else "no cluster names in this run")
+    audit_off = audit_off_reason(opts.audit, naming)
     if audit_off is None:  # only clusters that pass the thresholds can be shown, so only they are audited
         with _timed(timings, "audit"):
             given = parts.given_ids(full_tree) if parts is not None else set()  # the user's own category names

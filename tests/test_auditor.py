@@ -244,6 +244,16 @@ def test_the_local_model_gets_the_rules_and_a_hosted_model_the_model_auditor():
     assert resolve_auditor("model", LLM()) == "model" and resolve_auditor("rules", LLM_FAKE) == "rules"
 
 
+def test_the_audit_runs_when_asked_for_or_when_auto_and_clusters_are_named():
+    from clio_lab.auditor import audit_off_reason
+
+    for audit in (True, "rules", "model"):
+        assert audit_off_reason(audit, None) is None and audit_off_reason(audit, "keywords") is None
+    assert audit_off_reason("auto", "extractive") is None
+    assert audit_off_reason("auto", None) == "no cluster names in this run"
+    assert audit_off_reason(False, "llm") == "turned off (audit=False)"
+
+
 def test_a_run_audited_by_the_rules_makes_no_audit_call_and_says_so(tmp_path, fake_llm, fake_embedder, demo_convs):
     import json
 
