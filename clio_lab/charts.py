@@ -260,22 +260,91 @@ def map_data(run: Run, *, max_points: int | None = None, random_state: int = 0) 
     return points.drop(columns="base").reset_index(drop=True), labels.reset_index(drop=True)
 
 
+# The labelled map's names: font size, width limit and the width of one character (bold sans at 11 px averages
+# about 6.6 px; an estimate, for keeping names apart, that errs wide)
+LABEL_FONT, LABEL_LIMIT, LABEL_CHAR = 11, 180, 7.0
+
+
+def place_labels(labels: pd.DataFrame, x_domain: Sequence[float], y_domain: Sequence[float], width: float,
+                 height: float, *, font_size: float = LABEL_FONT, limit: float = LABEL_LIMIT,
+                 char_width: float = LABEL_CHAR) -> pd.DataFrame:
+    """Where each name of :func:`map_data`'s ``labels`` goes on a ``width`` x ``height`` pixel map over
+    ``x_domain`` x ``y_domain``, clear of the names placed before it (largest cluster first, as ``labels`` is
+    sorted): just above its cluster's middle when that is free, else the nearest free place one or more lines
+    above or below, or beside it. A name with no free place within six lines keeps the place where it overlaps
+    the fewest pixels. Returns ``labels`` with ``label_x``, ``label_y`` (the name's centre, data units),
+    ``moved`` (further than the next line: worth a leader line) and ``lead_x``, ``lead_y`` (where that line
+    meets the name)."""
+    (x0, x1), (y0, y1) = x_domain, y_domain
+    sx, sy = width / ((x1 - x0) or 1.0), height / ((y1 - y0) or 1.0)
+    line = font_size + 3
+    placed: list[tuple[float, float, float, float]] = []
+    out_x, out_y, moved, lead_x, lead_y = [], [], [], [], []
+    for name, x, y in zip(labels["cluster"].astype(str), labels["x"], labels["y"], strict=True):
+        w, h = min(limit, char_width * len(name)), line
+        ax, ay = (x - x0) * sx, (y1 - y) * sy  # the anchor in pixels, y downwards
+        offsets = [(0.0, -6.0)]
+        for k in range(1, 7):
+            offsets += [(0.0, -6.0 - k * line), (0.0, -6.0 + k * line)]
+        offsets += [(side * (w / 2 + 6), dy) for dy in (-6.0, -6.0 - line, -6.0 + line) for side in (1, -1)]
+        best, best_cost = offsets[0], None
+        for dx, dy in offsets:
+            cx, cy = ax + dx, ay + dy  # the name's centre
+            box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+            outside = max(0.0, -box[0]) + max(0.0, box[2] - width) + max(0.0, -box[1]) + max(0.0, box[3] - height)
+            # pixels shared with names already placed (a pixel's graze between lines is no overlap)
+            cost = outside * h + sum(max(0.0, min(box[2], b[2]) - max(box[0], b[0]) - 1) *
+                                     max(0.0, min(box[3], b[3]) - max(box[1], b[1]) - 1) for b in placed)
+            if best_cost is None or cost < best_cost:
+                best, best_cost = (dx, dy), cost
+            if cost == 0:
+                break
+        dx, dy = best
+        cx, cy = ax + dx, ay + dy
+        placed.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+        out_x.append(x0 + cx / sx)
+        out_y.append(y1 - cy / sy)
+        far = abs(dx) > 0 or abs(dy + 6.0) > line  # further than the next line: a leader line says whose name
+        # the leader ends at the name's edge nearest the cluster's middle, not across the name
+        ex = cx if dx == 0 else cx - np.sign(dx) * w / 2
+        ey = cy if dx != 0 else cy - np.sign(dy) * h / 2
+        moved.append(far)
+        lead_x.append(x0 + ex / sx)
+        lead_y.append(y1 - ey / sy)
+    return labels.assign(label_x=out_x, label_y=out_y, moved=moved, lead_x=lead_x, lead_y=lead_y)
+
+
+def _padded(values: pd.Series, pad: float = 0.04) -> list[float]:
+    lo, hi = float(values.min()), float(values.max())
+    span = (hi - lo) or 1.0
+    return [lo - pad * span, hi + pad * span]
+
+
 def labelled_map(run: Run, *, max_points: int = 3000, random_state: int = 0, title: str | None = None) -> alt.Chart:
     """The map of conversations as in the paper's figures, interactive: one dot per conversation coloured by
-    its top-level category, each released base cluster's name at the middle of its members; withheld clusters
-    are not drawn. Sampled to ``max_points`` dots (names are placed from all members)."""
+    its top-level category, each released base cluster's name at the middle of its members (moved clear of
+    larger clusters' names where they would overlap, with a thin line back to its middle: :func:`place_labels`);
+    withheld clusters are not drawn. Sampled to ``max_points`` dots (names are placed from all members)."""
     points, labels = map_data(run, max_points=max_points, random_state=random_state)
+    width, height = WIDTH + 220, WIDTH + 60
+    x_domain, y_domain = _padded(points["x"]), _padded(points["y"])
+    labels = place_labels(labels, x_domain, y_domain, width, height)
     colour = alt.Color("category:N", title="top-level category", legend=alt.Legend(labelLimit=260),
                        scale=alt.Scale(domain=list(dict.fromkeys(labels["category"])) +
                                        ([UNCLUSTERED_LABEL] if (points["category"] == UNCLUSTERED_LABEL).any() else []),
                                        range=list(dict.fromkeys(labels["colour"])) + ["#cccccc"]))
+    xs = alt.Scale(zero=False, nice=False, domain=x_domain)
+    ys = alt.Scale(zero=False, nice=False, domain=y_domain)
     dots = alt.Chart(points).mark_circle(size=24, opacity=0.6).encode(
-        x=alt.X("x:Q", axis=None, scale=MAP_SCALE), y=alt.Y("y:Q", axis=None, scale=MAP_SCALE), color=colour,
+        x=alt.X("x:Q", axis=None, scale=xs), y=alt.Y("y:Q", axis=None, scale=ys), color=colour,
         tooltip=["cluster", "category"])
-    names = alt.Chart(labels).mark_text(fontSize=11, fontWeight="bold", limit=180, dy=-6).encode(
-        x="x:Q", y="y:Q", text="cluster:N", color=alt.value("#222222"), tooltip=["cluster", "category", "size"])
-    return alt.layer(dots, names, title=title or "Map of conversations").properties(width=WIDTH + 220,
-                                                                                    height=WIDTH + 60)
+    leaders = alt.Chart(labels[labels["moved"]]).mark_rule(color="#555555", strokeWidth=0.7, opacity=0.7).encode(
+        x=alt.X("x:Q", scale=xs), y=alt.Y("y:Q", scale=ys), x2="lead_x:Q", y2="lead_y:Q")
+    names = alt.Chart(labels).mark_text(fontSize=LABEL_FONT, fontWeight="bold", limit=LABEL_LIMIT).encode(
+        x=alt.X("label_x:Q", scale=xs), y=alt.Y("label_y:Q", scale=ys), text="cluster:N",
+        color=alt.value("#222222"), tooltip=["cluster", "category", "size"])
+    return alt.layer(dots, leaders, names, title=title or "Map of conversations").properties(width=width,
+                                                                                             height=height)
 
 
 # Above this many released base clusters the printed map names the top-level categories instead: datamapplot

@@ -1,6 +1,7 @@
 """Charts of a run and of validation figures, and their offline export."""
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -53,7 +54,7 @@ def test_the_labelled_map_draws_released_clusters_coloured_by_category_and_named
     same = frame[frame["level_0"] == member["level_0"]]
     assert (row.x, row.y) == pytest.approx((same["x"].median(), same["y"].median()))
     layered = charts.labelled_map(small_run).to_dict()
-    assert len(layered["layer"]) == 2
+    assert [layer["mark"]["type"] for layer in layered["layer"]] == ["circle", "rule", "text"]
     # the axes span the dots, not zero (a scale from zero left most of an exported map empty)
     for spec in (layered["layer"][0], charts.conversation_map(small_run).to_dict()):
         assert spec["encoding"]["x"]["scale"]["zero"] is False and spec["encoding"]["y"]["scale"]["zero"] is False
@@ -64,6 +65,30 @@ def test_the_labelled_map_draws_released_clusters_coloured_by_category_and_named
 
     texts = " ".join(re.findall(r"<text[^>]*>([^<]*)</text>", written[1].read_text()))  # wrapped over lines
     assert all(word in texts for name in labels["cluster"] for word in name.split()[:3])
+
+
+def test_names_on_the_map_are_placed_clear_of_each_other():
+    """Twelve clusters whose middles nearly coincide: each name gets a place of its own, the largest keeps its
+    place above its middle, and a name moved further than a line gets a leader line ending at its edge."""
+    rng = np.random.default_rng(0)
+    labels = pd.DataFrame({"cluster": [f"Cluster name number {i} about something" for i in range(12)],
+                           "x": 5 + rng.normal(0, 0.01, 12), "y": 5 + rng.normal(0, 0.01, 12),
+                           "size": np.arange(12, 0, -1)})
+    out = charts.place_labels(labels, (0, 10), (0, 10), 700, 540)
+    sx, sy = 70, 54
+    w = np.minimum(charts.LABEL_LIMIT, charts.LABEL_CHAR * labels["cluster"].str.len()).to_numpy()
+    h = charts.LABEL_FONT + 3
+    boxes = [((x * sx) - wi / 2, ((10 - y) * sy) - h / 2, (x * sx) + wi / 2, ((10 - y) * sy) + h / 2)
+             for x, y, wi in zip(out["label_x"], out["label_y"], w, strict=True)]
+    for i, a in enumerate(boxes):
+        for b in boxes[:i]:
+            assert min(a[2], b[2]) - max(a[0], b[0]) <= 1 or min(a[3], b[3]) - max(a[1], b[1]) <= 1  # 1 px: a graze
+    first = out.iloc[0]
+    assert first["label_x"] == pytest.approx(first["x"]) and (first["label_y"] - first["y"]) * sy == pytest.approx(6)
+    assert not first["moved"] and out["moved"].sum() >= 8
+    far = out[out["moved"]].iloc[0]  # the leader stops at the name's edge, nearer the middle than its centre
+    assert abs(far["lead_y"] - far["y"]) < abs(far["label_y"] - far["y"]) or \
+        abs(far["lead_x"] - far["x"]) < abs(far["label_x"] - far["x"])
 
 
 def test_a_map_with_more_clusters_than_it_can_name_names_the_categories(small_run, tmp_path):
