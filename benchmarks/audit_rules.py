@@ -1,6 +1,7 @@
 """The rule auditor against the 270M model auditor, on held-out clusters, harmless and made identifying.
 
     .venv/bin/python benchmarks/audit_rules.py [--sets synthetic,banking77] [--auditors rules,model] [--cache-dir DIR]
+    .venv/bin/python benchmarks/audit_rules.py --scale 100000
 
 Both data sets are ``naming_quality.py --split test`` (synthetic seed 202, 2,000 conversations; Banking77's
 test.csv, 20 per intent): nothing of the rule auditor (``clio_lab.auditor.rule_audit``) was shaped on them.
@@ -16,6 +17,12 @@ does, and get the extractive names and tree (the local default). Then:
   in one of three styles: mid-sentence in the name ("... for Maria Kowalczyk"), at the start of the
   description ("Maria Kowalczyk asked ..."), and lower-cased in the name ("... for maria kowalczyk"). Each
   kind meets each style (7 kinds, 3 styles).
+
+With ``--scale N`` (no model, no cache): the rules' time and memory on N synthetic conversations (varied,
+seed 7), embedded by the hashing embedder, clustered by the pipeline's default k, named and grouped by the
+extractive method with each conversation's first user message standing in for its summary; every node of the
+tree audited. Prints the seconds, the words looked up, and the process's resident memory before and at its
+highest during the audit (sampled every 0.1 s).
 
 Prints, per auditor and set: harmless texts withheld, identifying texts withheld (by kind and by style), and
 seconds; every harmless text withheld and every identifying text let through. The rules run on the
@@ -125,6 +132,66 @@ def run_auditor(auditor: str, tree: Hierarchy, texts: list[str], users: list[str
     return audit, time.perf_counter() - t, nodes
 
 
+def scale(n: int) -> None:
+    import threading
+
+    import psutil
+
+    from clio_lab.synthetic import generate_corpus
+
+    t = time.perf_counter()
+    records = generate_corpus(n, seed=7, varied=True)
+    for i, r in enumerate(records):
+        r["id"] = f"s{i}"
+    convs = list(clio_lab.load_conversations(records))
+    firsts = [next((m.content for m in c.messages if m.role == "user"), None) for c in convs]
+    users = [c.user_id for c in convs]
+    emb = clio_lab.get_embedder("hashing")
+    X = clio_lab.embed([c.as_text()[0] for c in convs], emb, cache=None)
+    labels = clio_lab.cluster(X, cache=None).labels
+    names = clio_lab.label_clusters(firsts, X, labels, method="extractive", embedder=emb, cache=None,
+                                    progress=False, requests=firsts, users=users)
+    tree = clio_lab.build_hierarchy(labels, names, method="extractive", embedder=emb, summaries=firsts, X=X,
+                                    cache=None, progress=False, requests=firsts, users=users)
+    texts = [c.as_text()[0] for c in convs]
+    from clio_lab.pii import PIIDetector
+
+    detector = PIIDetector()
+    detector.find_many(["warm up Maria at 12 Elm Road"])  # spaCy loaded before the clock
+    print(f"{n:,} conversations, {len(tree.nodes):,} nodes ({sum(1 for v in tree.nodes.values() if v.level == 0)} "
+          f"base), built in {time.perf_counter() - t:.0f} s", flush=True)
+    proc = psutil.Process()
+    before = proc.memory_info().rss
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.1):
+            peak[0] = max(peak[0], proc.memory_info().rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    looked = Counter()
+    original = WordSupport.writers
+
+    def counted(self, word, among):
+        looked["corpus" if len(among) == len(self.texts) else "cluster"] += 1
+        return original(self, word, among)
+
+    WordSupport.writers = counted
+    t = time.perf_counter()
+    audit = rule_audit(tree, texts, users, detector=detector)
+    seconds = time.perf_counter() - t
+    done.set()
+    sampler.join()
+    WordSupport.writers = original
+    scores = Counter(str(s.score) for s in audit.scores.values())
+    print(f"rule_audit: {seconds:.1f} s for {len(audit.scores):,} nodes; words counted over the corpus "
+          f"{looked['corpus']:,}, over a cluster {looked['cluster']:,}; scores {dict(sorted(scores.items()))}; "
+          f"resident memory {before / 1e6:,.0f} MB before, {peak[0] / 1e6:,.0f} MB at most "
+          f"(+{(peak[0] - before) / 1e6:,.0f} MB)", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="synthetic,banking77")
@@ -133,7 +200,11 @@ def main() -> None:
     ap.add_argument("--auditors", default="rules,model")
     ap.add_argument("--synthetic-n", type=int, default=2000)
     ap.add_argument("--cache-dir", default=None, help="for the facets and embeddings (default: clio_lab's cache)")
+    ap.add_argument("--scale", type=int, default=None, help="time the rules alone on this many synthetic "
+                    "conversations (no model)")
     args = ap.parse_args()
+    if args.scale:
+        return scale(args.scale)
     cache = clio_lab.Cache(args.cache_dir) if args.cache_dir else "default"
     sizes = {"synthetic": args.synthetic_n, "banking77": 20}
     rows = []

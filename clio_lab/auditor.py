@@ -236,6 +236,7 @@ RULE_MIN_USERS = 5  # the default aggregation threshold's distinct users (releas
 _TOKEN = re.compile(r"[^\W_]+(?:['\u2019.-][^\W_]+)*")
 _SENTENCE_START = set(".!?:;\"'\u201c\u201d\u2018\u2019([{\u00ab\u2013\u2014-\u2026*")
 _NUMBER = re.compile(r"\+?\d[\d ().\-/]{4,}\d")
+_RUN = re.compile(r"[^\W_]+")  # a maximal alphanumeric run: what str.isalnum calls a word's characters
 _PRONOUN_I = re.compile(r"^I(?:['\u2019](?:m|ve|d|ll))?$")
 
 
@@ -320,11 +321,15 @@ def _writes(text: str, word: str) -> bool:
 
 
 class WordSupport:
-    """Who wrote which word: ``texts`` and user ids (``who``) per conversation; lower-cased texts are kept
-    once read. A word that is a known first or last name (``clio_lab.pii_names``) or holds a digit must have
-    been written by ``min_users`` distinct users of the cluster itself; any other name-like word (a common
-    proper noun such as "United States" or "JavaScript", a rare word) by ``min_users`` distinct users anywhere
-    in the corpus: shared vocabulary, not one person's detail."""
+    """Who wrote which word: ``texts`` and user ids (``who``) per conversation. A word that is a known first or
+    last name (``clio_lab.pii_names``) or holds a digit must have been written by ``min_users`` distinct users
+    of the cluster itself; any other name-like word (a common proper noun such as "United States" or
+    "JavaScript", a rare word) by ``min_users`` distinct users anywhere in the corpus: shared vocabulary, not
+    one person's detail.
+
+    The corpus is read once for all the words asked about (:meth:`index`): which conversations hold each of
+    their alphanumeric runs as a whole word, lower-cased. A word of one run is looked up there; one of several
+    ("e-mail", "020 7946 0018") is checked in the texts that hold all its runs. Nothing of the texts is kept."""
 
     def __init__(self, texts: Sequence[str | None], who: Sequence[str], min_users: int) -> None:
         from .pii_names import known_names
@@ -333,7 +338,37 @@ class WordSupport:
         self.zipf = _zipf()
         self.names = known_names()
         self.everyone = np.arange(len(texts))
-        self._lowered: dict[int, str] = {}
+        self._postings: dict[str, np.ndarray] = {}
+        self._holders: dict[str, np.ndarray] = {}
+
+    def index(self, words: Iterable[str]) -> None:
+        """Read the corpus once for the alphanumeric runs of ``words`` not read for yet."""
+        wanted = {r for w in words for r in _RUN.findall(w.lower())} - self._postings.keys()
+        if not wanted:
+            return
+        hits: dict[str, list[int]] = {r: [] for r in wanted}
+        for i, text in enumerate(self.texts):
+            if text:
+                for r in wanted.intersection(_RUN.findall(text.lower())):
+                    hits[r].append(i)
+        self._postings.update({r: np.asarray(idx, dtype=np.int64) for r, idx in hits.items()})
+
+    def holders(self, word: str) -> np.ndarray:
+        """The conversations (in order) whose text, lower-cased, holds ``word`` lower-cased as a whole word."""
+        low = word.lower()
+        if low not in self._holders:
+            runs = _RUN.findall(low)
+            if not runs:  # nothing alphanumeric to look up: read every text
+                held = [i for i, t in enumerate(self.texts) if _writes((t or "").lower(), low)]
+            else:
+                self.index(runs)
+                held = self._postings[runs[0]]
+                for r in runs[1:]:
+                    held = np.intersect1d(held, self._postings[r], assume_unique=True)
+                if runs != [low]:  # the runs are there; is the whole word?
+                    held = [i for i in held if _writes((self.texts[i] or "").lower(), low)]
+            self._holders[low] = np.asarray(held, dtype=np.int64)
+        return self._holders[low]
 
     def specific(self, word: str, freq: float | None = None) -> bool:
         """Must the cluster's own users have written it? Numbers, and known names, except acronyms (rare ones
@@ -350,15 +385,14 @@ class WordSupport:
 
     def writers(self, word: str, among: Sequence[int]) -> int:
         """How many distinct users among ``among`` wrote ``word`` (counting stops at ``min_users``)."""
-        low = word.lower()
+        held = self.holders(word)
+        if among is not self.everyone:
+            held = np.intersect1d(held, np.asarray(among, dtype=np.int64))
         seen: set[str] = set()
-        for i in among:
-            if i not in self._lowered:
-                self._lowered[i] = (self.texts[i] or "").lower()
-            if _writes(self._lowered[i], low):
-                seen.add(self.who[i])
-                if len(seen) >= self.min_users:
-                    break
+        for i in held:
+            seen.add(self.who[i])
+            if len(seen) >= self.min_users:
+                break
         return len(seen)
 
     def rare_words(self, text: str, members: Sequence[int]) -> list[tuple[str, int]]:
@@ -451,6 +485,7 @@ def rule_audit(
     support = WordSupport(texts, who, min_users)
     wanted = list(tree.nodes) if nodes is None else list(nodes)
     todo = [tree.nodes[nid] for nid in wanted if tree.nodes[nid].shows_model_text]
+    support.index(w for n in todo for w in name_like_words(f"{n.name}. {n.description}", support.zipf, support.names))
     scores = {nid: _not_audited(nid) for nid in wanted if not tree.nodes[nid].shows_model_text}
     pii = found.find_many([f"{n.name}\n{n.description}" for n in todo]) if found is not None and todo else \
         [[] for _ in todo]

@@ -235,6 +235,40 @@ def test_the_rules_withhold_details_too_few_users_wrote_and_never_repeat_them():
         rule_audit(tree, texts[:10], users, detector=False)
 
 
+class _Counted(list):
+    """A list of texts that counts how often it is read through."""
+
+    passes = 0
+
+    def __iter__(self):
+        type(self).passes += 1
+        return super().__iter__()
+
+
+def test_the_rules_read_the_corpus_once_and_count_whole_words_only():
+    """Every word the rules look up is found in one pass over the texts (a million-conversation corpus is not
+    read once per word), and counted as a whole word between non-alphanumeric characters: "e-mail" only where
+    it is written ("mail" also in "e-mail"), "020 7946 0018" where the number is written out so, "Ann" not in
+    "Annual"."""
+    from clio_lab.auditor import WordSupport, rule_audit
+
+    tree, texts, users = _rule_tree()
+    counted = _Counted(texts)
+    _Counted.passes = 0
+    audit = rule_audit(tree, counted, users, detector=False)
+    assert _Counted.passes == 1
+    assert {k: s.score for k, s in audit.scores.items()} == \
+        {k: s.score for k, s in rule_audit(tree, texts, users, detector=False).scores.items()}
+    corpus = ["Send the e-mail", "my mail", "Call 020 7946 0018 now", "call 020 7946 0019", "020-7946-0018",
+              "Annual report", "ann_x", "Ann said", "ANN!", None, ""]
+    support = WordSupport(corpus, [f"u{i}" for i in range(len(corpus))], min_users=100)
+    everyone = support.everyone
+    assert support.writers("e-mail", everyone) == 1 and support.writers("mail", everyone) == 2
+    assert support.writers("020 7946 0018", everyone) == 1 and support.writers("7946", everyone) == 3
+    assert support.writers("Ann", everyone) == 3  # "ann_x": "_" ends a word, as in _writes
+    assert support.writers("Ann", [0, 5, 6]) == 1 and support.writers("annual", everyone) == 1
+
+
 def test_the_local_model_gets_the_rules_and_a_hosted_model_the_model_auditor():
     from clio_lab.auditor import resolve_auditor
 
