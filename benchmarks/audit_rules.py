@@ -147,13 +147,13 @@ def scale(n: int) -> None:
     firsts = [next((m.content for m in c.messages if m.role == "user"), None) for c in convs]
     users = [c.user_id for c in convs]
     emb = clio_lab.get_embedder("hashing")
-    X = clio_lab.embed([c.as_text()[0] for c in convs], emb, cache=None)
+    texts = [c.as_text()[0] for c in convs]
+    X = clio_lab.embed(texts, emb, cache=None)
     labels = clio_lab.cluster(X, cache=None).labels
     names = clio_lab.label_clusters(firsts, X, labels, method="extractive", embedder=emb, cache=None,
                                     progress=False, requests=firsts, users=users)
     tree = clio_lab.build_hierarchy(labels, names, method="extractive", embedder=emb, summaries=firsts, X=X,
                                     cache=None, progress=False, requests=firsts, users=users)
-    texts = [c.as_text()[0] for c in convs]
     from clio_lab.pii import PIIDetector
 
     detector = PIIDetector()

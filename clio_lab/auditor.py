@@ -395,11 +395,17 @@ class WordSupport:
                 break
         return len(seen)
 
-    def rare_words(self, text: str, members: Sequence[int]) -> list[tuple[str, int]]:
+    def name_like(self, text: str) -> dict[str, float | None]:
+        """:func:`name_like_words` of ``text``, each with its Zipf frequency."""
+        return _name_like(text, self.zipf, self.names)
+
+    def rare_words(self, text: str, members: Sequence[int],
+                   words: dict[str, float | None] | None = None) -> list[tuple[str, int]]:
         """The name-like words of ``text`` too few users wrote, each with how many did (among the cluster's
-        ``members`` or the corpus, as :class:`WordSupport` says)."""
+        ``members`` or the corpus, as :class:`WordSupport` says). ``words``: :meth:`name_like` of ``text``
+        where the caller has it."""
         out = []
-        for word, freq in _name_like(text, self.zipf, self.names).items():
+        for word, freq in (self.name_like(text) if words is None else words).items():
             n = self.writers(word, members if self.specific(word, freq) else self.everyone)
             if n < self.min_users:
                 out.append((word, n))
@@ -485,7 +491,9 @@ def rule_audit(
     support = WordSupport(texts, who, min_users)
     wanted = list(tree.nodes) if nodes is None else list(nodes)
     todo = [tree.nodes[nid] for nid in wanted if tree.nodes[nid].shows_model_text]
-    support.index(w for n in todo for w in name_like_words(f"{n.name}. {n.description}", support.zipf, support.names))
+    texts_of = {n.id: f"{n.name}. {n.description}" for n in todo}
+    words_of = {nid: support.name_like(text) for nid, text in texts_of.items()}
+    support.index(w for words in words_of.values() for w in words)  # the corpus read once for all of them
     scores = {nid: _not_audited(nid) for nid in wanted if not tree.nodes[nid].shows_model_text}
     pii = found.find_many([f"{n.name}\n{n.description}" for n in todo]) if found is not None and todo else \
         [[] for _ in todo]
@@ -498,7 +506,7 @@ def rule_audit(
         if node.level not in by_level:
             by_level[node.level] = tree.base_labels if node.level == 0 else tree.labels_at(node.level)
         members = np.flatnonzero(by_level[node.level] == node.index)
-        rare = [k for _, k in support.rare_words(f"{node.name}. {node.description}", members)]
+        rare = [k for _, k in support.rare_words(texts_of[node.id], members, words_of[node.id])]
         if rare:
             scores[node.id] = AuditScore(
                 node.id, 2, f"{len(rare)} name-like word(s) too few users wrote (the fewest: {min(rare)} of the "
