@@ -16,10 +16,11 @@ the local model, a cluster's name is *chosen* rather than written:
    hold a personal detail the detector finds;
 3. every candidate is embedded in the run's space and scored by how much nearer it lies to its own cluster's
    centre than to the nearest other cluster's (the paper's contrastive idea, applied to choosing). The best
-   becomes the name; the description is built from the most central summaries and candidates.
+   of those that lie nearer their own centre than any other becomes the name; the description is built from
+   the most central summaries and candidates.
 
-A name nearer another cluster's centre than its own is never released as a plain name: it is marked
-``"not distinctive"`` in ``method``. ``method`` also says where the name came from: ``"extractive (users'
+A name nearer another cluster's centre than its own is chosen only when no candidate is distinctive, and it
+is never released as a plain name: it is marked ``"not distinctive"`` in ``method``. ``method`` also says where the name came from: ``"extractive (users'
 words)"`` or ``"extractive (summary)"``. A cluster with no candidate that passes falls back to its members'
 summaries alone (model-written under privacy instructions, checked for personal details), then to keywords.
 
@@ -40,7 +41,8 @@ import numpy as np
 from .embeddings import l2_normalise, unit_rows
 from .naming import MAX_NAME_WORDS
 
-STEP_VERSION = 3  # 2: candidates from the users' own requests, every word shared by several users; 3: a summary name leads its description
+STEP_VERSION = 4  # 2: candidates from the users' own requests, every word shared by several users; 3: a summary name
+# leads its description; 4: a distinctive candidate before a better-scored one that is not
 # Every word of a name drawn from the members must have been written by at least this many distinct users of
 # the cluster: the aggregation threshold's default (the pipeline passes its own ``min_users``). On the
 # development split 5 named clusters as well as 3 once parts of sentences count (BENCHMARKS.md).
@@ -348,9 +350,15 @@ def rank_candidates(candidates: dict[int, list[str]], C: np.ndarray, order: Sequ
 def choose_names(candidates: dict[int, Any], C: np.ndarray, order: Sequence[int], embedder: Any,
                  store: Any, weight: float = CONTRAST_WEIGHT, clean: Any = None,
                  whole_bonus: float | None = None) -> dict[int, dict[str, Any]]:
-    """For each cluster, the candidate with the best contrast that ``clean`` accepts (no personal details),
-    whether it is distinctive (nearer its own centre than any other), and its source. ``candidates`` maps each
-    cluster to a list of names or to ``{name: Candidate}``; a whole name gets ``whole_bonus`` over a part."""
+    """For each cluster, the candidate with the best contrast that ``clean`` accepts (no personal details) and
+    that is distinctive (nearer its own centre than any other); where none is, the best one, marked
+    ``distinctive: False``. Also its source. ``candidates`` maps each cluster to a list of names or to
+    ``{name: Candidate}``; a whole name gets ``whole_bonus`` over a part.
+
+    A distinctive candidate goes before a better-scored one that is not: the contrast weighs the nearest other
+    centre by ``weight`` only, so a name can score best and still lie nearer another cluster. Replacing such a
+    name where the pool allows it (rather than only marking it) left naming accuracy unchanged on the
+    development sets and raised self-retrieval (BENCHMARKS.md, "A distinctive candidate first")."""
     whole_bonus = WHOLE_BONUS if whole_bonus is None else whole_bonus
     ranked = rank_candidates({c: list(v) for c, v in candidates.items()}, C, order, embedder, store, weight)
     out = {}
@@ -359,7 +367,8 @@ def choose_names(candidates: dict[int, Any], C: np.ndarray, order: Sequence[int]
         for r in ranks:
             r["score"] += whole_bonus if getattr(info.get(r["name"]), "whole", True) else 0.0
         ranks.sort(key=lambda r: -r["score"])
-        best = next((r for r in ranks if clean is None or clean(r["name"])), None)
+        allowed = [r for r in ranks if clean is None or clean(r["name"])]
+        best = next((r for r in allowed if r["margin"] > 0), allowed[0] if allowed else None)
         if best is not None:
             source = getattr(info.get(best["name"]), "source", "summary")
             out[c] = {**best, "distinctive": best["margin"] > 0, "source": source}

@@ -263,3 +263,31 @@ def test_the_top_level_joins_only_related_clusters_and_a_lone_cluster_climbs_und
     asked = clio_lab.build_hierarchy(labels, names, method="extractive", top=3, summaries=answers, X=X,
                                      embedder=emb, cache=None)
     assert len(asked.top) == 3
+
+
+def test_a_distinctive_candidate_goes_before_a_better_scored_one_that_lies_nearer_another_cluster():
+    from clio_lab.extractive import choose_names
+
+    class Table:  # each candidate's embedding given outright
+        vectors = {"near both": [0.69, 0.72, 0.0], "near its own": [0.45, 0.40, 0.80], "elsewhere": [0.0, 0.3, 0.9]}
+
+        def get_params(self):
+            return {"kind": "table"}
+
+        def encode(self, texts):
+            V = np.array([self.vectors[t] for t in texts], dtype=np.float32)
+            return V / np.linalg.norm(V, axis=1, keepdims=True)
+
+    C = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
+    V = Table().encode(["near both", "near its own"])
+    score = contrast(V, C, 0)
+    assert score[0] > score[1] and (V @ C.T)[0, 1] > (V @ C.T)[0, 0]  # the first scores best, yet lies nearer 1
+    picks = choose_names({0: ["near both", "near its own"], 1: ["elsewhere"]}, C, [0, 1], Table(), None)
+    assert picks[0]["name"] == "near its own" and picks[0]["distinctive"]
+    # with no distinctive candidate, the best-scored one is kept and marked
+    picks = choose_names({0: ["near both"], 1: ["elsewhere"]}, C, [0, 1], Table(), None)
+    assert picks[0]["name"] == "near both" and not picks[0]["distinctive"]
+    # the detector's veto still comes first: a distinctive candidate it refuses is never the name
+    picks = choose_names({0: ["near both", "near its own"], 1: ["elsewhere"]}, C, [0, 1], Table(), None,
+                         clean=lambda name: name != "near its own")
+    assert picks[0]["name"] == "near both" and not picks[0]["distinctive"]
