@@ -25,6 +25,11 @@ def test_an_answer_becomes_a_short_imperative_name():
     assert name_from_answer(None) is None and name_from_answer("help.") is None
     assert name_from_answer("compare " + " ".join(f"w{i}" for i in range(20)) + ".") is None  # no place to cut
     assert name_from_answer("verify the identity, but how do I do that.") == "Verify the identity"
+    # never cut before "of": it opens a noun's complement ("Write a poem in the style" says nothing)
+    assert name_from_answer("write a poem in the style of the famous American writer Edgar Allan Poe.") == \
+        "Write a poem"
+    assert "Write a blog post about the benefits" not in name_variants(
+        "Write a blog post about the benefits of remote work")
 
 
 def _corpus():
