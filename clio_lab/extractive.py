@@ -20,9 +20,10 @@ the local model, a cluster's name is *chosen* rather than written:
    the most central summaries and candidates.
 
 A name nearer another cluster's centre than its own is chosen only when no candidate is distinctive, and it
-is never released as a plain name: it is marked ``"not distinctive"`` in ``method``. ``method`` also says where the name came from: ``"extractive (users'
-words)"`` or ``"extractive (summary)"``. A cluster with no candidate that passes falls back to its members'
-summaries alone (model-written under privacy instructions, checked for personal details), then to keywords.
+is never released as a plain name: it is marked ``"not distinctive"`` in ``method``. ``method`` also says where
+the name came from: ``"extractive (users' words)"`` or ``"extractive (summary)"``. A cluster with no candidate
+that passes falls back to its members' summaries alone (model-written under privacy instructions, checked for
+personal details), then to keywords.
 
 On held-out data the users' own words named clusters better than the summaries of the 270M model
 (BENCHMARKS.md, "Cluster names and trees").
