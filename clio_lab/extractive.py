@@ -19,6 +19,8 @@ the local model, a cluster's name is *chosen* rather than written:
    of those that lie nearer their own centre than any other becomes the name; the description is built from
    the most central summaries and candidates.
 
+In an English corpus, a candidate cut short where the cut parts a word from one it needs ("Write a React
+component that shows | a navigation bar", read off spaCy's parse) goes after the candidates that were not.
 A name nearer another cluster's centre than its own is chosen only when no candidate is distinctive, and it
 is never released as a plain name: it is marked ``"not distinctive"`` in ``method``. ``method`` also says where
 the name came from: ``"extractive (users' words)"`` or ``"extractive (summary)"``. A cluster with no candidate
@@ -31,6 +33,7 @@ On held-out data the users' own words named clusters better than the summaries o
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -42,8 +45,9 @@ import numpy as np
 from .embeddings import l2_normalise, unit_rows
 from .naming import MAX_NAME_WORDS
 
-STEP_VERSION = 5  # 2: candidates from the users' own requests, every word shared by several users; 3: a summary name
-# leads its description; 4: a distinctive candidate before a better-scored one that is not; 5: no cut before "of"
+STEP_VERSION = 6  # 2: candidates from the users' own requests, every word shared by several users; 3: a summary name
+# leads its description; 4: a distinctive candidate before a better-scored one that is not; 5: no cut before "of";
+# 6: in English, a candidate whose cut parts a word from one it needs goes after the rest
 # Every word of a name drawn from the members must have been written by at least this many distinct users of
 # the cluster: the aggregation threshold's default (the pipeline passes its own ``min_users``). On the
 # development split 5 named clusters as well as 3 once parts of sentences count (BENCHMARKS.md).
@@ -100,6 +104,54 @@ CONTRAST_WEIGHT = 0.5
 _QUALIFIERS = ("when", "while", "because", "so", "that", "which", "who", "after", "before", "if", "using",
                "with", "for", "in", "on", "about", "from", "by", "to", "and", "or", "as", "into", "at")  # not "of"
 _POSSESSIVES = {"their", "his", "her", "my", "your", "our", "its"}
+# A cut must not part a word from one it needs: a verb from its object ("that shows | a navigation bar") or from
+# the verb it governs ("has chosen | to launch"), a phrasal verb from its particle ("won't turn | on"). Read off
+# the English parse of the spaCy model the PII detector uses (dependency labels of spaCy's English models).
+_NEEDED = frozenset({"dobj", "xcomp", "ccomp", "prt", "acomp", "attr", "oprd", "dative", "pobj"})
+Cut = tuple[str, int, int]  # a text a name was cut from, and the characters of it the name keeps (start, end)
+
+
+@functools.lru_cache(maxsize=1)
+def _english_parser() -> Any:
+    """spaCy's small English model without its entity recogniser, or ``None`` where it is not installed."""
+    try:
+        import spacy
+
+        from .pii import SPACY_MODEL
+
+        return spacy.load(SPACY_MODEL, exclude=["ner", "lemmatizer"])
+    except (ImportError, OSError):  # pragma: no cover - both ship with clio_lab's dependencies
+        return None
+
+
+@functools.lru_cache(maxsize=16_384)
+def _parse(text: str) -> Any:
+    return _english_parser()(text)
+
+
+def cut_parts_needed(text: str, end: int, start: int = 0) -> bool:
+    """Whether keeping only characters ``start`` to ``end`` of English ``text`` leaves a kept word without a
+    word it needs after the cut (its object, the verb it governs, its particle) and with no other such word
+    kept ("Explain the reasons | and what they mean" keeps one object). ``False`` without a parser.
+
+    Example:
+        >>> text = "Write a React component that shows a navigation bar"
+        >>> cut_parts_needed(text, text.index(" a navigation")), cut_parts_needed(text, text.index(" that"))
+        (True, False)
+    """
+    if _english_parser() is None:  # pragma: no cover
+        return False
+
+    def kept(t: Any) -> bool:
+        return start <= t.idx < end
+
+    return any(t.idx >= end and t.dep_ in _NEEDED and kept(t.head)
+               and not any(kept(c) and c.dep_ in _NEEDED for c in t.head.children) for t in _parse(text))
+
+
+def _spans(text: str) -> list[tuple[int, int]]:
+    """Where each whitespace-separated word of ``text`` starts and ends."""
+    return [m.span() for m in re.finditer(r"\S+", text)]
 
 
 def name_from_answer(answer: str | None, max_words: int = MAX_NAME_WORDS) -> str | None:
@@ -113,8 +165,13 @@ def name_from_answer(answer: str | None, max_words: int = MAX_NAME_WORDS) -> str
         >>> name_from_answer("fix a KeyError in their Python script when reading a CSV file from an API.")
         'Fix a KeyError in the Python script'
     """
+    return _answer_name(answer, max_words)[0]
+
+
+def _answer_name(answer: str | None, max_words: int = MAX_NAME_WORDS) -> tuple[str | None, Cut | None]:
+    """:func:`name_from_answer`, and the :data:`Cut` it made when it cut the answer short."""
     if not answer:
-        return None
+        return None, None
     text = re.sub(r"[\u200b-\u200f\u2060\ufeff]", "", answer)  # zero-width characters
     text = re.split(r"(?<=[.!?;])\s", text.strip(), maxsplit=1)[0].strip().rstrip(".!?;:, ")
     # a second clause after a comma is the user going on ("verify the identity, but how do I do that")
@@ -123,18 +180,20 @@ def name_from_answer(answer: str | None, max_words: int = MAX_NAME_WORDS) -> str
     # "their script" -> "the script" (a name speaks of every member); "their own account" stays as it is
     words = ["the" if w.lower() in _POSSESSIVES and raw[i + 1:i + 2] != ["own"] else w for i, w in enumerate(raw)]
     if len(words) < 2:
-        return None
+        return None, None
+    cut_at = None
     if len(words) > max_words:
         cut = max((i for i in range(3, max_words + 1) if words[i].lower().strip(",") in _QUALIFIERS
                    or words[i - 1].endswith(",")), default=None)
         if cut is None:  # no place to cut that leaves a phrase ("... less cash than what"): not a name
-            return None
+            return None, None
         words = words[:cut]
         # a list left dangling ("with museums, food") is cut at its first comma
         comma = next((i for i in range(3, len(words)) if words[i - 1].endswith(",")), None)
         words = words[:comma] if comma else words
+        cut_at = (text, 0, _spans(text)[len(words) - 1][1])
     name = " ".join(words).rstrip(",;:")
-    return name[0].upper() + name[1:]
+    return name[0].upper() + name[1:], cut_at
 
 
 def words(text: str) -> list[str]:
@@ -165,9 +224,14 @@ def name_variants(sentence: str, max_words: int = MAX_NAME_WORDS) -> list[str]:
         >>> name_variants("What questions should I expect in an interview for a teacher?")[0]
         'What questions should I expect in an interview'
     """
+    return list(_variants(sentence, max_words))
+
+
+def _variants(sentence: str, max_words: int = MAX_NAME_WORDS) -> dict[str, Cut | None]:
+    """:func:`name_variants`, each with the :data:`Cut` that made it (``None`` for a whole form)."""
     plain = _GREETING.sub("", sentence.strip()).rstrip("?.!;:,").strip()
     forms = [plain, _as_request(plain)]
-    out: dict[str, None] = {}
+    out: dict[str, Cut | None] = {}
     for form in forms:
         toks = form.split()
         cuts = [len(toks)] + [j for j in range(len(toks) - 1, 2, -1)
@@ -175,8 +239,8 @@ def name_variants(sentence: str, max_words: int = MAX_NAME_WORDS) -> list[str]:
         for j in cuts:
             if 2 <= j <= max_words:
                 name = " ".join(toks[:j]).rstrip(",;:")
-                out.setdefault(name[:1].upper() + name[1:], None)
-    return [n for n in out if _is_prose(n)]
+                out.setdefault(name[:1].upper() + name[1:], None if j == len(toks) else (form, 0, _spans(form)[j - 1][1]))
+    return {n: cut for n, cut in out.items() if _is_prose(n)}
 
 
 def _is_prose(text: str, content_words: int = 1) -> bool:
@@ -227,11 +291,13 @@ def word_users(idx: np.ndarray, texts: Sequence[Sequence[str | None]], users: Se
 
 @dataclass(frozen=True)
 class Candidate:
-    """Where a candidate name came from (``"summary"`` or ``"users' words"``), and whether it is a whole form
-    of a sentence or the part of one whose words passed the word rule (chosen only when clearly better)."""
+    """Where a candidate name came from (``"summary"`` or ``"users' words"``), whether it is a whole form
+    of a sentence or the part of one whose words passed the word rule (chosen only when clearly better), and
+    the :data:`Cut` that made it from a longer text (``None`` when nothing was cut from its end)."""
 
     source: str
     whole: bool = True
+    cut: Cut | None = None
 
 
 def member_candidates(idx: np.ndarray, X: np.ndarray, centre: np.ndarray, answers: Sequence[str | None],
@@ -249,26 +315,26 @@ def member_candidates(idx: np.ndarray, X: np.ndarray, centre: np.ndarray, answer
     taken: set[str] = set()
     last_resort: dict[str, tuple[str, Candidate]] = {}
     for i in order:
-        found = []
-        summary = name_from_answer(answers[i])
-        if summary:
-            found += [(v, "summary") for v in name_variants(summary)]
+        found: list[tuple[str, str, Cut | None]] = []
+        summary, summary_cut = _answer_name(answers[i])
+        if summary:  # a form cut again is judged by its own cut, a whole one by the summary's
+            found += [(v, "summary", cut or summary_cut) for v, cut in _variants(summary).items()]
         if requests is not None and requests[i]:
-            found += [(v, "users' words") for s in sentences(requests[i]) if len(s.split()) <= 2 * MAX_NAME_WORDS
-                      for v in name_variants(s)]
-        for form, source in found:
+            found += [(v, "users' words", cut) for s in sentences(requests[i]) if len(s.split()) <= 2 * MAX_NAME_WORDS
+                      for v, cut in _variants(s).items()]
+        for form, source, cut in found:
             # a summary is model-written under privacy instructions and checked for personal details (the paper's
             # privacy layer); the rule guards the users' own words, which have none
-            name = form if source == "summary" else _shared_part(form, support, min_word_users)
+            name, part_cut = (form, None) if source == "summary" else _shared_run(form, support, min_word_users)
             if name and source != "summary" and not _is_prose(name, content_words=USERS_CONTENT_WORDS):
                 name = None  # "How do I fix it": the users' words say too little
             if name and name.lower() not in taken:
                 taken.add(name.lower())
-                out[name] = Candidate(source, whole=name == form)
+                out[name] = Candidate(source, whole=name == form, cut=part_cut or cut)
             elif not out and name is None:  # a last resort: a part with one content word ("My refund")
-                weak = _shared_part(form, support, min_word_users, content_words=1)
+                weak, weak_cut = _shared_run(form, support, min_word_users, content_words=1)
                 if weak and weak.lower() not in last_resort:
-                    last_resort[weak.lower()] = (weak, Candidate(source, whole=False))
+                    last_resort[weak.lower()] = (weak, Candidate(source, whole=False, cut=weak_cut or cut))
         if len(out) >= limit:
             break
     return out or dict(last_resort.values())
@@ -283,24 +349,34 @@ def _shared_part(name: str, support: dict[str, int], min_word_users: int, conten
         ...              "not": 5, "arrived": 5}, 3)
         'My new card has not arrived'
     """
+    return _shared_run(name, support, min_word_users, content_words)[0]
+
+
+def _shared_run(name: str, support: dict[str, int], min_word_users: int,
+                content_words: int = 2) -> tuple[str | None, Cut | None]:
+    """:func:`_shared_part`, and the :data:`Cut` of ``name`` it made when the run ends before ``name`` does."""
     toks = name.split()
     ok = [all(support.get(w, 0) >= min_word_users for w in words(t)) for t in toks]
     if all(ok):
-        return name
-    best: list[str] = []
+        return name, None
+    best: tuple[int, int] = (0, 0)
     start = 0
     for end in range(len(toks) + 1):
         if end == len(toks) or not ok[end]:
-            run = [t.rstrip(",;:") for t in toks[start:end]]
-            while run and set(words(run[0])) <= _NO_START:
-                run.pop(0)
-            while run and set(words(run[-1])) <= _DANGLING:
-                run.pop()
-            if len(run) > len(best):
-                best = run
+            a, b = start, end
+            while a < b and set(words(toks[a])) <= _NO_START:
+                a += 1
+            while b > a and set(words(toks[b - 1])) <= _DANGLING:
+                b -= 1
+            if b - a > best[1] - best[0]:
+                best = (a, b)
             start = end + 1
-    text = " ".join(best)
-    return text[:1].upper() + text[1:] if _is_prose(text, content_words) else None
+    a, b = best
+    text = " ".join(t.rstrip(",;:") for t in toks[a:b])
+    if not _is_prose(text, content_words):
+        return None, None
+    spans = _spans(name)
+    return text[:1].upper() + text[1:], (name, spans[a][0], spans[b - 1][1]) if b < len(toks) else None
 
 
 def centroids(X: np.ndarray, labels: np.ndarray, ids: Sequence[int]) -> np.ndarray:
@@ -351,7 +427,7 @@ def rank_candidates(candidates: dict[int, list[str]], C: np.ndarray, order: Sequ
 
 def choose_names(candidates: dict[int, Any], C: np.ndarray, order: Sequence[int], embedder: Any,
                  store: Any, weight: float = CONTRAST_WEIGHT, clean: Any = None,
-                 whole_bonus: float | None = None) -> dict[int, dict[str, Any]]:
+                 whole_bonus: float | None = None, check_cuts: bool = False) -> dict[int, dict[str, Any]]:
     """For each cluster, the candidate with the best contrast that ``clean`` accepts (no personal details) and
     that is distinctive (nearer its own centre than any other); where none is, the best one, marked
     ``distinctive: False``. Also its source. ``candidates`` maps each cluster to a list of names or to
@@ -360,7 +436,11 @@ def choose_names(candidates: dict[int, Any], C: np.ndarray, order: Sequence[int]
     A distinctive candidate goes before a better-scored one that is not: the contrast weighs the nearest other
     centre by ``weight`` only, so a name can score best and still lie nearer another cluster. Replacing such a
     name where the pool allows it (rather than only marking it) left naming accuracy unchanged on the
-    development sets and raised self-retrieval (BENCHMARKS.md, "A distinctive candidate first")."""
+    development sets and raised self-retrieval (BENCHMARKS.md, "A distinctive candidate first").
+
+    ``check_cuts`` (an English corpus): among those, a candidate whose :class:`Candidate` ``cut`` parts a word
+    from one it needs (:func:`cut_parts_needed`: "Write a React component that shows") goes after the rest.
+    Each check runs only when a candidate is reached in that order, so a cluster costs a parse or two."""
     whole_bonus = WHOLE_BONUS if whole_bonus is None else whole_bonus
     ranked = rank_candidates({c: list(v) for c, v in candidates.items()}, C, order, embedder, store, weight)
     out = {}
@@ -369,12 +449,38 @@ def choose_names(candidates: dict[int, Any], C: np.ndarray, order: Sequence[int]
         for r in ranks:
             r["score"] += whole_bonus if getattr(info.get(r["name"]), "whole", True) else 0.0
         ranks.sort(key=lambda r: -r["score"])
-        allowed = [r for r in ranks if clean is None or clean(r["name"])]
-        best = next((r for r in allowed if r["margin"] > 0), allowed[0] if allowed else None)
+        best = _first_fit(ranks, info, clean, check_cuts)
         if best is not None:
             source = getattr(info.get(best["name"]), "source", "summary")
             out[c] = {**best, "distinctive": best["margin"] > 0, "source": source}
     return out
+
+
+def _first_fit(ranks: list[dict[str, Any]], info: dict[str, Any], clean: Any, check_cuts: bool) -> dict | None:
+    """The best-scored candidate that ``clean`` accepts, preferring, in this order, one that is distinctive and
+    whole where cut, distinctive, whole where cut, any. ``clean`` and the parse run lazily, once a candidate."""
+    seen_clean: dict[str, bool] = {}
+    seen_whole: dict[str, bool] = {}
+
+    def ok(name: str) -> bool:
+        if name not in seen_clean:
+            seen_clean[name] = clean is None or bool(clean(name))
+        return seen_clean[name]
+
+    def whole(name: str) -> bool:
+        if name not in seen_whole:
+            cut = getattr(info.get(name), "cut", None)
+            seen_whole[name] = not (check_cuts and cut is not None and cut_parts_needed(cut[0], cut[2], cut[1]))
+        return seen_whole[name]
+
+    for distinct, needs_whole in ((True, True), (True, False), (False, True), (False, False)):
+        if needs_whole and not check_cuts:
+            continue
+        best = next((r for r in ranks if (r["margin"] > 0 or not distinct) and ok(r["name"])
+                     and (not needs_whole or whole(r["name"]))), None)
+        if best is not None:
+            return best
+    return None
 
 
 def safe_text(detector: Any = None):
@@ -508,13 +614,14 @@ def extractive_labels(answers: Sequence[str | None], X: np.ndarray, labels: np.n
     members = {c: np.flatnonzero(labels == c) for c in ids}
     candidates = {}
     languages = corpus_languages(list(requests) if requests is not None else list(answers))
+    english = languages[:1] == ["en"]  # cuts are checked on the English parse
     for row, c in enumerate(ids):
         pool = member_candidates(members[c], X, C[row], answers, requests, users, min_word_users=min_word_users)
         # no candidate passes the word rule: the summaries alone (model-written under privacy instructions)
         pool = pool or dict.fromkeys(candidate_names(answers, members[c], X, C[row]), Candidate("summary"))
         candidates[c] = in_language(pool, languages)
     clean = safe_text(detector)
-    chosen = choose_names(candidates, C, ids, embedder, cache, weight, clean)
+    chosen = choose_names(candidates, C, ids, embedder, cache, weight, clean, check_cuts=english)
     support = name_support(X, labels, {c: pick["name"] for c, pick in chosen.items()}, embedder, cache)
     out = dict(fallback)
     for row, c in enumerate(ids):
@@ -648,6 +755,7 @@ def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None],
     X = unit_rows(X)
     base_cut = _ward_cuts(tree, X)
     languages = corpus_languages(list(requests) if requests is not None else list(answers))
+    english = languages[:1] == ["en"]  # cuts are checked on the English parse
     for lvl, target in enumerate(sizes, 1):
         children = [n for n in tree.level(lvl - 1) if n.index != NOISE]
         if not children:
@@ -678,7 +786,7 @@ def build_levels(tree: Any, sizes: Sequence[int], answers: Sequence[str | None],
             candidates[g] = in_language({n: src for n, src in pool.items() if n.lower() not in taken} or pool,
                                         languages)
         clean = safe_text(detector)
-        chosen = choose_names(candidates, C, ids, embedder, cache, weight, clean)
+        chosen = choose_names(candidates, C, ids, embedder, cache, weight, clean, check_cuts=english)
         named = []
         for g in ids:
             pick = chosen.get(g)

@@ -296,3 +296,39 @@ def test_a_distinctive_candidate_goes_before_a_better_scored_one_that_lies_neare
     picks = choose_names({0: ["near both", "near its own"], 1: ["elsewhere"]}, C, [0, 1], Table(), None,
                          clean=lambda name: name != "near its own")
     assert picks[0]["name"] == "near both" and not picks[0]["distinctive"]
+
+
+def test_a_name_cut_where_it_parts_a_word_from_one_it_needs_goes_after_the_rest_in_english():
+    from clio_lab.extractive import Candidate, _shared_run, _variants, choose_names, cut_parts_needed
+
+    # the cuts are recorded where names are made ...
+    forms = _variants("Write a React component that shows a navigation bar with links")
+    assert forms["Write a React component that shows a navigation bar"] is not None
+    text, start, end = forms["Write a React component"]
+    assert text[start:end] == "Write a React component" and not cut_parts_needed(text, end, start)
+    support = {w: 5 for w in ("write", "a", "react", "component", "that", "shows")}
+    part, cut = _shared_run("Write a React component that shows charts", support, 5)
+    assert part == "Write a React component that shows" and cut_parts_needed(cut[0], cut[2], cut[1])
+    assert cut_parts_needed("My wifi router won't turn on", len("My wifi router won't turn"))  # its particle
+    assert not cut_parts_needed("My card was declined at the shop", len("My card was declined"))  # a modifier
+
+    # ... and read when a name is chosen: the parted one, though scored best, goes after a whole one
+    class Table:
+        vectors = {"that shows": [0.9, 0.1, 0.1], "component": [0.8, 0.1, 0.3], "other": [0.0, 1.0, 0.0]}
+
+        def get_params(self):
+            return {"kind": "table"}
+
+        def encode(self, texts):
+            V = np.array([self.vectors[t] for t in texts], dtype=np.float32)
+            return V / np.linalg.norm(V, axis=1, keepdims=True)
+
+    C = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
+    pool = {0: {"that shows": Candidate("users' words", whole=False, cut=cut),
+                "component": Candidate("users' words", cut=forms["Write a React component"])},
+            1: {"other": Candidate("summary")}}
+    assert choose_names(pool, C, [0, 1], Table(), None, whole_bonus=0.0)[0]["name"] == "that shows"
+    assert choose_names(pool, C, [0, 1], Table(), None, whole_bonus=0.0, check_cuts=True)[0]["name"] == "component"
+    # being distinctive still comes first: a parted name that is distinctive beats a whole one that is not
+    Table.vectors["component"] = [0.1, 0.9, 0.3]
+    assert choose_names(pool, C, [0, 1], Table(), None, whole_bonus=0.0, check_cuts=True)[0]["name"] == "that shows"
