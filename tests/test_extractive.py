@@ -270,19 +270,25 @@ def test_the_top_level_joins_only_related_clusters_and_a_lone_cluster_climbs_und
     assert len(asked.top) == 3
 
 
-def test_a_distinctive_candidate_goes_before_a_better_scored_one_that_lies_nearer_another_cluster():
-    from clio_lab.extractive import choose_names
+def _table(vectors: dict[str, list[float]]) -> type:
+    """An embedder class that gives each candidate the embedding ``vectors`` holds for it, at unit length."""
 
-    class Table:  # each candidate's embedding given outright
-        vectors = {"near both": [0.69, 0.72, 0.0], "near its own": [0.45, 0.40, 0.80], "elsewhere": [0.0, 0.3, 0.9]}
-
+    class Table:
         def get_params(self):
             return {"kind": "table"}
 
         def encode(self, texts):
-            V = np.array([self.vectors[t] for t in texts], dtype=np.float32)
+            V = np.array([Table.vectors[t] for t in texts], dtype=np.float32)
             return V / np.linalg.norm(V, axis=1, keepdims=True)
 
+    Table.vectors = dict(vectors)
+    return Table
+
+
+def test_a_distinctive_candidate_goes_before_a_better_scored_one_that_lies_nearer_another_cluster():
+    from clio_lab.extractive import choose_names
+
+    Table = _table({"near both": [0.69, 0.72, 0.0], "near its own": [0.45, 0.40, 0.80], "elsewhere": [0.0, 0.3, 0.9]})
     C = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
     V = Table().encode(["near both", "near its own"])
     score = contrast(V, C, 0)
@@ -313,16 +319,7 @@ def test_a_name_cut_where_it_parts_a_word_from_one_it_needs_goes_after_the_rest_
     assert not cut_parts_needed("My card was declined at the shop", len("My card was declined"))  # a modifier
 
     # ... and read when a name is chosen: the parted one, though scored best, goes after a whole one
-    class Table:
-        vectors = {"that shows": [0.9, 0.1, 0.1], "component": [0.8, 0.1, 0.3], "other": [0.0, 1.0, 0.0]}
-
-        def get_params(self):
-            return {"kind": "table"}
-
-        def encode(self, texts):
-            V = np.array([self.vectors[t] for t in texts], dtype=np.float32)
-            return V / np.linalg.norm(V, axis=1, keepdims=True)
-
+    Table = _table({"that shows": [0.9, 0.1, 0.1], "component": [0.8, 0.1, 0.3], "other": [0.0, 1.0, 0.0]})
     C = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
     pool = {0: {"that shows": Candidate("users' words", whole=False, cut=cut),
                 "component": Candidate("users' words", cut=forms["Write a React component"])},
