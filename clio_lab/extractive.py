@@ -124,9 +124,11 @@ def _english_parser() -> Any:
         return None
 
 
-@functools.lru_cache(maxsize=16_384)
-def _parse(text: str) -> Any:
-    return _english_parser()(text)
+@functools.lru_cache(maxsize=4_096)
+def _arcs(text: str) -> tuple[tuple[int, str, int], ...]:
+    """Each token of ``text``'s parse as (where it starts, its dependency label, where its head starts): all a
+    cut check reads, kept instead of the parse itself (a variant of one sentence is checked again)."""
+    return tuple((t.idx, t.dep_, t.head.idx) for t in _english_parser()(text))
 
 
 def cut_parts_needed(text: str, end: int, start: int = 0) -> bool:
@@ -141,12 +143,9 @@ def cut_parts_needed(text: str, end: int, start: int = 0) -> bool:
     """
     if _english_parser() is None:  # pragma: no cover
         return False
-
-    def kept(t: Any) -> bool:
-        return start <= t.idx < end
-
-    return any(t.idx >= end and t.dep_ in _NEEDED and kept(t.head)
-               and not any(kept(c) and c.dep_ in _NEEDED for c in t.head.children) for t in _parse(text))
+    arcs = _arcs(text)
+    served = {head for at, dep, head in arcs if start <= at < end and dep in _NEEDED}  # kept words' needs met
+    return any(at >= end and dep in _NEEDED and start <= head < end and head not in served for at, dep, head in arcs)
 
 
 def _spans(text: str) -> list[tuple[int, int]]:
@@ -236,10 +235,11 @@ def _variants(sentence: str, max_words: int = MAX_NAME_WORDS) -> dict[str, Cut |
         toks = form.split()
         cuts = [len(toks)] + [j for j in range(len(toks) - 1, 2, -1)
                               if toks[j].lower().strip(",;:") in _CUT_BEFORE or toks[j - 1].endswith(",")]
+        spans = _spans(form)
         for j in cuts:
             if 2 <= j <= max_words:
                 name = " ".join(toks[:j]).rstrip(",;:")
-                out.setdefault(name[:1].upper() + name[1:], None if j == len(toks) else (form, 0, _spans(form)[j - 1][1]))
+                out.setdefault(name[:1].upper() + name[1:], None if j == len(toks) else (form, 0, spans[j - 1][1]))
     return {n: cut for n, cut in out.items() if _is_prose(n)}
 
 
