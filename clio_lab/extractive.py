@@ -340,21 +340,17 @@ def member_candidates(idx: np.ndarray, X: np.ndarray, centre: np.ndarray, answer
     return out or dict(last_resort.values())
 
 
-def _shared_part(name: str, support: dict[str, int], min_word_users: int, content_words: int = 2) -> str | None:
-    """The name when every word passes the word rule; else its longest run of words that pass, without function
-    words at either end, when two or more words are left ("Why was the | exchange rate | so bad"); else None.
-
-    Example:
-        >>> _shared_part("My new card has not arrived yet", {"my": 5, "new": 5, "card": 5, "has": 5,
-        ...              "not": 5, "arrived": 5}, 3)
-        'My new card has not arrived'
-    """
-    return _shared_run(name, support, min_word_users, content_words)[0]
-
-
 def _shared_run(name: str, support: dict[str, int], min_word_users: int,
                 content_words: int = 2) -> tuple[str | None, Cut | None]:
-    """:func:`_shared_part`, and the :data:`Cut` of ``name`` it made when the run ends before ``name`` does."""
+    """The name when every word passes the word rule; else its longest run of words that pass, without function
+    words at either end, when two or more words are left ("Why was the | exchange rate | so bad"); else None.
+    Also the :data:`Cut` of ``name`` it made when the run ends before ``name`` does.
+
+    Example:
+        >>> _shared_run("My new card has not arrived yet", {"my": 5, "new": 5, "card": 5, "has": 5,
+        ...             "not": 5, "arrived": 5}, 3)[0]
+        'My new card has not arrived'
+    """
     toks = name.split()
     ok = [all(support.get(w, 0) >= min_word_users for w in words(t)) for t in toks]
     if all(ok):
@@ -458,20 +454,19 @@ def choose_names(candidates: dict[int, Any], C: np.ndarray, order: Sequence[int]
 
 def _first_fit(ranks: list[dict[str, Any]], info: dict[str, Any], clean: Any, check_cuts: bool) -> dict | None:
     """The best-scored candidate that ``clean`` accepts, preferring, in this order, one that is distinctive and
-    whole where cut, distinctive, whole where cut, any. ``clean`` and the parse run lazily, once a candidate."""
-    seen_clean: dict[str, bool] = {}
-    seen_whole: dict[str, bool] = {}
-
+    whole where cut (with ``check_cuts``), distinctive, whole where cut, any. ``clean`` and the parse run lazily,
+    once a candidate."""
+    @functools.cache
     def ok(name: str) -> bool:
-        if name not in seen_clean:
-            seen_clean[name] = clean is None or bool(clean(name))
-        return seen_clean[name]
+        return clean is None or bool(clean(name))
 
+    @functools.cache
     def whole(name: str) -> bool:
-        if name not in seen_whole:
-            cut = getattr(info.get(name), "cut", None)
-            seen_whole[name] = not (check_cuts and cut is not None and cut_parts_needed(cut[0], cut[2], cut[1]))
-        return seen_whole[name]
+        cut = getattr(info.get(name), "cut", None)
+        if cut is None:
+            return True
+        text, start, end = cut
+        return not cut_parts_needed(text, end, start)
 
     for distinct, needs_whole in ((True, True), (True, False), (False, True), (False, False)):
         if needs_whole and not check_cuts:
